@@ -1,0 +1,312 @@
+// Package edit is gonnsight's FX layer: the captured graph of a module call (nodes with
+// opcode, name, target, args, kwargs and shape, as torch.fx prints them), its printing, and
+// Edits that insert a wrapper module after any node of a module's forward.
+package edit
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"unicode"
+
+	g "github.com/gomlx/gomlx/core/graph"
+	"github.com/gonnsight/gonnsight/module"
+)
+
+// Opcodes, as in torch.fx.
+const (
+	Placeholder  = "placeholder"
+	GetAttr      = "get_attr"
+	CallFunction = "call_function"
+	CallModule   = "call_module"
+	Output       = "output"
+)
+
+// Graph is the captured graph of one module call.
+type Graph struct {
+	Module string // the module's path ("" for the root)
+	Type   string // its type name
+	Nodes  []*GNode
+	Folded bool
+}
+
+// GNode is one row of a captured graph.
+type GNode struct {
+	Op     string
+	Name   string
+	Target string
+	Args   []string
+	Kwargs string
+	Shape  string
+	DType  string
+	Node   *g.Node            // the graph node (nil for call_module and output rows)
+	Call   *module.CallRecord // for call_module rows
+}
+
+// Find returns the node with the given name.
+func (gr *Graph) Find(name string) *GNode {
+	for _, n := range gr.Nodes {
+		if n.Name == name {
+			return n
+		}
+	}
+	return nil
+}
+
+// Names lists the names of the value-producing nodes (everything but output).
+func (gr *Graph) Names() []string {
+	var out []string
+	for _, n := range gr.Nodes {
+		if n.Op != Output {
+			out = append(out, n.Name)
+		}
+	}
+	return out
+}
+
+// Capture builds the captured graph of a recorded call. With folded, each child call is
+// one call_module row; otherwise children are inlined (Dynamo's default), and children that
+// created no operations (dropout at inference) still show as call_module rows.
+// skip lists node-id ranges to leave out (nodes interventions added).
+func Capture(gr *g.Graph, rec *module.CallRecord, folded bool, skip [][2]g.NodeId) *Graph {
+	out := &Graph{Module: rec.Path, Type: module.TypeName(rec.Module), Folded: folded}
+	names := map[*g.Node]string{}
+	counts := map[string]int{}
+	unique := func(base string) string {
+		n := counts[base]
+		counts[base]++
+		if n == 0 {
+			return base
+		}
+		return fmt.Sprintf("%s_%d", base, n)
+	}
+	labels := map[*g.Node]string{}
+	var collectLabels func(r *module.CallRecord, prefix string)
+	collectLabels = func(r *module.CallRecord, prefix string) {
+		for _, l := range r.Labels {
+			n := l.Orig
+			if n == nil {
+				n = l.Node
+			}
+			if _, dup := labels[n]; !dup {
+				labels[n] = module.Join(prefix, l.Name)
+			}
+		}
+		if !folded {
+			for _, ch := range r.Children {
+				collectLabels(ch, module.Join(prefix, relName(rec.Path, ch.Path, r.Path)))
+			}
+		}
+	}
+	collectLabels(rec, "")
+	for i, in := range rec.Inputs {
+		name := "x"
+		if i > 0 {
+			name = fmt.Sprintf("x_%d", i)
+		}
+		name = unique(name)
+		names[in] = name
+		out.Nodes = append(out.Nodes, &GNode{Op: Placeholder, Name: name, Target: name, Node: in,
+			Shape: dimsString(in), DType: in.DType().String()})
+	}
+	skipped := func(id g.NodeId) bool {
+		for _, r := range skip {
+			if id >= r[0] && id < r[1] {
+				return true
+			}
+		}
+		return false
+	}
+	// Which child call (if any) each node id belongs to, for the folded view and the
+	// inlined view's no-op children.
+	type span struct {
+		rec   *module.CallRecord
+		start g.NodeId
+	}
+	var childSpans []span
+	for _, ch := range rec.Children {
+		childSpans = append(childSpans, span{ch, ch.Start})
+	}
+	nodes := gr.Nodes()
+	emitted := map[*module.CallRecord]bool{}
+	emitCall := func(ch *module.CallRecord) {
+		if emitted[ch] {
+			return
+		}
+		emitted[ch] = true
+		rel := strings.TrimPrefix(strings.TrimPrefix(ch.Path, rec.Path), ".")
+		name := unique(strings.ReplaceAll(rel, ".", "_"))
+		row := &GNode{Op: CallModule, Name: name, Target: rel, Call: ch}
+		for _, in := range ch.Inputs {
+			row.Args = append(row.Args, argName(in, names))
+		}
+		if len(ch.Outputs) > 0 {
+			row.Shape = dimsString(ch.Outputs[0])
+			row.DType = ch.Outputs[0].DType().String()
+			for _, o := range ch.Outputs {
+				if _, seen := names[o]; !seen {
+					names[o] = name
+				}
+			}
+		}
+		out.Nodes = append(out.Nodes, row)
+	}
+	paramRows := map[*g.Node]bool{}
+	emitParam := func(n *g.Node) {
+		if paramRows[n] {
+			return
+		}
+		paramRows[n] = true
+		full := n.GetParameterName()
+		rel := strings.TrimPrefix(strings.TrimPrefix(full, rec.Path), ".")
+		if !strings.HasPrefix(full, rec.Path) {
+			rel = full
+		}
+		name := unique(strings.ReplaceAll(rel, ".", "_"))
+		names[n] = name
+		out.Nodes = append(out.Nodes, &GNode{Op: GetAttr, Name: name, Target: rel, Node: n, Shape: dimsString(n), DType: n.DType().String()})
+	}
+	var walkCalls func(r *module.CallRecord, id g.NodeId)
+	_ = walkCalls
+	inChild := func(id g.NodeId) *module.CallRecord {
+		for _, s := range childSpans {
+			if id >= s.rec.Start && id < s.rec.End {
+				return s.rec
+			}
+		}
+		return nil
+	}
+	// Children with no nodes of their own are emitted where they were called.
+	noop := func(upTo g.NodeId) {
+		for _, ch := range rec.Children {
+			if ch.Start == ch.End && ch.Start <= upTo && !emitted[ch] {
+				emitCall(ch)
+			}
+		}
+	}
+	for id := rec.Start; id < rec.End && int(id) < len(nodes); id++ {
+		n := nodes[id]
+		noop(id)
+		if skipped(id) {
+			continue
+		}
+		if folded {
+			if ch := inChild(id); ch != nil {
+				emitCall(ch)
+				continue
+			}
+		}
+		switch n.Type() {
+		case g.NodeTypeParameter:
+			if _, isInput := names[n]; !isInput {
+				emitParam(n)
+			}
+			continue
+		case g.NodeTypeConstant:
+			if n.Shape().IsScalar() {
+				continue // shown inline as a literal argument
+			}
+		}
+		var args []string
+		for _, in := range n.Inputs() {
+			if in.Type() == g.NodeTypeParameter {
+				if _, ok := names[in]; !ok {
+					emitParam(in)
+				}
+			}
+			args = append(args, argName(in, names))
+		}
+		base := snake(n.Type().String())
+		name := ""
+		if l, ok := labels[n]; ok {
+			name = unique(strings.ReplaceAll(l, ".", "_"))
+		} else {
+			name = unique(base)
+		}
+		names[n] = name
+		out.Nodes = append(out.Nodes, &GNode{Op: CallFunction, Name: name, Target: n.Type().String(), Args: args,
+			Kwargs: kwargs(n), Node: n, Shape: dimsString(n), DType: n.DType().String()})
+	}
+	noop(rec.End)
+	// Children called after the last node (rare) still appear.
+	for _, ch := range rec.Children {
+		if !emitted[ch] && (folded || ch.Start == ch.End) {
+			emitCall(ch)
+		}
+	}
+	row := &GNode{Op: Output, Name: "output", Target: "output"}
+	for _, o := range rec.Outputs {
+		row.Args = append(row.Args, argName(o, names))
+	}
+	out.Nodes = append(out.Nodes, row)
+	return out
+}
+
+func relName(root, child, parent string) string {
+	return strings.TrimPrefix(strings.TrimPrefix(child, parent), ".")
+}
+
+func argName(n *g.Node, names map[*g.Node]string) string {
+	if name, ok := names[n]; ok {
+		return name
+	}
+	if n.Type() == g.NodeTypeConstant && n.Shape().IsScalar() {
+		if t := n.ConstantValue(); t != nil {
+			return fmt.Sprint(t.Value())
+		}
+	}
+	return fmt.Sprintf("%%%d", n.Id())
+}
+
+func dimsString(n *g.Node) string {
+	return fmt.Sprint(n.Shape().Dimensions)
+}
+
+// snake turns "DotGeneral" into "dot_general".
+func snake(s string) string {
+	var b strings.Builder
+	for i, r := range s {
+		if unicode.IsUpper(r) {
+			if i > 0 {
+				b.WriteByte('_')
+			}
+			b.WriteRune(unicode.ToLower(r))
+		} else {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+var nodeRef = regexp.MustCompile(`\w+=\[#\d+\](, )?|\[#\d+\](, )?`)
+
+// kwargs extracts the op's static parameters from GoMLX's description of the node
+// ("ReduceSum(x=[#5], axes=[1])" -> "axes=[1]").
+func kwargs(n *g.Node) string {
+	s := n.String()
+	// "Node #12 [alias] Op(params) -> [shape] - mem: ..."
+	i := strings.Index(s, n.Type().String()+"(")
+	if i < 0 {
+		return ""
+	}
+	s = s[i+len(n.Type().String())+1:]
+	if j := strings.LastIndex(s, ") -> "); j >= 0 {
+		s = s[:j]
+	}
+	s = nodeRef.ReplaceAllString(s, "")
+	s = strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(s), ","))
+	if n.Type() == g.NodeTypeParameter {
+		return ""
+	}
+	return s
+}
+
+// Names of a call's nodes, for error messages.
+func nodeNames(gr *Graph) string {
+	names := gr.Names()
+	if len(names) > 40 {
+		names = append(names[:40], "... ("+strconv.Itoa(len(names)-40)+" more)")
+	}
+	return strings.Join(names, ", ")
+}

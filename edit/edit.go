@@ -1,0 +1,115 @@
+package edit
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/gonnsight/gonnsight/module"
+)
+
+// Edit inserts a wrapper module after a node of a module's forward: every use of the node
+// is rewired to the wrapper's output (replace-all-uses), and the wrapper appears in the
+// module tree at Parent + "." + Wrapper, where it can be traced like any module.
+type Edit struct {
+	Parent   string        // the module whose forward is edited, e.g. "transformer.h.3.attn"
+	Target   string        // the node's name in the parent's captured graph, e.g. "query"
+	Wrapper  string        // the wrapper's name, e.g. "query_wrapper"
+	Module   module.Module // the wrapper: Identity() or any module of one input
+	Instance int           // which call of the parent to edit (0 = first); -1 = every call
+}
+
+// New declares an edit. It does nothing until loaded (Model.LoadEdits).
+func New(parentPath, targetNode, wrapperName string, m module.Module) *Edit {
+	return &Edit{Parent: module.NormalizePath(parentPath), Target: targetNode, Wrapper: wrapperName, Module: m, Instance: -1}
+}
+
+// OnCall restricts the edit to the n-th call of the parent (0-based).
+func (e *Edit) OnCall(n int) *Edit { c := *e; c.Instance = n; return &c }
+
+// WrapperPath is where the wrapper sits in the module tree.
+func (e *Edit) WrapperPath() string { return module.Join(e.Parent, e.Wrapper) }
+
+// Key identifies the edit across notebook cells.
+func (e *Edit) Key() string {
+	return fmt.Sprintf("%s:%s:%s:%d", e.Parent, e.Target, e.Wrapper, e.Instance)
+}
+
+func (e *Edit) String() string {
+	return fmt.Sprintf("%s(%s.%s -> %s)", module.TypeName(e.Module), e.Parent, e.Target, e.Wrapper)
+}
+
+// Identity is the seed's WrapperModule: it passes its input through, so the wrapped value
+// becomes addressable as a module's input and output.
+func Identity() module.Module { return module.Identity{} }
+
+// Scale is a wrapper that multiplies its input by a constant (the seed's EditModule with 1000).
+func Scale(factor float64) module.Module { return &scale{factor} }
+
+type scale struct{ f float64 }
+
+func (s *scale) TypeName() string { return "EditModule" }
+func (s *scale) Describe() string { return fmt.Sprintf("scale=%g", s.f) }
+func (s *scale) Forward(c *module.Ctx, in ...*module.Node) []*module.Node {
+	return []*module.Node{mulScalar(in[0], s.f)}
+}
+
+// Hooks returns the module.Hooks that apply edits while a graph is built.
+func Hooks(edits []*Edit) module.Hooks { return &hooks{edits: edits} }
+
+type hooks struct{ edits []*Edit }
+
+func (h *hooks) BeforeCall(c *module.Ctx, rec *module.CallRecord, in []*module.Node) ([]*module.Node, []*module.Node) {
+	return nil, nil
+}
+func (h *hooks) OnLabel(c *module.Ctx, rec *module.CallRecord, name string, x *module.Node) *module.Node {
+	return nil
+}
+
+func (h *hooks) AfterCall(c *module.Ctx, rec *module.CallRecord, out []*module.Node) []*module.Node {
+	var result []*module.Node
+	for _, e := range h.edits {
+		if e.Parent != rec.Path || (e.Instance >= 0 && e.Instance != rec.Index) || rec.Skipped {
+			continue
+		}
+		if result == nil {
+			result = append([]*module.Node(nil), out...)
+		}
+		captured := Capture(c.G, rec, false, c.HookSpans())
+		target := captured.Find(e.Target)
+		if target == nil || target.Node == nil {
+			module.Errorf("edit %s: no node %q in %s; nodes: %s", e, e.Target, displayPath(rec.Path), nodeNames(captured))
+		}
+		old := target.Node
+		end := rec.End
+		wrapped := c.CallModule(e.Wrapper, e.Module, old)
+		if len(wrapped) != 1 {
+			module.Errorf("edit %s: the wrapper must return one value, it returned %d", e, len(wrapped))
+		}
+		nw := wrapped[0]
+		if !nw.Shape().Equal(old.Shape()) {
+			module.Errorf("edit %s: the wrapper changes the shape of %q from %v to %v; an edit must keep the shape",
+				e, e.Target, old.Shape().Dimensions, nw.Shape().Dimensions)
+		}
+		mp := module.ReplaceAllUses(c.G, old, nw, end)
+		// Values read at or before the target (its label, the wrapper's input) keep the
+		// original node; only what the parent computed from it is rewired.
+		delete(mp, old)
+		for i, o := range result {
+			if r, ok := mp[o]; ok {
+				result[i] = r
+			} else if o == old {
+				result[i] = nw
+			}
+		}
+		c.Remap(mp)
+	}
+	return result
+}
+func displayPath(p string) string {
+	if p == "" {
+		return "the root module"
+	}
+	return strings.TrimSpace(p)
+}
+
+func mulScalar(x *module.Node, f float64) *module.Node { return gMulScalar(x, f) }

@@ -1,0 +1,83 @@
+package engine
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/gomlx/compute"
+	_ "github.com/gomlx/compute/gobackend"
+)
+
+// EnvBackend names the backend configuration to use, as in GoMLX: "go", "onnx:cpu",
+// "xla:cpu", "xla:cuda" or "xla:/path/to/pjrt_plugin.so".
+const EnvBackend = "GOMLX_BACKEND"
+
+var (
+	defaultOnce sync.Once
+	defaultEng  *Engine
+	defaultErr  error
+)
+
+// Default returns the process-wide engine, created on first use: GOMLX_BACKEND if set,
+// otherwise the best backend found (see Choose).
+func Default() (*Engine, error) {
+	defaultOnce.Do(func() {
+		defaultEng, defaultErr = Open(os.Getenv(EnvBackend))
+	})
+	return defaultEng, defaultErr
+}
+
+// Open creates an engine for a backend configuration; "" picks automatically.
+func Open(config string) (*Engine, error) {
+	config = strings.TrimSpace(config)
+	if config != "" {
+		b, err := newBackend(config)
+		if err != nil {
+			return nil, fmt.Errorf("backend %q (from %s): %w; compiled-in backends: %s", config, EnvBackend, err,
+				strings.Join(compute.List(), ", "))
+		}
+		return New(b, config, "set by "+EnvBackend), nil
+	}
+	name, reason, warnings := Choose()
+	for _, w := range warnings {
+		fmt.Fprintln(os.Stderr, "gonnsight: warning:", w)
+	}
+	b, err := newBackend(name)
+	if err != nil && name != "go" {
+		fmt.Fprintf(os.Stderr, "gonnsight: warning: backend %s failed (%v); falling back to the Go backend\n", name, err)
+		reason = fmt.Sprintf("fallback: %s failed: %v", name, err)
+		name = "go"
+		b, err = newBackend(name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return New(b, name, reason), nil
+}
+
+func newBackend(config string) (b compute.Backend, err error) {
+	err = catch(func() error {
+		var e error
+		b, e = compute.NewWithConfig(config)
+		return e
+	})
+	return
+}
+
+// Choose picks a backend configuration when none is set, and says why. Candidates are
+// registered by the files of this package built for them (see xla.go, onnx.go).
+func Choose() (name, reason string, warnings []string) {
+	for _, c := range candidates {
+		n, r, ws := c()
+		warnings = append(warnings, ws...)
+		if n != "" {
+			return n, r, warnings
+		}
+	}
+	return "go", "the pure-Go backend (no faster backend found)", warnings
+}
+
+// candidates are tried in order by Choose; each returns "" when it does not apply.
+var candidates []func() (name, reason string, warnings []string)

@@ -1,0 +1,95 @@
+// Package gpt2 is GPT-2 (Hugging Face's GPT2LMHeadModel) as a gonnsight module tree with
+// Hugging Face's names, plus loading its config, safetensors weights and tokenizer.
+package gpt2
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+)
+
+// Config holds the fields of Hugging Face's GPT2Config that the forward uses.
+type Config struct {
+	VocabSize        int     `json:"vocab_size"`
+	NPositions       int     `json:"n_positions"`
+	NEmbd            int     `json:"n_embd"`
+	NLayer           int     `json:"n_layer"`
+	NHead            int     `json:"n_head"`
+	NInner           *int    `json:"n_inner,omitempty"`
+	LayerNormEpsilon float64 `json:"layer_norm_epsilon"`
+	Activation       string  `json:"activation_function"`
+	BOSTokenID       int     `json:"bos_token_id"`
+	EOSTokenID       int     `json:"eos_token_id"`
+	ModelType        string  `json:"model_type"`
+	InitializerRange float64 `json:"initializer_range"`
+}
+
+// Small is the configuration of GPT-2 small (openai-community/gpt2).
+func Small() Config {
+	return Config{VocabSize: 50257, NPositions: 1024, NEmbd: 768, NLayer: 12, NHead: 12,
+		LayerNormEpsilon: 1e-5, Activation: "gelu_new", BOSTokenID: 50256, EOSTokenID: 50256,
+		ModelType: "gpt2", InitializerRange: 0.02}
+}
+
+// Inner is the MLP width (n_inner, default 4*n_embd).
+func (c Config) Inner() int {
+	if c.NInner != nil && *c.NInner > 0 {
+		return *c.NInner
+	}
+	return 4 * c.NEmbd
+}
+
+// HeadDim is n_embd / n_head.
+func (c Config) HeadDim() int { return c.NEmbd / c.NHead }
+
+// Validate checks that the config describes a buildable GPT-2.
+func (c Config) Validate() error {
+	switch {
+	case c.NLayer <= 0 || c.NHead <= 0 || c.NEmbd <= 0 || c.VocabSize <= 0 || c.NPositions <= 0:
+		return fmt.Errorf("n_layer, n_head, n_embd, vocab_size and n_positions must be positive (got %d, %d, %d, %d, %d)",
+			c.NLayer, c.NHead, c.NEmbd, c.VocabSize, c.NPositions)
+	case c.NEmbd%c.NHead != 0:
+		return fmt.Errorf("n_embd %d is not divisible by n_head %d", c.NEmbd, c.NHead)
+	}
+	return nil
+}
+
+// ReadConfig reads a Hugging Face config.json.
+func ReadConfig(path string) (Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, err
+	}
+	c := Config{LayerNormEpsilon: 1e-5, Activation: "gelu_new", EOSTokenID: -1, BOSTokenID: -1}
+	// n_ctx is an older alias of n_positions.
+	var extra struct {
+		NCtx int `json:"n_ctx"`
+	}
+	if err := json.Unmarshal(data, &c); err != nil {
+		return Config{}, fmt.Errorf("%s: not a valid config.json: %w", path, err)
+	}
+	_ = json.Unmarshal(data, &extra)
+	if c.NPositions == 0 {
+		c.NPositions = extra.NCtx
+	}
+	if c.ModelType != "" && c.ModelType != "gpt2" {
+		return Config{}, fmt.Errorf("%s: model_type is %q; gonnsight loads GPT-2 models (model_type \"gpt2\")", path, c.ModelType)
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// WriteConfig writes a Hugging Face style config.json.
+func WriteConfig(path string, c Config) error {
+	m := map[string]any{
+		"architectures": []string{"GPT2LMHeadModel"}, "model_type": "gpt2",
+		"vocab_size": c.VocabSize, "n_positions": c.NPositions, "n_ctx": c.NPositions, "n_embd": c.NEmbd,
+		"n_layer": c.NLayer, "n_head": c.NHead, "layer_norm_epsilon": c.LayerNormEpsilon,
+		"activation_function": c.Activation, "bos_token_id": c.BOSTokenID, "eos_token_id": c.EOSTokenID,
+		"initializer_range": c.InitializerRange, "resid_pdrop": 0.1, "embd_pdrop": 0.1, "attn_pdrop": 0.1,
+	}
+	data, _ := json.MarshalIndent(m, "", "  ")
+	return os.WriteFile(path, append(data, '\n'), 0o644)
+}

@@ -1,0 +1,192 @@
+package gpt2
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gonnsight/gonnsight/hub"
+	"github.com/gonnsight/gonnsight/module"
+	"github.com/gonnsight/gonnsight/safetensors"
+	"github.com/gonnsight/gonnsight/tokenizer"
+)
+
+// Weights maps full parameter names (module path + "." + name) to tensors.
+type Weights map[string]*tensors.Tensor
+
+// Pretrained is a loaded GPT-2: config, module tree, weights and tokenizer.
+type Pretrained struct {
+	Config    Config
+	Model     *LMHeadModel
+	Weights   Weights
+	Tokenizer *tokenizer.Tokenizer
+	// Source is what the user asked for (hub id or directory); Dir where the files are.
+	Source, Dir string
+	// Ignored lists tensors of the file that the model does not use (buffers such as attn.bias).
+	Ignored []string
+}
+
+// Files a GPT-2 directory may hold.
+var (
+	RequiredFiles = []string{"config.json", "model.safetensors"}
+	OptionalFiles = []string{"tokenizer.json", "vocab.json", "merges.txt", "generation_config.json"}
+)
+
+// Load loads a model from a local directory or a Hugging Face hub id (through the HF cache,
+// downloading through HF_ENDPOINT when needed). Weights are placed on backend b.
+func Load(idOrDir string, b compute.Backend) (*Pretrained, error) {
+	res, err := hub.Resolve(idOrDir, RequiredFiles, OptionalFiles, nil)
+	if err != nil {
+		if hub.IsLocalDir(idOrDir) {
+			if _, serr := os.Stat(filepath.Join(idOrDir, "pytorch_model.bin")); serr == nil {
+				return nil, fmt.Errorf("%s has pytorch_model.bin but no model.safetensors: gonnsight reads safetensors only "+
+					"(convert with transformers' save_pretrained(..., safe_serialization=True))", idOrDir)
+			}
+		}
+		return nil, err
+	}
+	p, err := LoadDir(res.Dir, b)
+	if err != nil {
+		return nil, err
+	}
+	p.Source = idOrDir
+	return p, nil
+}
+
+// LoadDir loads config.json, model.safetensors and the tokenizer from dir.
+func LoadDir(dir string, b compute.Backend) (*Pretrained, error) {
+	cfg, err := ReadConfig(filepath.Join(dir, "config.json"))
+	if err != nil {
+		return nil, err
+	}
+	tok, err := tokenizer.Load(dir)
+	if err != nil {
+		// No tokenizer files: a GPT-2-sized vocabulary gets GPT-2's own tokenizer; smaller
+		// test models take token ids only.
+		tok = nil
+		if cfg.VocabSize >= 50257 {
+			tok = tokenizer.GPT2()
+		}
+	}
+	if tok != nil && tok.VocabSize() > cfg.VocabSize {
+		return nil, fmt.Errorf("%s: the tokenizer has %d tokens but config.json says vocab_size=%d", dir, tok.VocabSize(), cfg.VocabSize)
+	}
+	model := New(cfg)
+	w, ignored, err := ReadWeights(filepath.Join(dir, "model.safetensors"), model, b)
+	if err != nil {
+		return nil, err
+	}
+	return &Pretrained{Config: cfg, Model: model, Weights: w, Tokenizer: tok, Source: dir, Dir: dir, Ignored: ignored}, nil
+}
+
+// ParamShapes lists every parameter of the tree with its shape, by full name.
+func ParamShapes(root module.Module) map[string][]int {
+	out := map[string][]int{}
+	var walk func(prefix string, m module.Module)
+	walk = func(prefix string, m module.Module) {
+		for _, p := range module.ParamsOf(m) {
+			out[module.Join(prefix, p.Name)] = p.Shape
+		}
+		for _, ch := range module.ChildrenOf(m) {
+			walk(module.Join(prefix, ch.Name), ch.Module)
+		}
+	}
+	walk("", root)
+	return out
+}
+
+// CanonicalName maps a Hugging Face tensor name to gonnsight's parameter name: keys saved
+// without the "transformer." prefix (GPT2Model checkpoints) get it.
+func CanonicalName(key string) string {
+	if strings.HasPrefix(key, "transformer.") || strings.HasPrefix(key, "lm_head.") {
+		return key
+	}
+	return "transformer." + key
+}
+
+// ReadWeights reads and checks a safetensors file against the model's parameters: every
+// parameter must be present with the config's shape. Buffers HF saves (attn.bias,
+// attn.masked_bias) and the tied lm_head.weight are ignored.
+func ReadWeights(path string, model module.Module, b compute.Backend) (Weights, []string, error) {
+	f, err := safetensors.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	want := ParamShapes(model)
+	w := Weights{}
+	var ignored []string
+	for _, key := range f.Names() {
+		name := CanonicalName(key)
+		shape, ok := want[name]
+		if !ok {
+			ignored = append(ignored, key)
+			continue
+		}
+		info, _ := f.Info(key)
+		if !sameDims(info.Shape, shape) {
+			return nil, nil, fmt.Errorf("%s: tensor %q has shape %v but config.json implies %v (does config.json belong to these weights?)",
+				path, key, info.Shape, shape)
+		}
+		data, err := f.Float32(key)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: tensor %q: %w", path, key, err)
+		}
+		t, err := ToBackend(b, data, shape)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: tensor %q: %w", path, key, err)
+		}
+		w[name] = t
+	}
+	var missing []string
+	for name := range want {
+		if _, ok := w[name]; !ok {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		sort.Strings(missing)
+		more := ""
+		if len(missing) > 5 {
+			more = fmt.Sprintf(" and %d more", len(missing)-5)
+			missing = missing[:5]
+		}
+		return nil, nil, fmt.Errorf("%s: missing tensors %s%s (the file has %d tensors, e.g. %s)", path,
+			strings.Join(missing, ", "), more, len(f.Names()), strings.Join(first(f.Names(), 3), ", "))
+	}
+	return w, ignored, nil
+}
+
+func first(s []string, n int) []string {
+	if len(s) < n {
+		return s
+	}
+	return s[:n]
+}
+
+func sameDims(a []int, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// ToBackend places float32 data on the backend (a resident device buffer).
+func ToBackend(b compute.Backend, data []float32, shape []int) (*tensors.Tensor, error) {
+	sh := shapes.Make(dtypes.Float32, shape...)
+	if b == nil {
+		return tensors.FromFlatDataAndDimensions(append([]float32(nil), data...), shape...), nil
+	}
+	return tensors.FromRaw(b, 0, sh, float32Bytes(data))
+}

@@ -1,0 +1,248 @@
+package gpt2
+
+import (
+	"math"
+
+	"github.com/gomlx/compute/dtypes"
+	g "github.com/gomlx/gomlx/core/graph"
+	"github.com/gonnsight/gonnsight/module"
+)
+
+type Node = module.Node
+
+// Build-wide values the caller sets on the Ctx before running the model.
+const (
+	// PositionIDs is the [batch, seq] int32 node of position ids (left padding shifts them).
+	PositionIDs = "gpt2.position_ids"
+	// AttentionMask is an optional [batch, keys] bool node: false for padding.
+	AttentionMask = "gpt2.attention_mask"
+	// Cache is an optional *KVCache for incremental decoding.
+	Cache = "gpt2.kv_cache"
+)
+
+// KVCache is a fixed-size key/value cache: K[i], V[i] are [batch, heads, maxLen, headDim];
+// Pos is the int32 scalar index where the new tokens go. New keys and values are written with
+// a one-hot product (no DynamicUpdateSlice, which not every backend has), and the updated
+// caches are left in NewK/NewV for the caller to return.
+type KVCache struct {
+	K, V       []*Node
+	Pos        *Node
+	NewK, NewV []*Node
+}
+
+// LMHeadModel is GPT2LMHeadModel: transformer + lm_head (tied to transformer.wte).
+type LMHeadModel struct {
+	Config      Config
+	Transformer *Transformer
+	LMHead      *LMHead
+}
+
+// New builds the module tree for a config.
+func New(cfg Config) *LMHeadModel {
+	t := &Transformer{
+		WTE:  module.NewEmbedding(cfg.VocabSize, cfg.NEmbd),
+		WPE:  module.NewEmbedding(cfg.NPositions, cfg.NEmbd),
+		Drop: &module.Dropout{P: 0.1},
+		H:    &module.List{},
+		LnF:  module.NewLayerNorm(cfg.NEmbd, cfg.LayerNormEpsilon),
+	}
+	for i := 0; i < cfg.NLayer; i++ {
+		t.H.Items = append(t.H.Items, newBlock(cfg, i))
+	}
+	return &LMHeadModel{Config: cfg, Transformer: t, LMHead: &LMHead{In: cfg.NEmbd, Out: cfg.VocabSize}}
+}
+
+func (m *LMHeadModel) TypeName() string { return "GPT2LMHeadModel" }
+func (m *LMHeadModel) Children() []module.Child {
+	return []module.Child{{Name: "transformer", Module: m.Transformer}, {Name: "lm_head", Module: m.LMHead}}
+}
+
+// Forward takes token ids [batch, seq] (int32) and returns the logits [batch, seq, vocab].
+func (m *LMHeadModel) Forward(c *module.Ctx, in ...*Node) []*Node {
+	h := c.Call1("transformer", in...)
+	return c.Call("lm_head", h)
+}
+
+// LMHead projects hidden states onto the vocabulary with the token embedding (tied weights).
+type LMHead struct{ In, Out int }
+
+func (l *LMHead) TypeName() string { return "Linear" }
+func (l *LMHead) Describe() string {
+	return "in_features=" + itoa(l.In) + ", out_features=" + itoa(l.Out) + ", bias=False"
+}
+func (l *LMHead) Forward(c *module.Ctx, in ...*Node) []*Node {
+	w := c.ParamAt("transformer.wte.weight", module.ParamSpec{Name: "weight", Shape: []int{l.Out, l.In}})
+	return []*Node{module.MatMulLast(in[0], w, 1)}
+}
+
+// Transformer is GPT2Model: embeddings, the blocks and the final layer norm.
+type Transformer struct {
+	WTE, WPE *module.Embedding
+	Drop     *module.Dropout
+	H        *module.List
+	LnF      *module.LayerNorm
+}
+
+func (t *Transformer) TypeName() string { return "GPT2Model" }
+func (t *Transformer) Children() []module.Child {
+	return []module.Child{{Name: "wte", Module: t.WTE}, {Name: "wpe", Module: t.WPE}, {Name: "drop", Module: t.Drop},
+		{Name: "h", Module: t.H}, {Name: "ln_f", Module: t.LnF}}
+}
+func (t *Transformer) Forward(c *module.Ctx, in ...*Node) []*Node {
+	ids := in[0]
+	pos := c.NodeValue(PositionIDs)
+	if pos == nil {
+		dims := ids.Shape().Dimensions
+		pos = g.Iota(ids.Graph(), ids.Shape(), len(dims)-1)
+	}
+	if t.WPE.Num > 0 && pos.Shape().Dimensions[len(pos.Shape().Dimensions)-1] > t.WPE.Num {
+		module.Errorf("sequence of %d tokens is longer than the model's context (n_positions=%d)",
+			pos.Shape().Dimensions[1], t.WPE.Num)
+	}
+	tok := c.Call1("wte", ids)
+	p := c.Call1("wpe", pos)
+	h := c.Call1("drop", g.Add(tok, p))
+	h = c.Call1("h", h)
+	return c.Call("ln_f", h)
+}
+
+// Block is GPT2Block: pre-norm attention and MLP with residual connections.
+type Block struct {
+	Ln1  *module.LayerNorm
+	Attn *Attention
+	Ln2  *module.LayerNorm
+	MLP  *MLP
+}
+
+func newBlock(cfg Config, layer int) *Block {
+	return &Block{
+		Ln1: module.NewLayerNorm(cfg.NEmbd, cfg.LayerNormEpsilon),
+		Attn: &Attention{Layer: layer, NHead: cfg.NHead, NEmbd: cfg.NEmbd,
+			CAttn: module.NewConv1D(cfg.NEmbd, 3*cfg.NEmbd), CProj: module.NewConv1D(cfg.NEmbd, cfg.NEmbd),
+			AttnDropout: &module.Dropout{P: 0.1}, ResidDropout: &module.Dropout{P: 0.1}},
+		Ln2: module.NewLayerNorm(cfg.NEmbd, cfg.LayerNormEpsilon),
+		MLP: &MLP{CFc: module.NewConv1D(cfg.NEmbd, cfg.Inner()), Act: &module.Activation{Kind: cfg.Activation},
+			CProj: module.NewConv1D(cfg.Inner(), cfg.NEmbd), Dropout: &module.Dropout{P: 0.1}},
+	}
+}
+
+func (b *Block) TypeName() string { return "GPT2Block" }
+func (b *Block) Children() []module.Child {
+	return []module.Child{{Name: "ln_1", Module: b.Ln1}, {Name: "attn", Module: b.Attn}, {Name: "ln_2", Module: b.Ln2},
+		{Name: "mlp", Module: b.MLP}}
+}
+func (b *Block) Forward(c *module.Ctx, in ...*Node) []*Node {
+	x := in[0]
+	a := c.Call1("attn", c.Call1("ln_1", x))
+	x = g.Add(x, a)
+	m := c.Call1("mlp", c.Call1("ln_2", x))
+	return []*Node{g.Add(x, m)}
+}
+
+// Attention is GPT2Attention. Labelled values: query, key, value ([batch, heads, seq,
+// head_dim], after the head split), attn_weights (after softmax), attn_output (heads merged,
+// before c_proj).
+type Attention struct {
+	Layer, NHead, NEmbd       int
+	CAttn, CProj              *module.Conv1D
+	AttnDropout, ResidDropout *module.Dropout
+}
+
+func (a *Attention) TypeName() string { return "GPT2Attention" }
+func (a *Attention) Children() []module.Child {
+	return []module.Child{{Name: "c_attn", Module: a.CAttn}, {Name: "c_proj", Module: a.CProj},
+		{Name: "attn_dropout", Module: a.AttnDropout}, {Name: "resid_dropout", Module: a.ResidDropout}}
+}
+
+func (a *Attention) Forward(c *module.Ctx, in ...*Node) []*Node {
+	x := in[0]
+	dims := x.Shape().Dimensions
+	batch, seq := dims[0], dims[1]
+	hd := a.NEmbd / a.NHead
+	qkv := c.Call1("c_attn", x)
+	split := func(i int) *Node {
+		part := g.Slice(qkv, g.AxisRange(), g.AxisRange(), g.AxisRange(i*a.NEmbd, (i+1)*a.NEmbd))
+		return g.TransposeAllAxes(g.Reshape(part, batch, seq, a.NHead, hd), 0, 2, 1, 3)
+	}
+	q := c.Label("query", split(0))
+	k := c.Label("key", split(1))
+	v := c.Label("value", split(2))
+
+	gr := x.Graph()
+	keyLen := seq
+	var valid *Node // [batch or 1, 1, seq, keys] bool
+	if cache, _ := c.Value(Cache).(*KVCache); cache != nil {
+		k, v, keyLen = cache.update(a.Layer, k, v, seq)
+		// Query t sits at absolute position pos+t; key s is visible when s <= pos+t.
+		qPos := g.Add(g.Iota(gr, shapeI32(seq, keyLen), 0), cache.Pos)
+		kPos := g.Iota(gr, shapeI32(seq, keyLen), 1)
+		valid = g.Reshape(g.LessOrEqual(kPos, qPos), 1, 1, seq, keyLen)
+	} else {
+		qPos := g.Iota(gr, shapeI32(seq, seq), 0)
+		kPos := g.Iota(gr, shapeI32(seq, seq), 1)
+		valid = g.Reshape(g.LessOrEqual(kPos, qPos), 1, 1, seq, seq)
+	}
+	if m := c.NodeValue(AttentionMask); m != nil {
+		valid = g.LogicalAnd(valid, g.Reshape(m, batch, 1, 1, keyLen))
+	}
+	scores := g.DotGeneral(q, []int{3}, []int{0, 1}, k, []int{3}, []int{0, 1}) // [b, h, seq, keys]
+	scores = g.DivScalar(scores, math.Sqrt(float64(hd)))
+	// Masked scores get float32's lowest value, as Hugging Face does, so fully masked rows
+	// (padding queries) stay finite.
+	lowest := g.Scalar(gr, scores.DType(), -math.MaxFloat32)
+	scores = g.Where(g.BroadcastToDims(valid, scores.Shape().Dimensions...), scores,
+		g.BroadcastToDims(lowest, scores.Shape().Dimensions...))
+	w := c.Label("attn_weights", g.Softmax(scores, -1))
+	w = c.Call1("attn_dropout", w)
+	o := g.DotGeneral(w, []int{3}, []int{0, 1}, v, []int{2}, []int{0, 1}) // [b, h, seq, hd]
+	o = g.Reshape(g.TransposeAllAxes(o, 0, 2, 1, 3), batch, seq, a.NEmbd)
+	o = c.Label("attn_output", o)
+	o = c.Call1("c_proj", o)
+	return c.Call("resid_dropout", o)
+}
+
+// update writes the new keys/values into the layer's cache at Pos and returns the full ones.
+func (kv *KVCache) update(layer int, k, v *Node, seq int) (*Node, *Node, int) {
+	ck, cv := kv.K[layer], kv.V[layer]
+	maxLen := ck.Shape().Dimensions[2]
+	gr := k.Graph()
+	// onehot[t, s] = 1 where s == pos + t.
+	s := g.Iota(gr, shapeI32(seq, maxLen), 1)
+	t := g.Add(g.Iota(gr, shapeI32(seq, maxLen), 0), kv.Pos)
+	onehot := g.ConvertDType(g.Equal(s, t), k.DType())
+	keep := g.OneMinus(g.ReduceSum(onehot, 0)) // [maxLen]
+	put := func(cache, x *Node) *Node {
+		placed := g.DotGeneral(x, []int{2}, nil, onehot, []int{0}, nil) // [b, h, hd, maxLen]
+		placed = g.TransposeAllAxes(placed, 0, 1, 3, 2)
+		return g.Add(g.Mul(cache, g.Reshape(keep, 1, 1, maxLen, 1)), placed)
+	}
+	nk, nv := put(ck, k), put(cv, v)
+	if kv.NewK == nil {
+		kv.NewK = make([]*Node, len(kv.K))
+		kv.NewV = make([]*Node, len(kv.V))
+	}
+	kv.NewK[layer], kv.NewV[layer] = nk, nv
+	return nk, nv, maxLen
+}
+
+// MLP is GPT2MLP: c_fc, activation, c_proj.
+type MLP struct {
+	CFc     *module.Conv1D
+	Act     *module.Activation
+	CProj   *module.Conv1D
+	Dropout *module.Dropout
+}
+
+func (m *MLP) TypeName() string { return "GPT2MLP" }
+func (m *MLP) Children() []module.Child {
+	return []module.Child{{Name: "c_fc", Module: m.CFc}, {Name: "c_proj", Module: m.CProj}, {Name: "act", Module: m.Act},
+		{Name: "dropout", Module: m.Dropout}}
+}
+func (m *MLP) Forward(c *module.Ctx, in ...*Node) []*Node {
+	h := c.Call1("c_fc", in[0])
+	h = c.Call1("act", h)
+	h = c.Call1("c_proj", h)
+	return c.Call("dropout", h)
+}
+
+func shapeI32(dims ...int) shapesShape { return makeShape(dtypes.Int32, dims...) }

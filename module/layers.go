@@ -1,0 +1,201 @@
+package module
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+
+	g "github.com/gomlx/gomlx/core/graph"
+)
+
+// MatMulLast multiplies the last axis of x by w. wIn is the axis of w that is contracted
+// (0 for [in,out] layouts, 1 for PyTorch's [out,in]). x is folded to 2-D first, because every
+// backend runs plain 2-D matmuls fastest.
+func MatMulLast(x, w *Node, wIn int) *Node {
+	dims := x.Shape().Dimensions
+	in := dims[len(dims)-1]
+	rows := 1
+	for _, d := range dims[:len(dims)-1] {
+		rows *= d
+	}
+	wd := w.Shape().Dimensions
+	if wd[wIn] != in {
+		Errorf("shape mismatch: input has %d features (shape %v) but weight %v expects %d", in, dims, wd, wd[wIn])
+	}
+	out := wd[1-wIn]
+	x2 := x
+	if len(dims) != 2 {
+		x2 = g.Reshape(x, rows, in)
+	}
+	y := g.DotGeneral(x2, []int{1}, nil, w, []int{wIn}, nil)
+	if len(dims) != 2 {
+		newDims := append(append([]int{}, dims[:len(dims)-1]...), out)
+		y = g.Reshape(y, newDims...)
+	}
+	return y
+}
+
+// Linear is PyTorch's nn.Linear: weight [out, in], y = x @ W^T + b.
+type Linear struct {
+	In, Out int
+	NoBias  bool
+}
+
+func NewLinear(in, out int) *Linear { return &Linear{In: in, Out: out} }
+
+func (l *Linear) Params() []ParamSpec {
+	p := []ParamSpec{{Name: "weight", Shape: []int{l.Out, l.In}, Init: Normal(0.02)}}
+	if !l.NoBias {
+		p = append(p, ParamSpec{Name: "bias", Shape: []int{l.Out}, Init: InitZeros})
+	}
+	return p
+}
+func (l *Linear) Describe() string {
+	return fmt.Sprintf("in_features=%d, out_features=%d, bias=%v", l.In, l.Out, !l.NoBias)
+}
+func (l *Linear) Forward(c *Ctx, in ...*Node) []*Node {
+	y := MatMulLast(in[0], c.Param("weight"), 1)
+	if !l.NoBias {
+		y = g.Add(y, g.ExpandLeftToRank(c.Param("bias"), y.Rank()))
+	}
+	return []*Node{y}
+}
+
+// Conv1D is GPT-2's projection layer: weight stored [in, out], y = x @ W + b.
+type Conv1D struct{ In, Out int }
+
+func NewConv1D(in, out int) *Conv1D { return &Conv1D{In: in, Out: out} }
+
+func (l *Conv1D) Params() []ParamSpec {
+	return []ParamSpec{
+		{Name: "weight", Shape: []int{l.In, l.Out}, Init: Normal(0.02)},
+		{Name: "bias", Shape: []int{l.Out}, Init: InitZeros},
+	}
+}
+func (l *Conv1D) Describe() string { return fmt.Sprintf("nf=%d, nx=%d", l.Out, l.In) }
+func (l *Conv1D) Forward(c *Ctx, in ...*Node) []*Node {
+	y := MatMulLast(in[0], c.Param("weight"), 0)
+	return []*Node{g.Add(y, g.ExpandLeftToRank(c.Param("bias"), y.Rank()))}
+}
+
+// LayerNorm normalises the last axis: (x-mean)/sqrt(var+eps)*weight+bias.
+type LayerNorm struct {
+	Dim int
+	Eps float64
+}
+
+func NewLayerNorm(dim int, eps float64) *LayerNorm { return &LayerNorm{Dim: dim, Eps: eps} }
+
+func (l *LayerNorm) Params() []ParamSpec {
+	return []ParamSpec{{Name: "weight", Shape: []int{l.Dim}, Init: InitOnes}, {Name: "bias", Shape: []int{l.Dim}, Init: InitZeros}}
+}
+func (l *LayerNorm) Describe() string {
+	return fmt.Sprintf("(%d,), eps=%s, elementwise_affine=True", l.Dim, strconv.FormatFloat(l.Eps, 'g', -1, 64))
+}
+func (l *LayerNorm) Forward(c *Ctx, in ...*Node) []*Node {
+	x := in[0]
+	axis := x.Rank() - 1
+	mean := g.ReduceAndKeep(x, g.ReduceMean, axis)
+	centered := g.Sub(x, mean)
+	variance := g.ReduceAndKeep(g.Square(centered), g.ReduceMean, axis)
+	// Sqrt then Div instead of Rsqrt: every backend has these two.
+	y := g.Div(centered, g.Sqrt(g.AddScalar(variance, l.Eps)))
+	r := y.Rank()
+	return []*Node{g.Add(g.Mul(y, g.ExpandLeftToRank(c.Param("weight"), r)), g.ExpandLeftToRank(c.Param("bias"), r))}
+}
+
+// Embedding looks up rows of weight [num, dim] by integer ids.
+type Embedding struct{ Num, Dim int }
+
+func NewEmbedding(num, dim int) *Embedding { return &Embedding{Num: num, Dim: dim} }
+
+func (e *Embedding) Params() []ParamSpec {
+	return []ParamSpec{{Name: "weight", Shape: []int{e.Num, e.Dim}, Init: Normal(0.02)}}
+}
+func (e *Embedding) Describe() string { return fmt.Sprintf("%d, %d", e.Num, e.Dim) }
+func (e *Embedding) Forward(c *Ctx, in ...*Node) []*Node {
+	ids := in[0]
+	return []*Node{g.Gather(c.Param("weight"), g.ExpandAxes(ids, -1))}
+}
+
+// Dropout is the identity at inference (gonnsight never trains); it is kept as a module so
+// that paths and printed trees match PyTorch's.
+type Dropout struct{ P float64 }
+
+func (d *Dropout) Describe() string {
+	return fmt.Sprintf("p=%s, inplace=False", strconv.FormatFloat(d.P, 'g', -1, 64))
+}
+func (d *Dropout) Forward(c *Ctx, in ...*Node) []*Node { return in }
+
+// Activation applies an elementwise function by name: gelu_new, gelu, relu, tanh, sigmoid, identity.
+type Activation struct{ Kind string }
+
+func (a *Activation) TypeName() string {
+	switch a.Kind {
+	case "gelu_new":
+		return "NewGELUActivation"
+	case "gelu":
+		return "GELUActivation"
+	case "relu":
+		return "ReLU"
+	case "tanh":
+		return "Tanh"
+	}
+	return "Activation"
+}
+func (a *Activation) Forward(c *Ctx, in ...*Node) []*Node {
+	x := in[0]
+	var y *Node
+	switch a.Kind {
+	case "gelu_new", "gelu_pytorch_tanh":
+		// 0.5*x*(1+tanh(sqrt(2/pi)*(x+0.044715*x^3)))
+		inner := g.MulScalar(g.Add(x, g.MulScalar(g.Mul(x, g.Square(x)), 0.044715)), math.Sqrt(2/math.Pi))
+		y = g.Mul(g.MulScalar(x, 0.5), g.OnePlus(g.Tanh(inner)))
+	case "gelu":
+		y = g.Mul(g.MulScalar(x, 0.5), g.OnePlus(g.Erf(g.MulScalar(x, 1/math.Sqrt2))))
+	case "relu":
+		y = g.Max(x, g.ZerosLike(x))
+	case "tanh":
+		y = g.Tanh(x)
+	case "sigmoid":
+		y = g.Logistic(x)
+	case "identity", "":
+		y = x
+	default:
+		Errorf("unknown activation %q (known: gelu_new, gelu, relu, tanh, sigmoid, identity)", a.Kind)
+	}
+	return []*Node{y}
+}
+
+// List holds children named "0", "1", ... (PyTorch's ModuleList). Its forward runs them in
+// sequence, which makes it also a Sequential.
+type List struct {
+	Items []Module
+	Type  string
+}
+
+func (l *List) TypeName() string {
+	if l.Type != "" {
+		return l.Type
+	}
+	return "ModuleList"
+}
+func (l *List) Children() []Child {
+	out := make([]Child, len(l.Items))
+	for i, m := range l.Items {
+		out[i] = Child{Name: strconv.Itoa(i), Module: m}
+	}
+	return out
+}
+func (l *List) Forward(c *Ctx, in ...*Node) []*Node {
+	for i := range l.Items {
+		in = c.Call(strconv.Itoa(i), in...)
+	}
+	return in
+}
+
+// Identity passes its inputs through (the seed's WrapperModule).
+type Identity struct{}
+
+func (Identity) TypeName() string                    { return "WrapperModule" }
+func (Identity) Forward(c *Ctx, in ...*Node) []*Node { return in }

@@ -1,0 +1,334 @@
+// Package nnsight is gonnsight's public API: load a model, address any module by path, and
+// trace it — read, save and overwrite inputs, outputs and labelled intermediate values,
+// across several prompts at once, during generation, with gradients — compiled into one
+// graph per trace (no run-time hooks). It follows nnsight's vocabulary: trace, invoke, save,
+// set, skip, stop, scan, edit.
+package nnsight
+
+import (
+	"fmt"
+	"math/rand"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/gomlx/compute"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gonnsight/gonnsight/edit"
+	"github.com/gonnsight/gonnsight/engine"
+	"github.com/gonnsight/gonnsight/gpt2"
+	"github.com/gonnsight/gonnsight/module"
+	"github.com/gonnsight/gonnsight/tokenizer"
+)
+
+// Model is a module tree with weights, a backend and (for language models) a tokenizer.
+// It loads lazily: declaring one costs nothing until it is first used.
+type Model struct {
+	source string
+	opts   options
+
+	once    sync.Once
+	loadErr error
+
+	root      module.Module
+	weights   map[string]*tensors.Tensor
+	tok       *tokenizer.Tokenizer
+	cfg       *gpt2.Config
+	eng       *engine.Engine
+	ignored   []string
+	editsMu   sync.Mutex
+	edits     []*edit.Edit
+	loadHooks []func(*Model) error
+}
+
+type options struct {
+	backend  string
+	weights  map[string]*tensors.Tensor
+	seed     int64
+	padRight bool
+	engine   *engine.Engine
+}
+
+// Option configures a Model.
+type Option func(*options)
+
+// WithBackend picks a backend configuration ("go", "onnx:cpu", "xla:cuda", ...) for this model.
+func WithBackend(config string) Option { return func(o *options) { o.backend = config } }
+
+// WithEngine shares an engine (backend and compiled-program cache) between models.
+func WithEngine(e *engine.Engine) Option { return func(o *options) { o.engine = e } }
+
+// WithWeights gives the weights of a user-defined module tree, by full parameter name.
+func WithWeights(w map[string]*tensors.Tensor) Option { return func(o *options) { o.weights = w } }
+
+// WithSeed sets the seed of the random initialisation of parameters that have no weights.
+func WithSeed(seed int64) Option { return func(o *options) { o.seed = seed } }
+
+// PadRight pads batched prompts on the right instead of the left (nnsight's default is left).
+func PadRight() Option { return func(o *options) { o.padRight = true } }
+
+// LanguageModel declares a GPT-2 language model by Hugging Face hub id or local directory.
+// Nothing is read until the model is first used.
+func LanguageModel(idOrDir string, opts ...Option) *Model {
+	m := &Model{source: idOrDir}
+	for _, o := range opts {
+		o(&m.opts)
+	}
+	return m
+}
+
+// New wraps any module tree. Parameters without weights are initialised from their specs
+// with a seeded generator, so the same tree and seed give the same model.
+func New(root module.Module, opts ...Option) *Model {
+	m := &Model{root: root}
+	for _, o := range opts {
+		o(&m.opts)
+	}
+	return m
+}
+
+// Load loads the model now (it otherwise loads on first use) and returns any error.
+func (m *Model) Load() error {
+	m.once.Do(func() { m.loadErr = m.load() })
+	return m.loadErr
+}
+
+func (m *Model) load() error {
+	eng := m.opts.engine
+	if eng == nil {
+		var err error
+		if m.opts.backend != "" {
+			eng, err = engine.Open(m.opts.backend)
+		} else {
+			eng, err = engine.Default()
+		}
+		if err != nil {
+			return err
+		}
+	}
+	m.eng = eng
+	if m.root == nil {
+		p, err := gpt2.Load(m.source, eng.Backend)
+		if err != nil {
+			return fmt.Errorf("loading model %q: %w", m.source, err)
+		}
+		m.root, m.weights, m.tok, m.ignored = p.Model, p.Weights, p.Tokenizer, p.Ignored
+		cfg := p.Config
+		m.cfg = &cfg
+	} else {
+		w, err := initWeights(m.root, m.opts.weights, m.opts.seed, eng.Backend)
+		if err != nil {
+			return err
+		}
+		m.weights = w
+	}
+	for _, h := range m.loadHooks {
+		if err := h(m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// initWeights fills in the parameters that have no given weight.
+func initWeights(root module.Module, given map[string]*tensors.Tensor, seed int64, b compute.Backend) (map[string]*tensors.Tensor, error) {
+	w := map[string]*tensors.Tensor{}
+	shapes := map[string]module.ParamSpec{}
+	var names []string
+	var walk func(prefix string, mod module.Module)
+	walk = func(prefix string, mod module.Module) {
+		for _, p := range module.ParamsOf(mod) {
+			name := module.Join(prefix, p.Name)
+			shapes[name] = p
+			names = append(names, name)
+		}
+		for _, ch := range module.ChildrenOf(mod) {
+			walk(module.Join(prefix, ch.Name), ch.Module)
+		}
+	}
+	walk("", root)
+	for name, t := range given {
+		spec, ok := shapes[name]
+		if !ok {
+			return nil, fmt.Errorf("weight %q does not match any parameter; parameters: %s", name, strings.Join(names, ", "))
+		}
+		if !sameInts(t.Shape().Dimensions, spec.Shape) {
+			return nil, fmt.Errorf("weight %q has shape %v but the module declares %v", name, t.Shape().Dimensions, spec.Shape)
+		}
+		w[name] = t
+	}
+	rng := rand.New(rand.NewSource(seed))
+	for _, name := range names {
+		if _, ok := w[name]; ok {
+			continue
+		}
+		spec := shapes[name]
+		n := 1
+		for _, d := range spec.Shape {
+			n *= d
+		}
+		data := make([]float32, n)
+		for i := range data {
+			switch spec.Init.Kind {
+			case "ones":
+				data[i] = 1
+			case "value":
+				data[i] = float32(spec.Init.Value)
+			case "normal":
+				data[i] = float32(rng.NormFloat64() * spec.Init.Std)
+			}
+		}
+		t, err := gpt2.ToBackend(b, data, spec.Shape)
+		if err != nil {
+			return nil, err
+		}
+		w[name] = t
+	}
+	return w, nil
+}
+
+func sameInts(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// Root returns the module tree (loading the model if needed).
+func (m *Model) Root() (module.Module, error) {
+	if err := m.Load(); err != nil {
+		return nil, err
+	}
+	return m.root, nil
+}
+
+// Tokenizer returns the model's tokenizer (nil for models without one).
+func (m *Model) Tokenizer() *tokenizer.Tokenizer { m.Load(); return m.tok }
+
+// Config returns the GPT-2 config (nil for user-defined trees).
+func (m *Model) Config() *gpt2.Config { m.Load(); return m.cfg }
+
+// Engine returns the engine running this model.
+func (m *Model) Engine() *engine.Engine { m.Load(); return m.eng }
+
+// Backend says which backend runs the model and why.
+func (m *Model) Backend() string {
+	if err := m.Load(); err != nil {
+		return "not loaded: " + err.Error()
+	}
+	return m.eng.Name + " (" + m.eng.Reason + ")"
+}
+
+// Weights returns the parameters by full name.
+func (m *Model) Weights() map[string]*tensors.Tensor { m.Load(); return m.weights }
+
+// Source is the hub id or directory the model was declared with.
+func (m *Model) Source() string { return m.source }
+
+// Paths lists every module path, including the wrappers of loaded edits.
+func (m *Model) Paths() []string {
+	if m.Load() != nil {
+		return nil
+	}
+	paths := module.Paths(m.root)
+	for _, e := range m.Edits() {
+		paths = append(paths, e.WrapperPath())
+	}
+	return paths
+}
+
+// String prints the module tree like PyTorch, with repeated children folded
+// ("(h): 0-11 x GPT2Block") and loaded edits marked.
+func (m *Model) String() string {
+	if err := m.Load(); err != nil {
+		return fmt.Sprintf("nnsight.Model(%q: %v)", m.source, err)
+	}
+	return m.TreeString(false)
+}
+
+// TreeString prints the module tree; withShapes adds every parameter's shape.
+func (m *Model) TreeString(withShapes bool) string {
+	if err := m.Load(); err != nil {
+		return err.Error()
+	}
+	extra := map[string][]module.Child{}
+	for _, e := range m.Edits() {
+		extra[e.Parent] = append(extra[e.Parent], module.Child{Name: e.Wrapper, Module: e.Module})
+	}
+	return module.Tree(m.root, extra, withShapes)
+}
+
+// Edits lists the loaded edits.
+func (m *Model) Edits() []*edit.Edit {
+	m.editsMu.Lock()
+	defer m.editsMu.Unlock()
+	return append([]*edit.Edit(nil), m.edits...)
+}
+
+// LoadEdits activates edits for every later trace and generation, until ClearEdits. Each is
+// checked against the model first (the target node exists, the wrapper name is free, the
+// wrapper keeps the shape); nothing is loaded if any fails. In a notebook the set of loaded
+// edits also persists to later cells (see Session).
+func (m *Model) LoadEdits(edits ...*edit.Edit) error {
+	if err := m.Load(); err != nil {
+		return err
+	}
+	current := m.Edits()
+	all := append(append([]*edit.Edit(nil), current...), edits...)
+	if err := m.validateEdits(all); err != nil {
+		return err
+	}
+	m.editsMu.Lock()
+	m.edits = all
+	m.editsMu.Unlock()
+	return sessionSaveEdits(m)
+}
+
+// ClearEdits removes every loaded edit.
+func (m *Model) ClearEdits() error {
+	m.editsMu.Lock()
+	m.edits = nil
+	m.editsMu.Unlock()
+	return sessionSaveEdits(m)
+}
+
+func (m *Model) validateEdits(all []*edit.Edit) error {
+	seen := map[string]bool{}
+	paths := map[string]bool{}
+	for _, p := range module.Paths(m.root) {
+		paths[p] = true
+	}
+	for _, e := range all {
+		if seen[e.WrapperPath()] {
+			return fmt.Errorf("edit %s: wrapper name %q is already used in %q", e, e.Wrapper, e.Parent)
+		}
+		if paths[e.WrapperPath()] {
+			return fmt.Errorf("edit %s: %q already has a child called %q", e, e.Parent, e.Wrapper)
+		}
+		seen[e.WrapperPath()] = true
+		if _, err := module.Find(m.root, e.Parent); err != nil {
+			return fmt.Errorf("edit %s: %w", e, err)
+		}
+	}
+	// A dry build checks that each target node exists and each wrapper keeps its shape.
+	_, err := m.scanWith(all, nil, func(t *Tracer) {})
+	return err
+}
+
+// env is read once: a notebook's session directory (set by the gonnsight kernel).
+var sessionDir = os.Getenv("GONNSIGHT_SESSION_DIR")
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

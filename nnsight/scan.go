@@ -1,0 +1,104 @@
+package nnsight
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/gonnsight/gonnsight/edit"
+	"github.com/gonnsight/gonnsight/module"
+)
+
+// Shape is a value's dimensions and dtype, as Scan reports it.
+type Shape struct {
+	Dims  []int
+	DType string
+}
+
+func (s Shape) String() string { return fmt.Sprintf("%s%v", s.DType, s.Dims) }
+
+// ScanResult lists the shape of every module output and labelled value, by path.
+type ScanResult struct {
+	Shapes map[string]Shape
+	Order  []string
+}
+
+// String prints one line per value: path and shape.
+func (s *ScanResult) String() string {
+	var b strings.Builder
+	w := 0
+	for _, p := range s.Order {
+		w = max(w, len(p))
+	}
+	for _, p := range s.Order {
+		fmt.Fprintf(&b, "%-*s  %s\n", w, p, s.Shapes[p])
+	}
+	return b.String()
+}
+
+// Scan builds the graph of a trace without running it: it checks every intervention (paths,
+// shapes of Set values) and reports the shape of every module output and labelled value.
+func (m *Model) Scan(input any, fn func(t *Tracer)) (*ScanResult, error) {
+	if err := m.Load(); err != nil {
+		return nil, err
+	}
+	return m.scanWith(m.Edits(), input, fn)
+}
+
+func (m *Model) scanWith(edits []*edit.Edit, input any, fn func(t *Tracer)) (*ScanResult, error) {
+	if input == nil && fn != nil {
+		// Validation of edits: a one-token prompt (or a zero input) is enough.
+		input = m.sampleInput()
+	}
+	tr, err := m.register(input, fn, 0)
+	if err != nil {
+		return nil, err
+	}
+	batch, err := m.makeBatch(tr)
+	if err != nil {
+		return nil, err
+	}
+	meta := &buildMeta{}
+	gr, _, err := m.eng.BuildOnly("scan", m.builder(tr, batch, edits, nil, meta))
+	if err != nil {
+		return nil, err
+	}
+	defer gr.Finalize()
+	res := &ScanResult{Shapes: map[string]Shape{}}
+	for _, rec := range meta.ctx.Calls() {
+		if len(rec.Outputs) > 0 && rec.Path != "" {
+			o := rec.Outputs[0]
+			add(res, rec.Path, Shape{Dims: o.Shape().Dimensions, DType: o.DType().String()})
+		}
+		for _, l := range rec.Labels {
+			add(res, module.Join(rec.Path, l.Name), Shape{Dims: l.Node.Shape().Dimensions, DType: l.Node.DType().String()})
+		}
+	}
+	return res, nil
+}
+
+func add(res *ScanResult, p string, s Shape) {
+	if _, ok := res.Shapes[p]; !ok {
+		res.Order = append(res.Order, p)
+	}
+	res.Shapes[p] = s
+}
+
+func (m *Model) sampleInput() any {
+	if m.cfg != nil {
+		return []int{0}
+	}
+	return nil
+}
+
+// Paths of a scan, sorted, matching a glob pattern.
+func (s *ScanResult) Match(pattern string) []string {
+	var out []string
+	for _, p := range s.Order {
+		if Match(pattern, p) {
+			out = append(out, p)
+		}
+	}
+	sort.Strings(out)
+	return out
+}

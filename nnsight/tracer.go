@@ -1,0 +1,351 @@
+package nnsight
+
+import (
+	"fmt"
+	"strings"
+
+	g "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gonnsight/gonnsight/module"
+)
+
+// Node is a value in the graph being built (GoMLX's *graph.Node).
+type Node = g.Node
+
+// Tracer is what a trace's closure receives. It registers interventions: nothing runs while
+// the closure runs; the model runs after it returns, with the interventions compiled in.
+// A Tracer made by Invoke sees only its own prompts' rows of the batch.
+type Tracer struct {
+	tr   *trace
+	rows *[2]int // nil: the whole batch
+	name string
+}
+
+// trace is the state shared by a trace's tracers.
+type trace struct {
+	model    *Model
+	points   map[pointKey][]*event
+	saves    []*saved
+	computes []computeSpec
+	errs     []string
+	invokes  []*invokeSpec
+	grads    []*Proxy
+	backward func() *Node
+	stop     bool
+	step     int // generation step (0 for a plain trace)
+	skips    map[string]*skipSpec
+	ctx      *module.Ctx
+	fired    map[pointKey]bool
+	inputs   map[string]*tensors.Tensor // extra graph inputs (patch tensors, scalars)
+	nInputs  int
+	lists    map[string]bool // names saved per generation step
+}
+
+type invokeSpec struct {
+	input any
+	rows  [2]int
+	ids   [][]int
+}
+
+type pointKind int
+
+const (
+	outputPoint pointKind = iota
+	inputPoint
+	labelPoint
+)
+
+type pointKey struct {
+	path  string // module path (for labels: the module that owns the label)
+	kind  pointKind
+	label string
+	call  int
+}
+
+func (k pointKey) String() string {
+	s := k.path
+	switch k.kind {
+	case outputPoint:
+		s += ".output"
+	case inputPoint:
+		s += ".input"
+	case labelPoint:
+		s += "." + k.label
+	}
+	if k.call > 0 {
+		s += fmt.Sprintf(" (call %d)", k.call)
+	}
+	return s
+}
+
+type event struct {
+	proxy *Proxy
+	set   any // nil for a read
+	isSet bool
+	grad  bool
+}
+
+type saved struct {
+	name  string
+	proxy *Proxy
+	node  *Node
+}
+
+type computeSpec struct {
+	name string
+	fn   func() *Node
+}
+
+type skipSpec struct {
+	value any
+	rows  *[2]int
+}
+
+func (t *Tracer) errorf(format string, args ...any) {
+	t.tr.errs = append(t.tr.errs, fmt.Sprintf(format, args...))
+}
+
+// Step is the generation step this closure is registering for (0 in a plain trace; in
+// Generate, 0 is the forward over the prompt, 1 the next token, ...).
+func (t *Tracer) Step() int { return t.tr.step }
+
+// Invoke adds a prompt (a string, a []string, or token ids []int) to the batch; fn registers
+// interventions that see only that prompt's rows. Invokes run together in one batched
+// forward, padded (left by default) with an attention mask.
+func (t *Tracer) Invoke(input any, fn func(iv *Tracer)) {
+	if t.rows != nil {
+		t.errorf("Invoke inside an invoke is not allowed")
+		return
+	}
+	spec := &invokeSpec{input: input}
+	t.tr.invokes = append(t.tr.invokes, spec)
+	iv := &Tracer{tr: t.tr, rows: &spec.rows, name: fmt.Sprintf("invoke %d", len(t.tr.invokes)-1)}
+	if fn != nil {
+		fn(iv)
+	}
+}
+
+// Module returns the envoy of the module (or labelled value) at path: "transformer.h.3.attn",
+// "transformer.h[3].attn", or a labelled intermediate "transformer.h.3.attn.query".
+func (t *Tracer) Module(path string) *Envoy {
+	path = module.NormalizePath(path)
+	e := &Envoy{t: t, path: path}
+	paths := t.tr.model.Paths()
+	for _, p := range paths {
+		if p == path {
+			return e
+		}
+	}
+	// Not a module: a label of its parent module?
+	if i := strings.LastIndex(path, "."); i > 0 {
+		parent := path[:i]
+		for _, p := range paths {
+			if p == parent {
+				e.path, e.label = parent, path[i+1:]
+				return e
+			}
+		}
+	}
+	t.errorf("no module %q in %s%s", path, t.tr.model.describe(), suggestPaths(path, paths))
+	e.bad = true
+	return e
+}
+
+func suggestPaths(path string, paths []string) string {
+	best := module.Closest(path, paths, 3)
+	if len(best) == 0 {
+		return ""
+	}
+	return "; nearest valid paths: " + strings.Join(best, ", ")
+}
+
+// Logits is the output of lm_head: [batch, seq, vocab].
+func (t *Tracer) Logits() *Proxy { return t.Module("lm_head").Output() }
+
+// Hidden is the final hidden state (the output of transformer.ln_f).
+func (t *Tracer) Hidden() *Proxy { return t.Module("transformer.ln_f").Output() }
+
+// Stop ends the forward early, once every value the trace reads or sets has been computed.
+// The logits are then not computed (unless saved).
+func (t *Tracer) Stop() { t.tr.stop = true }
+
+// Compute saves a value built at the end of the forward from other proxies' nodes (e.g. a
+// logit difference).
+func (t *Tracer) Compute(name string, fn func() *Node) {
+	t.tr.computes = append(t.tr.computes, computeSpec{name: name, fn: fn})
+}
+
+// Backward declares the scalar whose gradient Proxy.Grad reads (torch's loss.backward()).
+func (t *Tracer) Backward(fn func() *Node) { t.tr.backward = fn }
+
+// Input makes a graph input from a tensor or Go value (a slice or a number): changing the
+// value between traces does not recompile. Use it for patch tensors and scales.
+func (t *Tracer) Input(value any) *Node {
+	if t.tr.ctx == nil {
+		// Called at registration time: defer until the graph exists.
+		panic(&module.Error{Msg: "Tracer.Input must be called inside a Set/Compute function (while the graph is built)"})
+	}
+	tensor, err := toTensor(value)
+	if err != nil {
+		module.Errorf("Tracer.Input: %v", err)
+	}
+	name := fmt.Sprintf("nnsight.input.%d", t.tr.nInputs)
+	t.tr.nInputs++
+	t.tr.inputs[name] = tensor
+	return g.Parameter(t.tr.ctx.G, name, tensor.Shape())
+}
+
+func toTensor(value any) (*tensors.Tensor, error) {
+	switch v := value.(type) {
+	case *tensors.Tensor:
+		return v, nil
+	case float64:
+		return tensors.FromScalar(float32(v)), nil
+	case float32:
+		return tensors.FromScalar(v), nil
+	case int:
+		return tensors.FromScalar(float32(v)), nil
+	}
+	return tensors.FromAnyValue(value)
+}
+
+// Envoy is a module (or a labelled value inside one) seen from a trace.
+type Envoy struct {
+	t     *Tracer
+	path  string
+	label string
+	call  int
+	bad   bool
+}
+
+// Path is the envoy's dotted path.
+func (e *Envoy) Path() string { return module.Join(e.path, e.label) }
+
+// Call selects the n-th call of the module (0-based) when the forward calls it several times.
+func (e *Envoy) Call(n int) *Envoy { c := *e; c.call = n; return &c }
+
+// Output is the module's (first) output, or the labelled value.
+func (e *Envoy) Output() *Proxy {
+	if e.label != "" {
+		return e.proxy(pointKey{path: e.path, kind: labelPoint, label: e.label, call: e.call}, 0)
+	}
+	return e.proxy(pointKey{path: e.path, kind: outputPoint, call: e.call}, 0)
+}
+
+// OutputN is the module's i-th output.
+func (e *Envoy) OutputN(i int) *Proxy {
+	return e.proxy(pointKey{path: e.path, kind: outputPoint, call: e.call}, i)
+}
+
+// Input is the module's first input.
+func (e *Envoy) Input() *Proxy { return e.InputN(0) }
+
+// InputN is the module's i-th input.
+func (e *Envoy) InputN(i int) *Proxy {
+	if e.label != "" {
+		e.t.errorf("%s is a labelled value, it has no inputs", e.Path())
+	}
+	return e.proxy(pointKey{path: e.path, kind: inputPoint, call: e.call}, i)
+}
+
+// Skip replaces the whole module's forward with value (a Proxy, a tensor or a func of the
+// module's first input): the module's own computation is not built.
+func (e *Envoy) Skip(value any) {
+	if e.bad {
+		return
+	}
+	if e.label != "" {
+		e.t.errorf("cannot Skip %s: it is a labelled value, use Output().Set", e.Path())
+		return
+	}
+	if e.t.tr.skips == nil {
+		e.t.tr.skips = map[string]*skipSpec{}
+	}
+	e.t.tr.skips[fmt.Sprintf("%s#%d", e.path, e.call)] = &skipSpec{value: value, rows: e.t.rows}
+}
+
+func (e *Envoy) proxy(k pointKey, idx int) *Proxy {
+	p := &Proxy{t: e.t, key: k, idx: idx, rows: e.t.rows, bad: e.bad}
+	if !e.bad {
+		e.t.tr.points[k] = append(e.t.tr.points[k], &event{proxy: p})
+	}
+	return p
+}
+
+// Proxy is a value of the forward (a module's input or output, or a labelled value), for
+// one invoke's rows or the whole batch, possibly narrowed with At. Its graph node exists
+// once the model reaches that point: use Node inside Set/Compute functions.
+type Proxy struct {
+	t      *Tracer
+	key    pointKey
+	idx    int
+	rows   *[2]int
+	region []axisRange
+	node   *Node
+	bad    bool
+	grad   *Proxy
+	parent *Proxy
+}
+
+type axisRange struct{ axis, lo, hi int }
+
+// String names the proxy like its path: "transformer.h.0.mlp.output".
+func (p *Proxy) String() string { return p.key.String() }
+
+// At narrows the proxy to [lo, hi) along axis (negative indices count from the end), e.g.
+// At(1, 5, 6) is position 5 of a [batch, seq, hidden] value.
+func (p *Proxy) At(axis, lo, hi int) *Proxy {
+	q := *p
+	q.region = append(append([]axisRange(nil), p.region...), axisRange{axis, lo, hi})
+	q.node = nil
+	qp := &q
+	if !p.bad {
+		p.t.tr.points[p.key] = append(p.t.tr.points[p.key], &event{proxy: qp})
+	}
+	return qp
+}
+
+// Save keeps the value after the run, under name (default: the proxy's path).
+func (p *Proxy) Save(name ...string) *Proxy {
+	n := p.String()
+	if len(name) > 0 && name[0] != "" {
+		n = name[0]
+	}
+	for _, s := range p.t.tr.saves {
+		if s.name == n && !p.t.tr.lists[n] {
+			p.t.errorf("Save(%q): the name is already used by another saved value", n)
+			return p
+		}
+	}
+	p.t.tr.saves = append(p.t.tr.saves, &saved{name: n, proxy: p})
+	return p
+}
+
+// Set replaces the value: with another Proxy, a tensor or Go value (fed as a graph input,
+// so sweeping it does not recompile), or a func(x *Node) *Node of the current value.
+func (p *Proxy) Set(value any) {
+	if p.bad {
+		return
+	}
+	p.t.tr.points[p.key] = append(p.t.tr.points[p.key], &event{proxy: p, set: value, isSet: true})
+}
+
+// Node is the proxy's graph node; valid inside Set/Compute/Backward functions once the model
+// has computed it.
+func (p *Proxy) Node() *Node {
+	if p.node == nil {
+		module.Errorf("%s is used before the model computed it (values can only flow forward)", p)
+	}
+	return p.node
+}
+
+// Grad is the gradient of the Backward scalar with respect to this value.
+func (p *Proxy) Grad() *Proxy {
+	if p.grad == nil {
+		p.grad = &Proxy{t: p.t, key: p.key, parent: p}
+		p.t.tr.grads = append(p.t.tr.grads, p)
+		// The value must flow through the proxy's node for its gradient to be non-zero.
+		p.t.tr.points[p.key] = append(p.t.tr.points[p.key], &event{proxy: p, grad: true})
+	}
+	return p.grad
+}
