@@ -123,3 +123,15 @@ func (f *Fixture) Compare(t testing.TB, key string, got []float32, gotShape []in
 		t.Errorf("%s: relative error %.3g > %.0e", key, e, tol)
 	}
 }
+
+// CompareSlice compares got against a slice of a golden tensor.
+func (f *Fixture) CompareSlice(t testing.TB, what string, got, want []float32, tol float64) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Errorf("%s: %d values, reference %d", what, len(got), len(want))
+		return
+	}
+	if e := RelErr(got, want); e > tol || math.IsNaN(e) {
+		t.Errorf("%s: relative error %.3g > %.0e", what, e, tol)
+	}
+}

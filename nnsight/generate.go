@@ -1,0 +1,282 @@
+package nnsight
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/rand"
+	"sort"
+
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gonnsight/gonnsight/gpt2"
+)
+
+// GenOption configures Generate.
+type GenOption func(*genOptions)
+
+type genOptions struct {
+	temperature float64
+	topK        int
+	seed        int64
+	noCache     bool
+	noEOSStop   bool
+}
+
+// Temperature samples with the given temperature (0 = greedy, the default).
+func Temperature(t float64) GenOption { return func(o *genOptions) { o.temperature = t } }
+
+// TopK samples among the k most likely tokens.
+func TopK(k int) GenOption { return func(o *genOptions) { o.topK = k } }
+
+// Seed seeds sampling (same seed, same tokens).
+func Seed(s int64) GenOption { return func(o *genOptions) { o.seed = s } }
+
+// NoCache recomputes the whole prefix at every step instead of using the KV cache. An
+// intervention at step i then acts on every position of that step's forward, not only
+// the new one.
+func NoCache() GenOption { return func(o *genOptions) { o.noCache = true } }
+
+// IgnoreEOS keeps generating after the end-of-text token.
+func IgnoreEOS() GenOption { return func(o *genOptions) { o.noEOSStop = true } }
+
+// Generation is the result of Generate.
+type Generation struct {
+	Tokens    [][]int  // prompt + new tokens, per prompt
+	NewTokens [][]int  // new tokens only
+	Text      []string // decoded new tokens (when the model has a tokenizer)
+	StoppedAt []bool   // whether EOS ended the row
+	Steps     int
+	// Saved holds values saved at each step; List(name) gives them in step order.
+	Saved *Result
+}
+
+// Generate continues prompt (a string, []string or token ids) by up to maxNew tokens. fn,
+// if not nil, is called once per step with a Tracer whose Step() says which step it is
+// (0 = the forward over the prompt): interventions registered there act on that step, and
+// values saved there are collected per step (Saved.List(name)).
+func (m *Model) Generate(prompt any, maxNew int, fn func(t *Tracer), opts ...GenOption) (*Generation, error) {
+	if err := m.Load(); err != nil {
+		return nil, err
+	}
+	if m.cfg == nil {
+		return nil, errors.New("Generate needs a language model (GPT-2); this model is a user-defined module tree")
+	}
+	if maxNew <= 0 {
+		return nil, fmt.Errorf("max new tokens must be positive, got %d", maxNew)
+	}
+	var o genOptions
+	for _, f := range opts {
+		f(&o)
+	}
+	rng := rand.New(rand.NewSource(o.seed))
+	seqs, err := m.toIDs(prompt)
+	if err != nil {
+		return nil, err
+	}
+	longest := 0
+	for _, s := range seqs {
+		longest = max(longest, len(s))
+	}
+	if longest+maxNew > m.cfg.NPositions {
+		return nil, fmt.Errorf("prompt of %d tokens + %d new tokens is longer than the model's context (n_positions=%d)",
+			longest, maxNew, m.cfg.NPositions)
+	}
+	edits := m.Edits()
+	gen := &Generation{Saved: &Result{values: map[string]*tensors.Tensor{}, lists: map[string][]*tensors.Tensor{}}}
+	rows := len(seqs)
+	done := make([]bool, rows)
+	gen.StoppedAt = make([]bool, rows)
+	newTok := make([][]int, rows)
+	var gs *genState
+	var cacheBatch *Batch
+	for step := 0; step < maxNew; step++ {
+		cur := make([][]int, rows)
+		for i := range seqs {
+			cur[i] = append(append([]int(nil), seqs[i]...), newTok[i]...)
+		}
+		tr, err := m.register(cur, fn, step)
+		if err != nil {
+			return nil, fmt.Errorf("step %d: %w", step, err)
+		}
+		if len(tr.invokes) > 1 {
+			return nil, errors.New("Invoke is not supported inside Generate: pass the prompts as a []string")
+		}
+		var batch *Batch
+		if o.noCache {
+			batch, err = m.makeBatch(tr)
+			if err != nil {
+				return nil, err
+			}
+		} else if step == 0 {
+			batch, err = m.makeBatch(tr)
+			if err != nil {
+				return nil, err
+			}
+			gs = m.newCache(len(batch.IDs), longest+maxNew)
+			// Keys beyond the prompt are valid once written (causality hides the future).
+			cacheBatch = batch
+			for i := range batch.Mask {
+				for len(batch.Mask[i]) < longest+maxNew {
+					batch.Mask[i] = append(batch.Mask[i], true)
+				}
+			}
+		} else {
+			batch = &Batch{Mask: cacheBatch.Mask, Rows: [][2]int{{0, rows}}}
+			for i := range seqs {
+				batch.IDs = append(batch.IDs, []int{newTok[i][len(newTok[i])-1]})
+				batch.Positions = append(batch.Positions, []int{len(seqs[i]) + len(newTok[i]) - 1})
+			}
+			tr.invokes[0].rows = [2]int{0, rows}
+		}
+		var st *genState
+		if !o.noCache {
+			st = gs
+			if step == 0 {
+				st.pos = 0
+			} else {
+				st.pos = longest + step - 1
+			}
+		}
+		res, err := m.execute(tr, batch, edits, st)
+		if err != nil {
+			return nil, fmt.Errorf("step %d: %w", step, err)
+		}
+		if st != nil {
+			st.cacheK, st.cacheV = st.newK, st.newV
+		}
+		for _, name := range res.order {
+			if name == "logits" {
+				continue
+			}
+			gen.Saved.lists[name] = append(gen.Saved.lists[name], res.values[name])
+			if _, ok := gen.Saved.values[name]; !ok {
+				gen.Saved.order = append(gen.Saved.order, name)
+			}
+			gen.Saved.values[name] = res.values[name]
+		}
+		logits := res.Logits()
+		if logits == nil {
+			return nil, fmt.Errorf("step %d: the trace stopped before the logits", step)
+		}
+		last := lastLogits(logits)
+		allDone := true
+		for i := range seqs {
+			if done[i] {
+				newTok[i] = append(newTok[i], m.padID())
+				continue
+			}
+			id := pick(last[i], o, rng)
+			newTok[i] = append(newTok[i], id)
+			if !o.noEOSStop && id == m.cfg.EOSTokenID {
+				done[i] = true
+				gen.StoppedAt[i] = true
+			}
+			if !done[i] {
+				allDone = false
+			}
+		}
+		gen.Steps = step + 1
+		if allDone {
+			break
+		}
+	}
+	for i := range seqs {
+		toks := newTok[i]
+		// Drop the padding appended after a row stopped.
+		n := len(toks)
+		if gen.StoppedAt[i] {
+			for j, t := range toks {
+				if t == m.cfg.EOSTokenID {
+					n = j + 1
+					break
+				}
+			}
+		}
+		toks = toks[:n]
+		gen.NewTokens = append(gen.NewTokens, toks)
+		gen.Tokens = append(gen.Tokens, append(append([]int(nil), seqs[i]...), toks...))
+		if m.tok != nil {
+			s, _ := m.tok.Decode(toks)
+			gen.Text = append(gen.Text, s)
+		}
+	}
+	return gen, nil
+}
+
+func (m *Model) padID() int {
+	if m.cfg.EOSTokenID >= 0 && m.cfg.EOSTokenID < m.cfg.VocabSize {
+		return m.cfg.EOSTokenID
+	}
+	return 0
+}
+
+// newCache makes zero caches for every layer, on the backend.
+func (m *Model) newCache(batch, maxLen int) *genState {
+	gs := &genState{}
+	hd := m.cfg.HeadDim()
+	zeros := make([]float32, batch*m.cfg.NHead*maxLen*hd)
+	dims := []int{batch, m.cfg.NHead, maxLen, hd}
+	for i := 0; i < m.cfg.NLayer; i++ {
+		k, _ := gpt2.ToBackend(m.eng.Backend, zeros, dims)
+		v, _ := gpt2.ToBackend(m.eng.Backend, zeros, dims)
+		gs.cacheK = append(gs.cacheK, k)
+		gs.cacheV = append(gs.cacheV, v)
+	}
+	return gs
+}
+
+// lastLogits returns each row's logits at the last position.
+func lastLogits(t *tensors.Tensor) [][]float32 {
+	dims := t.Shape().Dimensions
+	b, s, v := dims[0], dims[1], dims[2]
+	var out [][]float32
+	if t.DType() != dtypes.Float32 {
+		return nil
+	}
+	data := tensors.MustCopyFlatData[float32](t)
+	for i := 0; i < b; i++ {
+		off := (i*s + s - 1) * v
+		out = append(out, data[off:off+v])
+	}
+	return out
+}
+
+// pick chooses the next token: argmax, or a sample with temperature and top-k.
+func pick(logits []float32, o genOptions, rng *rand.Rand) int {
+	if o.temperature <= 0 {
+		best := 0
+		for i, x := range logits {
+			if x > logits[best] {
+				best = i
+			}
+		}
+		return best
+	}
+	idx := make([]int, len(logits))
+	for i := range idx {
+		idx[i] = i
+	}
+	if o.topK > 0 && o.topK < len(idx) {
+		sort.SliceStable(idx, func(a, b int) bool { return logits[idx[a]] > logits[idx[b]] })
+		idx = idx[:o.topK]
+	}
+	maxL := math.Inf(-1)
+	for _, i := range idx {
+		maxL = math.Max(maxL, float64(logits[i]))
+	}
+	probs := make([]float64, len(idx))
+	sum := 0.0
+	for j, i := range idx {
+		probs[j] = math.Exp((float64(logits[i]) - maxL) / o.temperature)
+		sum += probs[j]
+	}
+	r := rng.Float64() * sum
+	for j, p := range probs {
+		r -= p
+		if r <= 0 {
+			return idx[j]
+		}
+	}
+	return idx[len(idx)-1]
+}
