@@ -279,7 +279,11 @@ func snake(s string) string {
 	return b.String()
 }
 
-var nodeRef = regexp.MustCompile(`\w+=\[#\d+\](, )?|\[#\d+\](, )?`)
+var (
+	nodeRef = regexp.MustCompile(`\w+=\[#\d+\](, )?|\[#\d+\](, )?`)
+	// Parameters left at their defaults say nothing: empty axis lists, unset dtypes.
+	emptyKwarg = regexp.MustCompile(`\w+=\[\](, )?|config=\{AccumulatorDType:InvalidDType OutputDType:InvalidDType\}(, )?`)
+)
 
 // kwargs extracts the op's static parameters from GoMLX's description of the node
 // ("ReduceSum(x=[#5], axes=[1])" -> "axes=[1]").
@@ -295,6 +299,7 @@ func kwargs(n *g.Node) string {
 		s = s[:j]
 	}
 	s = nodeRef.ReplaceAllString(s, "")
+	s = emptyKwarg.ReplaceAllString(s, "")
 	s = strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(s), ","))
 	if n.Type() == g.NodeTypeParameter {
 		return ""

@@ -199,3 +199,17 @@ type Identity struct{}
 
 func (Identity) TypeName() string                    { return "WrapperModule" }
 func (Identity) Forward(c *Ctx, in ...*Node) []*Node { return in }
+
+// Split cuts x into n equal parts along axis (torch.split), labelling the parts
+// "getitem", "getitem_1", ... as FX names the items of a split.
+func Split(c *Ctx, x *Node, axis, n int) []*Node {
+	parts := g.Split(x, axis, n)
+	for i, p := range parts {
+		name := "getitem"
+		if i > 0 {
+			name = "getitem_" + strconv.Itoa(i)
+		}
+		parts[i] = c.Label(name, p)
+	}
+	return parts
+}

@@ -40,6 +40,7 @@ type Model struct {
 	editsMu   sync.Mutex
 	edits     []*edit.Edit
 	loadHooks []func(*Model) error
+	example   any
 }
 
 type options struct {
@@ -48,6 +49,7 @@ type options struct {
 	seed     int64
 	padRight bool
 	engine   *engine.Engine
+	example  any
 }
 
 // Option configures a Model.
@@ -64,6 +66,10 @@ func WithWeights(w map[string]*tensors.Tensor) Option { return func(o *options) 
 
 // WithSeed sets the seed of the random initialisation of parameters that have no weights.
 func WithSeed(seed int64) Option { return func(o *options) { o.seed = seed } }
+
+// WithExampleInput gives a user-defined model an input to build graphs with (PrintGraph,
+// Explain, edit validation) before it is first traced.
+func WithExampleInput(x any) Option { return func(o *options) { o.example = x } }
 
 // PadRight pads batched prompts on the right instead of the left (nnsight's default is left).
 func PadRight() Option { return func(o *options) { o.padRight = true } }
@@ -85,6 +91,7 @@ func New(root module.Module, opts ...Option) *Model {
 	for _, o := range opts {
 		o(&m.opts)
 	}
+	m.example = m.opts.example
 	return m
 }
 
@@ -317,6 +324,9 @@ func (m *Model) validateEdits(all []*edit.Edit) error {
 		}
 	}
 	// A dry build checks that each target node exists and each wrapper keeps its shape.
+	if m.sampleInput() == nil {
+		return nil // checked at the first trace
+	}
 	_, err := m.scanWith(all, nil, func(t *Tracer) {})
 	return err
 }
@@ -332,3 +342,6 @@ func sortedKeys[V any](m map[string]V) []string {
 	sort.Strings(keys)
 	return keys
 }
+
+// Fn1 makes a module from a function of one value (for edits and Skip).
+func Fn1(name string, fn func(x *Node) *Node) module.Module { return module.Fn1(name, fn) }

@@ -82,6 +82,9 @@ func (m *Model) Trace(input any, fn func(t *Tracer)) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if m.cfg == nil && input != nil {
+		m.example = input
+	}
 	return m.execute(tr, batch, m.Edits(), nil)
 }
 

@@ -84,11 +84,16 @@ func add(res *ScanResult, p string, s Shape) {
 	res.Shapes[p] = s
 }
 
+// sampleInput is the input used to build a graph when the user gives none: a short
+// prompt for language models, the last input traced (or WithExampleInput) otherwise.
 func (m *Model) sampleInput() any {
 	if m.cfg != nil {
-		return []int{0}
+		if m.tok != nil {
+			return "Hello, world"
+		}
+		return []int{0, 1, 2}
 	}
-	return nil
+	return m.example
 }
 
 // Paths of a scan, sorted, matching a glob pattern.
