@@ -20,11 +20,11 @@ type Edit struct {
 
 // New declares an edit. It does nothing until loaded (Model.LoadEdits).
 func New(parentPath, targetNode, wrapperName string, m module.Module) *Edit {
-	return &Edit{Parent: module.NormalizePath(parentPath), Target: targetNode, Wrapper: wrapperName, Module: m, Instance: -1}
+	return declare(&Edit{Parent: module.NormalizePath(parentPath), Target: targetNode, Wrapper: wrapperName, Module: m, Instance: -1})
 }
 
 // OnCall restricts the edit to the n-th call of the parent (0-based).
-func (e *Edit) OnCall(n int) *Edit { c := *e; c.Instance = n; return &c }
+func (e *Edit) OnCall(n int) *Edit { c := *e; c.Instance = n; return declare(&c) }
 
 // WrapperPath is where the wrapper sits in the module tree.
 func (e *Edit) WrapperPath() string { return module.Join(e.Parent, e.Wrapper) }
@@ -113,3 +113,17 @@ func displayPath(p string) string {
 }
 
 func mulScalar(x *module.Node, f float64) *module.Node { return gMulScalar(x, f) }
+
+// The edits declared in this process, so that a notebook cell can re-load by key the edits
+// an earlier cell loaded (each cell is a new process that re-runs the declarations).
+var declared = map[string]*Edit{}
+
+func declare(e *Edit) *Edit {
+	declared[e.Key()] = e
+	return e
+}
+
+// Declared returns the edit declared in this process with the given identity, or nil.
+func Declared(parent, target, wrapper string, instance int) *Edit {
+	return declared[fmt.Sprintf("%s:%s:%s:%d", parent, target, wrapper, instance)]
+}

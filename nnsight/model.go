@@ -130,7 +130,7 @@ func (m *Model) load() error {
 		}
 		m.weights = w
 	}
-	for _, h := range m.loadHooks {
+	for _, h := range append(defaultLoadHooks, m.loadHooks...) {
 		if err := h(m); err != nil {
 			return err
 		}
@@ -299,6 +299,14 @@ func (m *Model) LoadEdits(edits ...*edit.Edit) error {
 
 // ClearEdits removes every loaded edit.
 func (m *Model) ClearEdits() error {
+	if m.root == nil {
+		// Clearing must work even when restoring edits is what fails to load.
+		m.once.Do(func() { m.loadErr = m.load() })
+		if m.root == nil {
+			return m.loadErr
+		}
+	}
+	m.loadErr = nil
 	m.editsMu.Lock()
 	m.edits = nil
 	m.editsMu.Unlock()
@@ -345,3 +353,10 @@ func sortedKeys[V any](m map[string]V) []string {
 
 // Fn1 makes a module from a function of one value (for edits and Skip).
 func Fn1(name string, fn func(x *Node) *Node) module.Module { return module.Fn1(name, fn) }
+
+func init() {
+	// In a notebook, a model restores the edits earlier cells loaded when it loads.
+	defaultLoadHooks = append(defaultLoadHooks, sessionRestoreEdits)
+}
+
+var defaultLoadHooks []func(*Model) error

@@ -568,8 +568,9 @@ func (tr *trace) checkFired(c *module.Ctx) error {
 			for _, ch := range module.ChildrenOf(rec.Module) {
 				children = append(children, ch.Name)
 			}
-			msgs = append(msgs, fmt.Sprintf("no module or labelled value %q in %s: its labelled values are %s; its children are %s",
-				k.label, k.path, strings.Join(names, ", "), strings.Join(children, ", ")))
+			full := module.Join(k.path, k.label)
+			msgs = append(msgs, fmt.Sprintf("no module or labelled value %q: %s has labelled values %s and children %s%s",
+				full, k.path, strings.Join(names, ", "), strings.Join(children, ", "), suggestPaths(full, tr.model.Paths())))
 		default:
 			msgs = append(msgs, fmt.Sprintf("%s was never reached", k))
 		}

@@ -2,6 +2,8 @@ package nnsight
 
 import (
 	"fmt"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
 	"sort"
 	"strings"
 
@@ -107,3 +109,5 @@ func (s *ScanResult) Match(pattern string) []string {
 	sort.Strings(out)
 	return out
 }
+
+func shapeOf(dt dtypes.DType, dims []int) shapes.Shape { return shapes.Make(dt, dims...) }
