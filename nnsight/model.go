@@ -41,6 +41,7 @@ type Model struct {
 	edits     []*edit.Edit
 	loadHooks []func(*Model) error
 	example   any
+	random    bool
 }
 
 type options struct {
@@ -115,7 +116,16 @@ func (m *Model) load() error {
 		}
 	}
 	m.eng = eng
-	if m.root == nil {
+	if m.random {
+		w, err := initWeights(m.root, nil, m.opts.seed, eng.Backend)
+		if err != nil {
+			return err
+		}
+		m.weights = w
+		if m.cfg.VocabSize == 50257 {
+			m.tok = tokenizer.GPT2()
+		}
+	} else if m.root == nil {
 		p, err := gpt2.Load(m.source, eng.Backend)
 		if err != nil {
 			return fmt.Errorf("loading model %q: %w", m.source, err)
@@ -360,3 +370,20 @@ func init() {
 }
 
 var defaultLoadHooks []func(*Model) error
+
+// RandomLanguageModel is a GPT-2 with the given config and random weights (N(0, 0.02), as
+// Hugging Face initialises them) and GPT-2's tokenizer when the vocabulary is GPT-2's: for
+// benchmarks and tests where real weights are not needed.
+func RandomLanguageModel(cfg gpt2.Config, seed int64, opts ...Option) *Model {
+	m := &Model{source: fmt.Sprintf("random GPT-2 (%d layers, %d wide, seed %d)", cfg.NLayer, cfg.NEmbd, seed)}
+	for _, o := range opts {
+		o(&m.opts)
+	}
+	m.loadHooks = nil
+	m.root = gpt2.New(cfg)
+	c := cfg
+	m.cfg = &c
+	m.opts.seed = seed
+	m.random = true
+	return m
+}
