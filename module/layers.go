@@ -93,15 +93,19 @@ func (l *LayerNorm) Describe() string {
 	return fmt.Sprintf("(%d,), eps=%s, elementwise_affine=True", l.Dim, strconv.FormatFloat(l.Eps, 'g', -1, 64))
 }
 func (l *LayerNorm) Forward(c *Ctx, in ...*Node) []*Node {
-	x := in[0]
+	return []*Node{LayerNormOp(in[0], c.Param("weight"), c.Param("bias"), l.Eps)}
+}
+
+// LayerNormOp normalises the last axis of x and applies weight and bias.
+func LayerNormOp(x, weight, bias *Node, eps float64) *Node {
 	axis := x.Rank() - 1
 	mean := g.ReduceAndKeep(x, g.ReduceMean, axis)
 	centered := g.Sub(x, mean)
 	variance := g.ReduceAndKeep(g.Square(centered), g.ReduceMean, axis)
 	// Sqrt then Div instead of Rsqrt: every backend has these two.
-	y := g.Div(centered, g.Sqrt(g.AddScalar(variance, l.Eps)))
+	y := g.Div(centered, g.Sqrt(g.AddScalar(variance, eps)))
 	r := y.Rank()
-	return []*Node{g.Add(g.Mul(y, g.ExpandLeftToRank(c.Param("weight"), r)), g.ExpandLeftToRank(c.Param("bias"), r))}
+	return g.Add(g.Mul(y, g.ExpandLeftToRank(weight, r)), g.ExpandLeftToRank(bias, r))
 }
 
 // Embedding looks up rows of weight [num, dim] by integer ids.

@@ -255,3 +255,16 @@ func TestSessionStore(t *testing.T) {
 		t.Fatalf("after ClearEdits: %v", err)
 	}
 }
+
+func TestLogitLensOfLastLayerIsTheLogits(t *testing.T) {
+	m, fx := loadTiny(t, "tiny-b")
+	res, err := m.Trace(fx.Ints(t, "p0"), func(tr *nnsight.Tracer) {
+		h := tr.Module("transformer.h.2").Output()
+		tr.Compute("lens", func() *g.Node { return tr.LogitLens(h.Node()) })
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, s, _ := res.Float32("lens")
+	fx.Compare(t, "p0/lm_head", d, s, tol)
+}

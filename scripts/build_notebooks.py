@@ -1,0 +1,595 @@
+#!/usr/bin/env python3
+"""Writes the tutorial notebooks in notebooks/ from the cells below (source of truth), with
+empty outputs. `gonnsight run` then executes them and writes the outputs in place:
+    python3 scripts/build_notebooks.py && for n in notebooks/0*.ipynb; do gonnsight run "$n" --out "$n"; done
+"""
+import json
+import os
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+OUT = os.path.join(HERE, "..", "notebooks")
+
+PARAMS = '''// Parameters (papermill style: `gonnsight run NOTEBOOK -p modelName=openai-community/gpt2`).
+// The tiny default is a random GPT-2 generated on first use, so the notebook runs anywhere;
+// "openai-community/gpt2" loads the real model from the Hugging Face cache or hub.
+var modelName = "gonnsight/tiny-gpt2"'''
+
+IMPORTS = '''import (
+	"fmt"
+
+	"github.com/gonnsight/gonnsight/display"
+	"github.com/gonnsight/gonnsight/edit"
+	"github.com/gonnsight/gonnsight/module"
+	"github.com/gonnsight/gonnsight/nnsight"
+	"github.com/gonnsight/gonnsight/ops"
+)'''
+
+
+def md(src):
+    return {"cell_type": "markdown", "metadata": {}, "source": src.strip("\n")}
+
+
+def code(src, tags=None):
+    meta = {"tags": tags} if tags else {}
+    return {"cell_type": "code", "execution_count": None, "metadata": meta, "outputs": [], "source": src.strip("\n")}
+
+
+def notebook(cells):
+    return {
+        "cells": cells,
+        "metadata": {
+            "kernelspec": {"display_name": "Go (gonnsight)", "language": "go", "name": "gonnsight"},
+            "language_info": {"name": "go"},
+        },
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+
+
+def split_source(nb):
+    for c in nb["cells"]:
+        lines = c["source"].split("\n")
+        c["source"] = [l + "\n" for l in lines[:-1]] + [lines[-1]]
+    return nb
+
+
+WALKTHROUGH = [
+    md('''
+# Edit walkthrough: nnsight's *Edit* in Go
+
+This is the seed notebook of gonnsight, section by section: nnsight's draft used TorchDynamo to
+capture a module's forward as an FX graph, printed it, and inserted *wrapper* and *edit* modules
+at any intermediate value. gonnsight does the same on GoMLX graphs: a module's forward builds a
+graph, which we capture, print and rewrite.
+
+Each cell runs as a new Go program (that is how GoNB works); declarations (`import`, `type`,
+`var`, `func`) persist from cell to cell, and so do loaded edits.
+'''),
+    code(PARAMS, tags=["parameters"]),
+    code(IMPORTS),
+    md('''
+## 1. A toy model and its captured graph
+
+`M` runs a `Linear(1, 1)`, then a `WrappedLayer` (another `Linear(1, 1)` whose output is
+multiplied by 100), a `Dropout`, and splits the result in rows. Modules are Go values: a
+`Forward` that calls its children through the context `c`, so every call is recorded.
+'''),
+    code('''
+// WrappedLayer multiplies its Linear layer's output by 100.
+type WrappedLayer struct{ Layer *module.Linear }
+
+func (w *WrappedLayer) Children() []module.Child { return []module.Child{{Name: "layer", Module: w.Layer}} }
+func (w *WrappedLayer) Forward(c *module.Ctx, in ...*ops.Node) []*ops.Node {
+	return []*ops.Node{ops.MulScalar(c.Call1("layer", in[0]), 100)}
+}
+
+// M is the seed's toy model.
+type M struct {
+	Layer1  *module.Linear
+	Layer2  *WrappedLayer
+	Dropout *module.Dropout
+}
+
+func (m *M) Children() []module.Child {
+	return []module.Child{{Name: "layer1", Module: m.Layer1}, {Name: "layer2", Module: m.Layer2}, {Name: "dropout", Module: m.Dropout}}
+}
+func (m *M) Forward(c *module.Ctx, in ...*ops.Node) []*ops.Node {
+	x := c.Call1("layer1", in[0])
+	x = c.Call1("layer2", x)
+	x = c.Call1("dropout", x)
+	return module.Split(c, x, 0, 2)
+}
+
+var toy = nnsight.New(&M{module.NewLinear(1, 1), &WrappedLayer{module.NewLinear(1, 1)}, &module.Dropout{P: 0.5}},
+	nnsight.WithSeed(0), nnsight.WithExampleInput([][]float32{{1}, {2}}))
+'''),
+    md('''
+Printing the model shows its module tree. `Graph` captures the forward of a module (here the
+root, `""`) as a table with torch.fx's columns: `placeholder` for inputs, `get_attr` for
+parameters, `call_function` for operations, `call_module` for children that did no work of
+their own (the dropout, off at inference), and `output`.
+'''),
+    code('''
+%%
+fmt.Println(toy)
+gr, err := toy.Graph("")
+if err != nil {
+	fmt.Println(err)
+	return
+}
+display.ShowGraph(gr)
+'''),
+    md('''
+With `edit.Folded()` each child is one `call_module` row, as when Dynamo does not inline:
+'''),
+    code('''
+%%
+gr, err := toy.Graph("", edit.Folded())
+if err != nil {
+	fmt.Println(err)
+	return
+}
+display.ShowGraph(gr)
+'''),
+    md('''
+## 2. Explain
+
+`torch._dynamo.explain` counted graphs and graph breaks. A GoMLX forward is always one graph:
+Go code between operations runs while the graph is built, so nothing breaks it.
+'''),
+    code('''
+%%
+if _, err := edit.Explain(toy, nil, nil); err != nil {
+	fmt.Println(err)
+}
+'''),
+    md('''
+## 3. Wrapping an intermediate value
+
+The second toy model computes `value = x[:, 0:1]` and returns `x * value`. `c.Label` names the
+intermediate, so it shows in the graph as `value`. An *edit* inserts a module right after it and
+rewires every use of `value` to the module's output; `edit.Identity()` (the seed's
+`WrapperModule`) changes nothing but makes the value a module whose input and output can be
+traced.
+'''),
+    code('''
+// M2 is the seed's second model: x * x[:, 0:1].
+type M2 struct{}
+
+func (M2) Forward(c *module.Ctx, in ...*ops.Node) []*ops.Node {
+	x := in[0]
+	value := c.Label("value", ops.Slice(x, ops.AxisRange(), ops.AxisRange(0, 1)))
+	return []*ops.Node{ops.Mul(x, ops.BroadcastToDims(value, x.Shape().Dimensions...))}
+}
+
+var toyInput = [][]float32{{1, 2, 3}, {4, 5, 6}}
+var toy2 = nnsight.New(M2{}, nnsight.WithExampleInput(toyInput))
+var valueWrapper = edit.New("", "value", "value_wrapper", edit.Identity())
+'''),
+    code('''
+%%
+gr, _ := toy2.Graph("")
+display.ShowGraph(gr)
+if err := toy2.LoadEdits(valueWrapper); err != nil {
+	fmt.Println(err)
+	return
+}
+fmt.Println(toy2)
+'''),
+    md('''
+The edit stays loaded in later cells. The wrapper is traced like any module:
+'''),
+    code('''
+%%
+res, err := toy2.Trace(toyInput, func(t *nnsight.Tracer) {
+	t.Module("value_wrapper").Input().Save("value_wrapper.input")
+	t.Module("value_wrapper").Output().Save("value_wrapper.output")
+})
+if err != nil {
+	fmt.Println(err)
+	return
+}
+in, shape, _ := res.Float32("value_wrapper.input")
+out, _, _ := res.Float32("output.0")
+fmt.Println("value_wrapper input:", in, "shape", shape)
+fmt.Println("model output (unchanged by the identity wrapper):", out)
+toy2.ClearEdits()
+'''),
+    md('''
+## 4. GPT-2: wrap `query`, scale `value` by 1000
+
+`transformer.h.3.attn` labels its `query`, `key` and `value` (after the head split, shape
+`[batch, heads, seq, head_dim]`). The first edit wraps `query` with an identity; the second is
+the seed's `EditModule`: it multiplies `value` by 1000. Edits are values: declared once, loaded
+with `LoadEdits`, listed with `Edits`, removed with `ClearEdits`.
+'''),
+    code('''
+var model = nnsight.LanguageModel(modelName)
+var prompt = "The Eiffel Tower is in the city of"
+var queryWrapper = edit.New("transformer.h.3.attn", "query", "query_wrapper", edit.Identity())
+var valueEdit = edit.New("transformer.h.3.attn", "value", "value_edit", edit.Scale(1000))
+'''),
+    code('''
+%%
+fmt.Println("model:", modelName)
+fmt.Println("backend:", model.Backend())
+res, err := model.Trace(prompt, nil)
+if err != nil {
+	fmt.Println(err)
+	return
+}
+// Kept values survive to later cells (each cell is a new process).
+nnsight.Keep("baseline_logits", res.Logits())
+logits, shape, _ := res.Float32("logits")
+last := logits[(shape[1]-1)*shape[2]:]
+display.ShowTopK(display.TopK(last, 5), model.Tokenizer().TokenString)
+'''),
+    code('''
+%%
+if err := model.LoadEdits(queryWrapper, valueEdit); err != nil {
+	fmt.Println(err)
+	return
+}
+fmt.Println(model)
+'''),
+    md('''
+A later cell: the edits are still loaded. `query_wrapper` is a module now, so its output can be
+saved; the ×1000 `value` changes the logits.
+'''),
+    code('''
+%%
+fmt.Println("loaded edits:", model.Edits())
+res, err := model.Trace(prompt, func(t *nnsight.Tracer) {
+	t.Module("transformer.h.3.attn.query_wrapper").Output().Save("query")
+})
+if err != nil {
+	fmt.Println(err)
+	return
+}
+_, qshape, _ := res.Float32("query")
+fmt.Println("query_wrapper output shape [batch heads seq head_dim]:", qshape)
+base, _ := nnsight.Kept("baseline_logits")
+a, _, _ := nnsight.Float32(base)
+b, _, _ := res.Float32("logits")
+fmt.Printf("max |logit change| with value x 1000: %.4g\\n", nnsight.MaxAbsDiff(a, b))
+'''),
+    code('''
+%%
+model.ClearEdits()
+res, err := model.Trace(prompt, nil)
+if err != nil {
+	fmt.Println(err)
+	return
+}
+base, _ := nnsight.Kept("baseline_logits")
+a, _, _ := nnsight.Float32(base)
+b, _, _ := res.Float32("logits")
+fmt.Printf("after ClearEdits, max |logit change|: %g\\n", nnsight.MaxAbsDiff(a, b))
+'''),
+    md('''
+## 5. `print_gm` of `transformer.h.3.mlp.c_proj`
+
+The seed ended by printing the graph module of one GPT-2 layer. The same, with shapes, and the
+readable form (one line per node):
+'''),
+    code('''
+%%
+gr, err := model.Graph("transformer.h.3.mlp.c_proj")
+if err != nil {
+	fmt.Println(err)
+	return
+}
+display.ShowGraph(gr)
+fmt.Print(gr.Code())
+'''),
+]
+
+
+TRACE = [
+    md('''
+# Trace and save: reading and writing a model's activations
+
+`model.Trace(input, func(t))` runs the model once with the interventions the function
+registers: `Save` keeps a value, `Set` replaces it, `Skip` replaces a whole module, `Invoke`
+adds prompts to the batch. Everything compiles into one graph; nothing runs in Go between
+layers.
+'''),
+    code(PARAMS, tags=["parameters"]),
+    code(IMPORTS),
+    code('''
+var model = nnsight.LanguageModel(modelName)
+var prompt = "The Eiffel Tower is in the city of"
+'''),
+    md('''
+## Saving
+
+Paths are the model's own names (`transformer.h.5.mlp`, also `transformer.h[5].mlp`);
+labelled values inside attention (`query`, `key`, `value`, `attn_weights`, `attn_output`)
+are addressed the same way.
+'''),
+    code('''
+%%
+fmt.Println("model:", modelName, "| backend:", model.Backend())
+res, err := model.Trace(prompt, func(t *nnsight.Tracer) {
+	t.Module("transformer.h.1.mlp").Output().Save("mlp1")
+	t.Module("transformer.h[1].attn.attn_weights").Output().Save("weights1")
+	t.Hidden().Save("hidden")
+})
+if err != nil {
+	fmt.Println(err)
+	return
+}
+for _, name := range res.Names() {
+	_, shape, _ := res.Float32(name)
+	fmt.Printf("%-10s %v\\n", name, shape)
+}
+'''),
+    md('''
+## Setting
+
+`Set` takes a function of the current value, a tensor, a number, or another saved proxy. `At`
+narrows to a slice (one position, one head). Here: zero the MLP of layer 1, and separately only
+the last position of layer 2's output.
+'''),
+    code('''
+%%
+base, _ := model.Trace(prompt, nil)
+ablated, err := model.Trace(prompt, func(t *nnsight.Tracer) {
+	t.Module("transformer.h.1.mlp").Output().Set(func(x *ops.Node) *ops.Node { return ops.ZerosLike(x) })
+	t.Module("transformer.h.2").Output().At(1, -1, 0).Set(0.0)
+})
+if err != nil {
+	fmt.Println(err)
+	return
+}
+a, _, _ := base.Float32("logits")
+b, _, _ := ablated.Float32("logits")
+fmt.Printf("max |logit change| after the ablations: %.4g\\n", nnsight.MaxAbsDiff(a, b))
+'''),
+    md('''
+## Invokes: several prompts in one run
+
+Each invoke has its own rows; prompts of different lengths are left-padded with an attention
+mask, so each prompt's results equal running it alone.
+'''),
+    code('''
+%%
+res, err := model.Trace(nil, func(t *nnsight.Tracer) {
+	t.Invoke("The capital of France is", func(iv *nnsight.Tracer) { iv.Logits().At(1, -1, 0).Save("france") })
+	t.Invoke("Hello", func(iv *nnsight.Tracer) { iv.Logits().At(1, -1, 0).Save("hello") })
+})
+if err != nil {
+	fmt.Println(err)
+	return
+}
+fmt.Println("batch ids (left-padded):", res.Batch.IDs)
+alone, _ := model.Trace("Hello", nil)
+x, _, _ := res.Float32("hello")
+y, s, _ := alone.Float32("logits")
+fmt.Printf("'Hello' in the batch vs alone, max |diff|: %.2g\\n", nnsight.MaxAbsDiff(x, y[(s[1]-1)*s[2]:]))
+'''),
+    md('''
+## Generation with interventions
+
+The function runs once per step; `t.Step()` says which (0 is the forward over the prompt).
+Values saved at each step come back as a list.
+'''),
+    code('''
+%%
+gen, err := model.Generate(prompt, 5, func(t *nnsight.Tracer) {
+	t.Logits().At(1, -1, 0).Save("next")
+	if t.Step() == 2 {
+		t.Module("transformer.h.0.mlp").Output().Set(func(x *ops.Node) *ops.Node { return ops.ZerosLike(x) })
+	}
+})
+if err != nil {
+	fmt.Println(err)
+	return
+}
+fmt.Printf("%q -> %q\\n", prompt, gen.Text[0])
+fmt.Println("steps saved:", len(gen.Saved.List("next")))
+'''),
+    md('''
+## Gradients
+
+`Backward` names a scalar built from saved values; `Grad()` of any value is saved like any other.
+'''),
+    code('''
+%%
+res, err := model.Trace(prompt, func(t *nnsight.Tracer) {
+	logits := t.Logits()
+	t.Module("transformer.h.1").Output().Grad().Save("grad")
+	t.Backward(func() *ops.Node { return ops.LogitDiff(logits.Node(), 0, 6342, 3576) })
+})
+if err != nil {
+	fmt.Println(err)
+	return
+}
+g, shape, _ := res.Float32("grad")
+fmt.Println("gradient of the logit difference w.r.t. layer 1's output:", shape, "max |g| =", nnsight.MaxAbs(g))
+'''),
+    md('''
+## Scan
+
+`Scan` builds the graph without running it: every module output and labelled value with its shape.
+'''),
+    code('''
+%%
+s, err := model.Scan(prompt, nil)
+if err != nil {
+	fmt.Println(err)
+	return
+}
+for _, p := range s.Match("transformer.h.0*") {
+	fmt.Printf("%-32s %v\\n", p, s.Shapes[p])
+}
+'''),
+]
+
+ATTENTION = [
+    md('''
+# Attention patterns
+
+Every attention module labels its softmaxed weights `attn_weights`: `[batch, heads, query, key]`.
+'''),
+    code(PARAMS, tags=["parameters"]),
+    code(IMPORTS),
+    code('''
+var model = nnsight.LanguageModel(modelName)
+var prompt = "When Mary and John went to the store, John gave a drink to"
+'''),
+    code('''
+%%
+fmt.Println("model:", modelName, "| backend:", model.Backend())
+cache, err := model.RunWithCache(prompt, "transformer.h.*.attn.attn_weights")
+if err != nil {
+	fmt.Println(err)
+	return
+}
+w, shape, _ := cache.Float32("transformer.h.0.attn.attn_weights")
+tokens := cache.Batch.Tokens[0]
+fmt.Println("layer 0 attention:", shape)
+display.ShowAttentionHead(w, shape[1], shape[2], tokens, 0)
+'''),
+    md('''
+All heads of the last layer, as small multiples:
+'''),
+    code('''
+%%
+cfg := model.Config()
+path := fmt.Sprintf("transformer.h.%d.attn.attn_weights", cfg.NLayer-1)
+res, err := model.Trace(prompt, func(t *nnsight.Tracer) { t.Module(path).Output().Save("w") })
+if err != nil {
+	fmt.Println(err)
+	return
+}
+w, shape, _ := res.Float32("w")
+display.ShowAttention(w, shape[1], shape[2], res.Batch.Tokens[0])
+'''),
+]
+
+PATCHING = [
+    md('''
+# Activation patching
+
+The IOI task: in "When Mary and John went to the store, John gave a drink to", the model should
+prefer " Mary" over " John". The corrupted prompt swaps the names in the first clause. For every
+layer and position we copy the clean residual stream into the corrupted run and measure how much
+of the logit difference comes back. Clean and corrupted run in one batch (two invokes), so each
+patch is one forward; the patch is a graph value, so the sweep compiles few programs.
+'''),
+    code(PARAMS, tags=["parameters"]),
+    code(IMPORTS),
+    code('''
+var model = nnsight.LanguageModel(modelName)
+var clean = "When Mary and John went to the store, John gave a drink to"
+var corrupted = "When John and Mary went to the store, John gave a drink to"
+'''),
+    code('''
+%%
+fmt.Println("model:", modelName, "| backend:", model.Backend())
+tok := model.Tokenizer()
+mary, john := tok.Encode(" Mary")[0], tok.Encode(" John")[0]
+nLayer := model.Config().NLayer
+nPos := len(tok.Encode(clean))
+diff := make([]float32, nLayer*nPos)
+for L := 0; L < nLayer; L++ {
+	layer := fmt.Sprintf("transformer.h.%d", L)
+	for P := 0; P < nPos; P++ {
+		res, err := model.Trace(nil, func(t *nnsight.Tracer) {
+			var src *nnsight.Proxy
+			t.Invoke(clean, func(iv *nnsight.Tracer) { src = iv.Module(layer).Output().At(1, P, P+1) })
+			t.Invoke(corrupted, func(iv *nnsight.Tracer) {
+				iv.Module(layer).Output().At(1, P, P+1).Set(src)
+				iv.Compute("diff", func() *ops.Node { return ops.LogitDiff(iv.Logits().Node(), 0, mary, john) })
+			})
+		})
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		d, _, _ := res.Float32("diff")
+		diff[L*nPos+P] = d[0]
+	}
+}
+var rows, cols []string
+for L := 0; L < nLayer; L++ {
+	rows = append(rows, fmt.Sprintf("layer %d", L))
+}
+for _, id := range tok.Encode(clean) {
+	cols = append(cols, tok.TokenString(id))
+}
+display.ShowHeatmap(diff, nLayer, nPos, rows, cols, "logit diff (Mary - John) after patching the clean residual stream")
+fmt.Printf("compiled programs so far: %d\\n", model.Engine().Compiles())
+'''),
+]
+
+LENS = [
+    md('''
+# Logit lens
+
+Apply the final layer norm and the unembedding to every layer's residual stream: what would the
+model predict if it stopped at that layer?
+'''),
+    code(PARAMS, tags=["parameters"]),
+    code(IMPORTS),
+    code('''
+var model = nnsight.LanguageModel(modelName)
+var prompt = "The Eiffel Tower is in the city of"
+'''),
+    code('''
+%%
+fmt.Println("model:", modelName, "| backend:", model.Backend())
+cfg := model.Config()
+res, err := model.Trace(prompt, func(t *nnsight.Tracer) {
+	for L := 0; L < cfg.NLayer; L++ {
+		h := t.Module(fmt.Sprintf("transformer.h.%d", L)).Output()
+		name := fmt.Sprintf("lens.%d", L)
+		t.Compute(name, func() *ops.Node { return t.LogitLens(h.Node()) })
+	}
+})
+if err != nil {
+	fmt.Println(err)
+	return
+}
+tok := model.Tokenizer()
+tokens := res.Batch.Tokens[0]
+var layers []string
+var top [][]string
+var probs [][]float32
+for L := 0; L < cfg.NLayer; L++ {
+	logits, shape, _ := res.Float32(fmt.Sprintf("lens.%d", L))
+	layers = append(layers, fmt.Sprintf("layer %d", L))
+	var rowTop []string
+	var rowP []float32
+	for p := 0; p < shape[1]; p++ {
+		c := display.TopK(logits[p*shape[2]:(p+1)*shape[2]], 1)[0]
+		rowTop = append(rowTop, tok.TokenString(c.ID))
+		rowP = append(rowP, c.Prob)
+	}
+	top = append(top, rowTop)
+	probs = append(probs, rowP)
+}
+display.ShowLogitLens(layers, tokens, top, probs)
+'''),
+]
+
+
+def main():
+    books = {
+        "01_edit_walkthrough.ipynb": WALKTHROUGH,
+        "02_trace_and_save.ipynb": TRACE,
+        "03_attention_patterns.ipynb": ATTENTION,
+        "04_activation_patching.ipynb": PATCHING,
+        "05_logit_lens.ipynb": LENS,
+    }
+    for name, cells in books.items():
+        nb = split_source(notebook(cells))
+        with open(os.path.join(OUT, name), "w") as f:
+            json.dump(nb, f, indent=1, ensure_ascii=False)
+            f.write("\n")
+        print("wrote", name)
+
+
+if __name__ == "__main__":
+    main()
