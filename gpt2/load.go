@@ -41,6 +41,19 @@ var (
 // Load loads a model from a local directory or a Hugging Face hub id (through the HF cache,
 // downloading through HF_ENDPOINT when needed). Weights are placed on backend b.
 func Load(idOrDir string, b compute.Backend) (*Pretrained, error) {
+	if isTinyID(idOrDir) && !hub.IsLocalDir(idOrDir) {
+		// TinyID is generated locally, never downloaded.
+		dir, err := EnsureTiny()
+		if err != nil {
+			return nil, err
+		}
+		p, err := LoadDir(dir, b)
+		if err != nil {
+			return nil, err
+		}
+		p.Source = idOrDir
+		return p, nil
+	}
 	res, err := hub.Resolve(idOrDir, RequiredFiles, OptionalFiles, nil)
 	if err != nil {
 		if hub.IsLocalDir(idOrDir) {
@@ -66,6 +79,9 @@ func LoadDir(dir string, b compute.Backend) (*Pretrained, error) {
 		return nil, err
 	}
 	tok, err := tokenizer.Load(dir)
+	if err != nil && hasAny(dir, "tokenizer.json", "vocab.json", "merges.txt") {
+		return nil, err
+	}
 	if err != nil {
 		// No tokenizer files: a GPT-2-sized vocabulary gets GPT-2's own tokenizer; smaller
 		// test models take token ids only.
@@ -189,4 +205,13 @@ func ToBackend(b compute.Backend, data []float32, shape []int) (*tensors.Tensor,
 		return tensors.FromFlatDataAndDimensions(append([]float32(nil), data...), shape...), nil
 	}
 	return tensors.FromRaw(b, 0, sh, float32Bytes(data))
+}
+
+func hasAny(dir string, names ...string) bool {
+	for _, n := range names {
+		if _, err := os.Stat(filepath.Join(dir, n)); err == nil {
+			return true
+		}
+	}
+	return false
 }
