@@ -8,14 +8,17 @@ import (
 	"path/filepath"
 	"strings"
 
-	_ "github.com/gomlx/go-xla/compute/xla"
+	"github.com/gomlx/go-xla/compute/xla"
 )
 
 // EnvXLAPlugin names a PJRT plugin (.so) to use for the XLA backend.
 const EnvXLAPlugin = "GONNSIGHT_XLA_PLUGIN"
 
 func init() {
-	candidates = append(candidates, chooseXLA)
+	// Never download plugins behind the user's back (go-xla's default): `gonnsight
+	// install-xla` or install.sh --gpu does that on request.
+	xla.EnableAutoInstall(false)
+	candidates = append([]func() (string, string, []string){chooseXLA}, candidates...)
 }
 
 // chooseXLA picks XLA on CUDA when a CUDA PJRT plugin and an NVIDIA GPU are both present.

@@ -11,13 +11,14 @@ func init() {
 	register(&command{
 		name:    "make-tiny",
 		summary: "write a deterministic tiny random GPT-2 (Hugging Face layout, GPT-2's tokenizer) to a directory",
-		usage:   "--out DIR [--layers N] [--heads N] [--embd N] [--positions N] [--seed S]",
+		usage:   "(--out DIR | --default) [--layers N] [--heads N] [--embd N] [--positions N] [--seed S]",
 		examples: []string{
 			`gonnsight make-tiny --out ./tiny-gpt2`,
 			`gonnsight make-tiny --out ./tiny2 --layers 2 --embd 32 --seed 7 && gonnsight logits --model ./tiny2 --text Hello`,
 		},
 		flags: func(fs *flag.FlagSet) func([]string) error {
 			out := fs.String("out", "", "the directory to write (created if needed)")
+			def := fs.Bool("default", false, "generate the default tiny model ("+gpt2.TinyID+") into its cache directory if missing")
 			layers := fs.Int("layers", 4, "n_layer")
 			heads := fs.Int("heads", 4, "n_head")
 			embd := fs.Int("embd", 64, "n_embd (a multiple of --heads)")
@@ -27,8 +28,16 @@ func init() {
 				if err := noArgs(args); err != nil {
 					return err
 				}
+				if *def {
+					dir, err := gpt2.EnsureTiny()
+					if err != nil {
+						return err
+					}
+					_, err = fmt.Fprintf(stdout, "%s is in %s\n", gpt2.TinyID, dir)
+					return err
+				}
 				if *out == "" {
-					return usageErrorf("give the directory with --out")
+					return usageErrorf("give the directory with --out (or --default)")
 				}
 				for _, f := range []struct {
 					name string
