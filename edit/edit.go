@@ -67,6 +67,9 @@ func (h *hooks) OnLabel(c *module.Ctx, rec *module.CallRecord, name string, x *m
 
 func (h *hooks) AfterCall(c *module.Ctx, rec *module.CallRecord, out []*module.Node) []*module.Node {
 	var result []*module.Node
+	// live maps the nodes the parent computed to the nodes that replaced them in earlier
+	// edits of this call, so that a later edit acts on the values that are actually used.
+	live := map[*module.Node]*module.Node{}
 	for _, e := range h.edits {
 		if e.Parent != rec.Path || (e.Instance >= 0 && e.Instance != rec.Index) || rec.Skipped {
 			continue
@@ -80,7 +83,10 @@ func (h *hooks) AfterCall(c *module.Ctx, rec *module.CallRecord, out []*module.N
 			module.Errorf("edit %s: no node %q in %s; nodes: %s", e, e.Target, displayPath(rec.Path), nodeNames(captured))
 		}
 		old := target.Node
-		end := rec.End
+		if n, ok := live[old]; ok {
+			old = n
+		}
+		wrapperStart := module.GraphSize(c)
 		wrapped := c.CallModule(e.Wrapper, e.Module, old)
 		if len(wrapped) != 1 {
 			module.Errorf("edit %s: the wrapper must return one value, it returned %d", e, len(wrapped))
@@ -90,7 +96,9 @@ func (h *hooks) AfterCall(c *module.Ctx, rec *module.CallRecord, out []*module.N
 			module.Errorf("edit %s: the wrapper changes the shape of %q from %v to %v; an edit must keep the shape",
 				e, e.Target, old.Shape().Dimensions, nw.Shape().Dimensions)
 		}
-		mp := module.ReplaceAllUses(c.G, old, nw, end)
+		// Every node made after the target and before the wrapper (the parent's own nodes
+		// and the re-emitted nodes of earlier edits) is rewired.
+		mp := module.ReplaceAllUses(c.G, old, nw, wrapperStart)
 		// Values read at or before the target (its label, the wrapper's input) keep the
 		// original node; only what the parent computed from it is rewired.
 		delete(mp, old)
@@ -101,10 +109,21 @@ func (h *hooks) AfterCall(c *module.Ctx, rec *module.CallRecord, out []*module.N
 				result[i] = nw
 			}
 		}
+		for k, v := range live {
+			if r, ok := mp[v]; ok {
+				live[k] = r
+			}
+		}
+		for k, v := range mp {
+			if _, ok := live[k]; !ok {
+				live[k] = v
+			}
+		}
 		c.Remap(mp)
 	}
 	return result
 }
+
 func displayPath(p string) string {
 	if p == "" {
 		return "the root module"

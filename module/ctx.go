@@ -448,3 +448,6 @@ func editDistance(a, b string) int {
 	}
 	return prev[len(b)]
 }
+
+// GraphSize is the number of nodes the graph has now: ids below it exist.
+func GraphSize(c *Ctx) graph.NodeId { return c.mark() }

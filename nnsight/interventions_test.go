@@ -80,7 +80,10 @@ func TestEditValueTimes1000AndClear(t *testing.T) {
 				t.Fatal(err)
 			}
 			before, _ := logitsOf(t, plain)
-			if err := m.LoadEdits(edit.New("transformer.h.1.attn", "value", "value_edit", edit.Scale(1000))); err != nil {
+			// A wrapper on query loaded first must not hide the value edit (edits compose).
+			if err := m.LoadEdits(edit.New("transformer.h.1.attn", "query", "query_wrapper", edit.Identity()),
+				edit.New("transformer.h.1.attn", "value", "value_edit", edit.Scale(1000)),
+				edit.New("transformer.h.1.attn", "attn_weights", "weights_wrapper", edit.Identity())); err != nil {
 				t.Fatal(err)
 			}
 			res, err := m.Trace(ids, func(tr *nnsight.Tracer) {

@@ -283,6 +283,7 @@ func (m *Model) TreeString(withShapes bool) string {
 
 // Edits lists the loaded edits.
 func (m *Model) Edits() []*edit.Edit {
+	m.Load() // in a notebook, loading restores the edits earlier cells loaded
 	m.editsMu.Lock()
 	defer m.editsMu.Unlock()
 	return append([]*edit.Edit(nil), m.edits...)

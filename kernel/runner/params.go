@@ -1,0 +1,201 @@
+package runner
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// ParametersTag is the cell tag (as in papermill) that marks the cell whose assignments
+// Options.Params replaces.
+const ParametersTag = "parameters"
+
+var (
+	// var NAME [TYPE] = VALUE   |   const NAME [TYPE] = VALUE
+	reDecl = regexp.MustCompile(`^(\s*(?:var|const)\s+)([A-Za-z_][A-Za-z0-9_]*)(\s+[^=]*?)?(\s*=\s*)(.*)$`)
+	// NAME := VALUE
+	reShort = regexp.MustCompile(`^(\s*)([A-Za-z_][A-Za-z0-9_]*)()(\s*:=\s*)(.*)$`)
+	// NAME [TYPE] = VALUE, inside a var ( ... ) or const ( ... ) block
+	reBlockSpec  = regexp.MustCompile(`^(\s*)([A-Za-z_][A-Za-z0-9_]*)(\s+[^=]*?)?(\s*=\s*)(.*)$`)
+	reBlockOpen  = regexp.MustCompile(`^\s*(?:var|const)\s*\(\s*(//.*)?$`)
+	reBlockClose = regexp.MustCompile(`^\s*\)`)
+	// Python: NAME [: TYPE] = VALUE at the top level
+	rePython = regexp.MustCompile(`^()([A-Za-z_][A-Za-z0-9_]*)(\s*:\s*[^=]*?)?(\s*=\s*)(.*)$`)
+)
+
+// paramLine is one assignment found in a parameters cell.
+type paramLine struct {
+	line           int
+	prefix, name   string
+	typ, assign    string
+	value, comment string
+}
+
+// findParams returns the single-name assignments of a parameters cell in the given language
+// ("go", or "python" for testing against ipykernel).
+func findParams(src, lang string) []paramLine {
+	if lang == "python" {
+		return findPythonParams(src)
+	}
+	var out []paramLine
+	inBlock := false
+	for i, line := range strings.Split(src, "\n") {
+		var m []string
+		switch {
+		case inBlock && reBlockClose.MatchString(line):
+			inBlock = false
+			continue
+		case inBlock:
+			m = reBlockSpec.FindStringSubmatch(line)
+		case reBlockOpen.MatchString(line):
+			inBlock = true
+			continue
+		default:
+			if m = reDecl.FindStringSubmatch(line); m == nil {
+				m = reShort.FindStringSubmatch(line)
+			}
+		}
+		if m == nil {
+			continue
+		}
+		value, comment := splitComment(m[5], "//")
+		if strings.TrimSpace(value) == "" {
+			continue
+		}
+		out = append(out, paramLine{line: i, prefix: m[1], name: m[2], typ: m[3], assign: m[4], value: value, comment: comment})
+	}
+	return out
+}
+
+func findPythonParams(src string) []paramLine {
+	var out []paramLine
+	for i, line := range strings.Split(src, "\n") {
+		m := rePython.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		value, comment := splitComment(m[5], "#")
+		if strings.TrimSpace(value) == "" {
+			continue
+		}
+		out = append(out, paramLine{line: i, prefix: m[1], name: m[2], typ: m[3], assign: m[4], value: value, comment: comment})
+	}
+	return out
+}
+
+// splitComment splits an expression from a trailing comment (starting with marker) outside
+// string and rune literals.
+func splitComment(s, marker string) (value, comment string) {
+	var quote byte
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case quote != 0:
+			if c == '\\' && quote != '`' {
+				i++
+			} else if c == quote {
+				quote = 0
+			}
+		case c == '"' || c == '`' || c == '\'':
+			quote = c
+		case strings.HasPrefix(s[i:], marker):
+			v := strings.TrimRight(s[:i], " \t")
+			return v, s[len(v):]
+		}
+	}
+	return strings.TrimRight(s, " \t"), s[len(strings.TrimRight(s, " \t")):]
+}
+
+// literal renders a parameter value: numbers and bools as they are, anything else as a quoted
+// string; when the current value is a string literal (or the declared type is string), always
+// quoted.
+func literal(value string, old paramLine, lang string) string {
+	oldV := strings.TrimSpace(old.value)
+	typ := strings.Trim(strings.TrimSpace(old.typ), ": ")
+	isString := strings.HasPrefix(oldV, `"`) || strings.HasPrefix(oldV, "`") || strings.HasPrefix(oldV, "'") ||
+		typ == "string" || typ == "str"
+	if !isString {
+		if lang == "python" {
+			switch strings.ToLower(value) {
+			case "true":
+				return "True"
+			case "false":
+				return "False"
+			}
+		} else if value == "true" || value == "false" {
+			return value
+		}
+		if _, err := strconv.ParseInt(value, 0, 64); err == nil {
+			return value
+		}
+		if _, err := strconv.ParseFloat(value, 64); err == nil && !strings.ContainsAny(value, "xXpP_") {
+			if l := strings.ToLower(value); l != "inf" && l != "+inf" && l != "-inf" && l != "nan" && l != "infinity" && l != "+infinity" && l != "-infinity" {
+				return value
+			}
+		}
+	}
+	return strconv.Quote(value)
+}
+
+// replaceParams returns src with the named assignments replaced by the given values.
+func replaceParams(src string, params map[string]string, lang string) (string, error) {
+	found := findParams(src, lang)
+	byName := map[string][]paramLine{}
+	var names []string
+	for _, p := range found {
+		if _, dup := byName[p.name]; !dup {
+			names = append(names, p.name)
+		}
+		byName[p.name] = append(byName[p.name], p)
+	}
+	var unknown []string
+	for name := range params {
+		if _, ok := byName[name]; !ok {
+			unknown = append(unknown, name)
+		}
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		sort.Strings(names)
+		return "", fmt.Errorf("unknown parameter(s) %s; the %q cell defines: %s",
+			strings.Join(unknown, ", "), ParametersTag, orNone(names))
+	}
+	lines := strings.Split(src, "\n")
+	for name, value := range params {
+		for _, p := range byName[name] {
+			lines[p.line] = p.prefix + p.name + p.typ + p.assign + literal(value, p, lang) + p.comment
+		}
+	}
+	return strings.Join(lines, "\n"), nil
+}
+
+// applyParams replaces the assignments of the cell tagged "parameters" in nb.
+func applyParams(nb map[string]any, params map[string]string, lang string) error {
+	if len(params) == 0 {
+		return nil
+	}
+	for _, cell := range notebookCells(nb) {
+		if cell == nil || cell["cell_type"] != "code" {
+			continue
+		}
+		for _, t := range cellTags(cell) {
+			if t == ParametersTag {
+				src, err := replaceParams(cellSource(cell), params, lang)
+				if err != nil {
+					return err
+				}
+				setCellSource(cell, src)
+				return nil
+			}
+		}
+	}
+	names := make([]string, 0, len(params))
+	for n := range params {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return fmt.Errorf("parameters %s given, but the notebook has no code cell tagged %q",
+		strings.Join(names, ", "), ParametersTag)
+}

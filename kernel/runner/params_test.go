@@ -1,0 +1,74 @@
+package runner
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestReplaceGoParams(t *testing.T) {
+	src := strings.Join([]string{
+		`var model = "openai-community/gpt2" // which model`,
+		`var steps int = 10`,
+		`var (`,
+		`	prompt = "The Eiffel Tower"`,
+		`	temp   float32 = 0.7`,
+		`	greedy = false`,
+		`)`,
+		`%%`,
+		`seed := 42`,
+		`name := "a//b" // keep`,
+		`fmt.Println(model)`,
+	}, "\n")
+	got, err := replaceParams(src, map[string]string{
+		"model": "tiny", "steps": "20", "prompt": `say "hi"`, "temp": "1.5", "greedy": "true", "seed": "7", "name": "100",
+	}, "go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := strings.Join([]string{
+		`var model = "tiny" // which model`,
+		`var steps int = 20`,
+		`var (`,
+		`	prompt = "say \"hi\""`,
+		`	temp   float32 = 1.5`,
+		`	greedy = true`,
+		`)`,
+		`%%`,
+		`seed := 7`,
+		`name := "100" // keep`,
+		`fmt.Println(model)`,
+	}, "\n")
+	if got != want {
+		t.Errorf("got:\n%s\nwant:\n%s", got, want)
+	}
+
+	_, err = replaceParams(src, map[string]string{"modle": "x"}, "go")
+	if err == nil || !strings.Contains(err.Error(), "modle") ||
+		!strings.Contains(err.Error(), "greedy, model, name, prompt, seed, steps, temp") {
+		t.Errorf("unknown parameter error should list the parameters: %v", err)
+	}
+}
+
+func TestLiteral(t *testing.T) {
+	for _, c := range []struct{ value, old, lang, want string }{
+		{"3", "1", "go", "3"},
+		{"0x10", "1", "go", "0x10"},
+		{"1e-3", "1.0", "go", "1e-3"},
+		{"abc", "1", "go", `"abc"`},
+		{"3", `"1"`, "go", `"3"`},
+		{"NaN", "1.0", "go", `"NaN"`},
+		{"true", "false", "python", "True"},
+		{"x", "'y'", "python", `"x"`},
+	} {
+		if got := literal(c.value, paramLine{value: c.old}, c.lang); got != c.want {
+			t.Errorf("literal(%q, old %q, %s) = %s, want %s", c.value, c.old, c.lang, got, c.want)
+		}
+	}
+}
+
+func TestApplyParamsWithoutParametersCell(t *testing.T) {
+	nb := map[string]any{"cells": []any{map[string]any{"cell_type": "code", "source": "x := 1", "metadata": map[string]any{}}}}
+	if err := applyParams(nb, map[string]string{"x": "2"}, "go"); err == nil || !strings.Contains(err.Error(), `tagged "parameters"`) {
+		t.Fatalf("got %v", err)
+	}
+}
