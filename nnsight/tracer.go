@@ -266,10 +266,47 @@ func (e *Envoy) Skip(value any) {
 
 func (e *Envoy) proxy(k pointKey, idx int) *Proxy {
 	p := &Proxy{t: e.t, key: k, idx: idx, rows: e.t.rows, bad: e.bad}
-	if !e.bad {
-		e.t.tr.points[k] = append(e.t.tr.points[k], &event{proxy: p})
+	if e.bad {
+		return p
 	}
+	if e.t.tr.ctx != nil {
+		// Asked for while the graph is built (inside Set/Compute): read the value now.
+		p.resolveNow()
+		return p
+	}
+	e.t.tr.points[k] = append(e.t.tr.points[k], &event{proxy: p})
 	return p
+}
+
+// resolveNow sets the proxy's node from the value the forward has already computed, if any.
+func (p *Proxy) resolveNow() {
+	full := p.t.tr.currentValue(p.key, p.idx)
+	if full != nil {
+		p.node = view(full, p.rows, p.region)
+	}
+}
+
+// currentValue is the value at a point that the forward has already passed, or nil.
+func (tr *trace) currentValue(k pointKey, idx int) *Node {
+	for _, rec := range tr.ctx.Calls() {
+		if rec.Path != k.path || rec.Index != k.call {
+			continue
+		}
+		switch k.kind {
+		case outputPoint:
+			if rec.End == 0 && !rec.Skipped || idx >= len(rec.Outputs) {
+				return nil
+			}
+			return rec.Outputs[idx]
+		case inputPoint:
+			if idx < len(rec.Inputs) {
+				return rec.Inputs[idx]
+			}
+		case labelPoint:
+			return rec.Label(k.label)
+		}
+	}
+	return nil
 }
 
 // Proxy is a value of the forward (a module's input or output, or a labelled value), for
@@ -299,9 +336,14 @@ func (p *Proxy) At(axis, lo, hi int) *Proxy {
 	q.region = append(append([]axisRange(nil), p.region...), axisRange{axis, lo, hi})
 	q.node = nil
 	qp := &q
-	if !p.bad {
-		p.t.tr.points[p.key] = append(p.t.tr.points[p.key], &event{proxy: qp})
+	if p.bad {
+		return qp
 	}
+	if p.t.tr.ctx != nil {
+		qp.resolveNow()
+		return qp
+	}
+	p.t.tr.points[p.key] = append(p.t.tr.points[p.key], &event{proxy: qp})
 	return qp
 }
 
