@@ -51,7 +51,11 @@ func (l *Linear) Params() []ParamSpec {
 	return p
 }
 func (l *Linear) Describe() string {
-	return fmt.Sprintf("in_features=%d, out_features=%d, bias=%v", l.In, l.Out, !l.NoBias)
+	bias := "True"
+	if l.NoBias {
+		bias = "False"
+	}
+	return fmt.Sprintf("in_features=%d, out_features=%d, bias=%s", l.In, l.Out, bias)
 }
 func (l *Linear) Forward(c *Ctx, in ...*Node) []*Node {
 	y := MatMulLast(in[0], c.Param("weight"), 1)
