@@ -207,15 +207,56 @@ exit 3
 		getEnv(env, SessionDirEnv) != session || !strings.HasPrefix(getEnv(env, "PATH"), filepath.Join(tools, "bin")) {
 		t.Errorf("GoNB environment:\n%s", envData)
 	}
-	if _, err := os.Stat(session); !os.IsNotExist(err) {
-		t.Errorf("the session directory should be removed at exit: %v", err)
+	// The connection file is still there: the client may restart the kernel with it, so the
+	// session stays until the file goes (a final shutdown) ...
+	if _, err := os.Stat(filepath.Join(session, "state")); err != nil {
+		t.Fatalf("the session directory should wait for the connection file to go: %v", err)
+	}
+	// ... and a restart with the same connection file claims it and keeps its state.
+	time.Sleep(700 * time.Millisecond) // the first launcher's watcher has polled at least once
+	gonb2 := fakeGoNB(t, `test -e "$GONNSIGHT_SESSION_DIR/state" && echo restarted > "$GONNSIGHT_SESSION_DIR/state2"
+exit 0
+`)
+	if err := RunKernel(LaunchOptions{ConnectionFile: conn, ModuleRoot: moduleRoot(t), ToolsDir: tools, GoNB: gonb2, SessionDir: session}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(session, "state2")); err != nil {
+		t.Fatalf("the restarted kernel did not find the session's state: %v", err)
+	}
+	// The final shutdown: the client deletes the connection file and the directory goes.
+	_ = os.Remove(conn)
+	waitGone := func(dir string) error {
+		deadline := time.Now().Add(10 * time.Second)
+		for time.Now().Before(deadline) {
+			if _, err := os.Stat(dir); os.IsNotExist(err) {
+				return nil
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		return errors.New(dir + " still exists")
+	}
+	if err := waitGone(session); err != nil {
+		t.Errorf("the session directory should be removed once the connection file is gone: %v", err)
 	}
 
-	// Kept sessions survive, and a restart with the same connection file reuses them.
+	// Without a connection file left at exit, the directory goes at once.
+	_ = os.WriteFile(conn, []byte("{}"), 0o600)
+	gonb3 := fakeGoNB(t, `touch "$GONNSIGHT_SESSION_DIR/state"; rm -f `+conn+`; exit 0`)
+	if err := RunKernel(LaunchOptions{ConnectionFile: conn, ModuleRoot: moduleRoot(t), ToolsDir: tools, GoNB: gonb3, SessionDir: session}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(session); !os.IsNotExist(err) {
+		t.Errorf("the session directory should be removed at exit when the connection file is gone: %v", err)
+	}
+
+	// Kept sessions survive.
+	_ = os.WriteFile(conn, []byte("{}"), 0o600)
 	err = RunKernel(LaunchOptions{ConnectionFile: conn, ModuleRoot: moduleRoot(t), ToolsDir: tools, GoNB: gonb, SessionDir: session, Keep: true})
 	if !errors.As(err, &ee) {
 		t.Fatal(err)
 	}
+	_ = os.Remove(conn)
+	time.Sleep(time.Second)
 	if _, err := os.Stat(filepath.Join(session, "state")); err != nil {
 		t.Errorf("kept session lost its state: %v", err)
 	}

@@ -84,7 +84,8 @@ func SessionDirFor(connectionFile string) string {
 // RunKernel runs GoNB as the Jupyter kernel for opts.ConnectionFile: it prepares the cells'
 // environment (GOEXPERIMENT=simd, -tags noxla, the tools on PATH, the session directory, a
 // go.work with gonnsight), forwards SIGINT (interrupt) and SIGTERM/SIGHUP (shutdown) to GoNB,
-// removes the session directory at exit unless kept, and returns GoNB's exit status as *ExitError.
+// removes the session directory once the kernel is shut down for good unless kept (see
+// releaseSession), and returns GoNB's exit status as *ExitError.
 func RunKernel(opts LaunchOptions) error {
 	if opts.ConnectionFile == "" {
 		return errors.New("RunKernel: no connection file given")
@@ -133,8 +134,12 @@ func RunKernel(opts LaunchOptions) error {
 		return fmt.Errorf("creating the session directory: %w", err)
 	}
 	keep := opts.Keep || os.Getenv(KeepSessionEnv) == "1"
+	owner, err := claimSession(sessionDir)
+	if err != nil {
+		return fmt.Errorf("claiming the session directory: %w", err)
+	}
 	if !keep {
-		defer os.RemoveAll(sessionDir)
+		defer releaseSession(sessionDir, connFile, owner)
 	}
 	env = setEnv(env, SessionDirEnv, sessionDir)
 

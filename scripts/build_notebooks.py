@@ -16,13 +16,23 @@ var modelName = "gonnsight/tiny-gpt2"'''
 
 IMPORTS = '''import (
 	"fmt"
+	"os"
 
 	"github.com/gonnsight/gonnsight/display"
 	"github.com/gonnsight/gonnsight/edit"
 	"github.com/gonnsight/gonnsight/module"
 	"github.com/gonnsight/gonnsight/nnsight"
 	"github.com/gonnsight/gonnsight/ops"
-)'''
+)
+
+// must stops the cell when err is not nil: it prints the error and the cell fails (so a
+// headless run stops there too).
+func must(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		os.Exit(1)
+	}
+}'''
 
 
 def md(src):
@@ -113,10 +123,7 @@ their own (the dropout, off at inference), and `output`.
 %%
 fmt.Println(toy)
 gr, err := toy.Graph("")
-if err != nil {
-	fmt.Println(err)
-	return
-}
+must(err)
 display.ShowGraph(gr)
 '''),
     md('''
@@ -125,10 +132,7 @@ With `edit.Folded()` each child is one `call_module` row, as when Dynamo does no
     code('''
 %%
 gr, err := toy.Graph("", edit.Folded())
-if err != nil {
-	fmt.Println(err)
-	return
-}
+must(err)
 display.ShowGraph(gr)
 '''),
     md('''
@@ -139,9 +143,8 @@ Go code between operations runs while the graph is built, so nothing breaks it.
 '''),
     code('''
 %%
-if _, err := edit.Explain(toy, nil, nil); err != nil {
-	fmt.Println(err)
-}
+_, err := edit.Explain(toy, nil, nil)
+must(err)
 '''),
     md('''
 ## 3. Wrapping an intermediate value
@@ -168,12 +171,10 @@ var valueWrapper = edit.New("", "value", "value_wrapper", edit.Identity())
 '''),
     code('''
 %%
-gr, _ := toy2.Graph("")
+gr, err := toy2.Graph("")
+must(err)
 display.ShowGraph(gr)
-if err := toy2.LoadEdits(valueWrapper); err != nil {
-	fmt.Println(err)
-	return
-}
+must(toy2.LoadEdits(valueWrapper))
 fmt.Println(toy2)
 '''),
     md('''
@@ -185,10 +186,7 @@ res, err := toy2.Trace(toyInput, func(t *nnsight.Tracer) {
 	t.Module("value_wrapper").Input().Save("value_wrapper.input")
 	t.Module("value_wrapper").Output().Save("value_wrapper.output")
 })
-if err != nil {
-	fmt.Println(err)
-	return
-}
+must(err)
 in, shape, _ := res.Float32("value_wrapper.input")
 out, _, _ := res.Float32("output.0")
 fmt.Println("value_wrapper input:", in, "shape", shape)
@@ -214,22 +212,16 @@ var valueEdit = edit.New("transformer.h.3.attn", "value", "value_edit", edit.Sca
 fmt.Println("model:", modelName)
 fmt.Println("backend:", model.Backend())
 res, err := model.Trace(prompt, nil)
-if err != nil {
-	fmt.Println(err)
-	return
-}
+must(err)
 // Kept values survive to later cells (each cell is a new process).
-nnsight.Keep("baseline_logits", res.Logits())
+must(nnsight.Keep("baseline_logits", res.Logits()))
 logits, shape, _ := res.Float32("logits")
 last := logits[(shape[1]-1)*shape[2]:]
 display.ShowTopK(display.TopK(last, 5), model.Tokenizer().TokenString)
 '''),
     code('''
 %%
-if err := model.LoadEdits(queryWrapper, valueEdit); err != nil {
-	fmt.Println(err)
-	return
-}
+must(model.LoadEdits(queryWrapper, valueEdit))
 fmt.Println(model)
 '''),
     md('''
@@ -242,13 +234,11 @@ fmt.Println("loaded edits:", model.Edits())
 res, err := model.Trace(prompt, func(t *nnsight.Tracer) {
 	t.Module("transformer.h.3.attn.query_wrapper").Output().Save("query")
 })
-if err != nil {
-	fmt.Println(err)
-	return
-}
+must(err)
 _, qshape, _ := res.Float32("query")
 fmt.Println("query_wrapper output shape [batch heads seq head_dim]:", qshape)
-base, _ := nnsight.Kept("baseline_logits")
+base, err := nnsight.Kept("baseline_logits")
+must(err)
 a, _, _ := nnsight.Float32(base)
 b, _, _ := res.Float32("logits")
 fmt.Printf("max |logit change| with value x 1000: %.4g\\n", nnsight.MaxAbsDiff(a, b))
@@ -257,11 +247,9 @@ fmt.Printf("max |logit change| with value x 1000: %.4g\\n", nnsight.MaxAbsDiff(a
 %%
 model.ClearEdits()
 res, err := model.Trace(prompt, nil)
-if err != nil {
-	fmt.Println(err)
-	return
-}
-base, _ := nnsight.Kept("baseline_logits")
+must(err)
+base, err := nnsight.Kept("baseline_logits")
+must(err)
 a, _, _ := nnsight.Float32(base)
 b, _, _ := res.Float32("logits")
 fmt.Printf("after ClearEdits, max |logit change|: %g\\n", nnsight.MaxAbsDiff(a, b))
@@ -275,10 +263,7 @@ readable form (one line per node):
     code('''
 %%
 gr, err := model.Graph("transformer.h.3.mlp.c_proj")
-if err != nil {
-	fmt.Println(err)
-	return
-}
+must(err)
 display.ShowGraph(gr)
 fmt.Print(gr.Code())
 '''),
@@ -315,10 +300,7 @@ res, err := model.Trace(prompt, func(t *nnsight.Tracer) {
 	t.Module("transformer.h[1].attn.attn_weights").Output().Save("weights1")
 	t.Hidden().Save("hidden")
 })
-if err != nil {
-	fmt.Println(err)
-	return
-}
+must(err)
 for _, name := range res.Names() {
 	_, shape, _ := res.Float32(name)
 	fmt.Printf("%-10s %v\\n", name, shape)
@@ -328,20 +310,18 @@ for _, name := range res.Names() {
 ## Setting
 
 `Set` takes a function of the current value, a tensor, a number, or another saved proxy. `At`
-narrows to a slice (one position, one head). Here: zero the MLP of layer 1, and separately only
-the last position of layer 2's output.
+narrows to a slice (one position, one head). Here: zero the MLP of layer 0, and only the last
+position of layer 1's output.
 '''),
     code('''
 %%
-base, _ := model.Trace(prompt, nil)
+base, err := model.Trace(prompt, nil)
+must(err)
 ablated, err := model.Trace(prompt, func(t *nnsight.Tracer) {
-	t.Module("transformer.h.1.mlp").Output().Set(func(x *ops.Node) *ops.Node { return ops.ZerosLike(x) })
-	t.Module("transformer.h.2").Output().At(1, -1, 0).Set(0.0)
+	t.Module("transformer.h.0.mlp").Output().Set(func(x *ops.Node) *ops.Node { return ops.ZerosLike(x) })
+	t.Module("transformer.h.1").Output().At(1, -1, 0).Set(0.0)
 })
-if err != nil {
-	fmt.Println(err)
-	return
-}
+must(err)
 a, _, _ := base.Float32("logits")
 b, _, _ := ablated.Float32("logits")
 fmt.Printf("max |logit change| after the ablations: %.4g\\n", nnsight.MaxAbsDiff(a, b))
@@ -358,12 +338,10 @@ res, err := model.Trace(nil, func(t *nnsight.Tracer) {
 	t.Invoke("The capital of France is", func(iv *nnsight.Tracer) { iv.Logits().At(1, -1, 0).Save("france") })
 	t.Invoke("Hello", func(iv *nnsight.Tracer) { iv.Logits().At(1, -1, 0).Save("hello") })
 })
-if err != nil {
-	fmt.Println(err)
-	return
-}
+must(err)
 fmt.Println("batch ids (left-padded):", res.Batch.IDs)
-alone, _ := model.Trace("Hello", nil)
+alone, err := model.Trace("Hello", nil)
+must(err)
 x, _, _ := res.Float32("hello")
 y, s, _ := alone.Float32("logits")
 fmt.Printf("'Hello' in the batch vs alone, max |diff|: %.2g\\n", nnsight.MaxAbsDiff(x, y[(s[1]-1)*s[2]:]))
@@ -382,10 +360,7 @@ gen, err := model.Generate(prompt, 5, func(t *nnsight.Tracer) {
 		t.Module("transformer.h.0.mlp").Output().Set(func(x *ops.Node) *ops.Node { return ops.ZerosLike(x) })
 	}
 })
-if err != nil {
-	fmt.Println(err)
-	return
-}
+must(err)
 fmt.Printf("%q -> %q\\n", prompt, gen.Text[0])
 fmt.Println("steps saved:", len(gen.Saved.List("next")))
 '''),
@@ -401,10 +376,7 @@ res, err := model.Trace(prompt, func(t *nnsight.Tracer) {
 	t.Module("transformer.h.1").Output().Grad().Save("grad")
 	t.Backward(func() *ops.Node { return ops.LogitDiff(logits.Node(), 0, 6342, 3576) })
 })
-if err != nil {
-	fmt.Println(err)
-	return
-}
+must(err)
 g, shape, _ := res.Float32("grad")
 fmt.Println("gradient of the logit difference w.r.t. layer 1's output:", shape, "max |g| =", nnsight.MaxAbs(g))
 '''),
@@ -416,10 +388,7 @@ fmt.Println("gradient of the logit difference w.r.t. layer 1's output:", shape, 
     code('''
 %%
 s, err := model.Scan(prompt, nil)
-if err != nil {
-	fmt.Println(err)
-	return
-}
+must(err)
 for _, p := range s.Match("transformer.h.0*") {
 	fmt.Printf("%-32s %v\\n", p, s.Shapes[p])
 }
@@ -442,10 +411,7 @@ var prompt = "When Mary and John went to the store, John gave a drink to"
 %%
 fmt.Println("model:", modelName, "| backend:", model.Backend())
 cache, err := model.RunWithCache(prompt, "transformer.h.*.attn.attn_weights")
-if err != nil {
-	fmt.Println(err)
-	return
-}
+must(err)
 w, shape, _ := cache.Float32("transformer.h.0.attn.attn_weights")
 tokens := cache.Batch.Tokens[0]
 fmt.Println("layer 0 attention:", shape)
@@ -459,10 +425,7 @@ All heads of the last layer, as small multiples:
 cfg := model.Config()
 path := fmt.Sprintf("transformer.h.%d.attn.attn_weights", cfg.NLayer-1)
 res, err := model.Trace(prompt, func(t *nnsight.Tracer) { t.Module(path).Output().Save("w") })
-if err != nil {
-	fmt.Println(err)
-	return
-}
+must(err)
 w, shape, _ := res.Float32("w")
 display.ShowAttention(w, shape[1], shape[2], res.Batch.Tokens[0])
 '''),
@@ -476,7 +439,9 @@ The IOI task: in "When Mary and John went to the store, John gave a drink to", t
 prefer " Mary" over " John". The corrupted prompt swaps the names in the first clause. For every
 layer and position we copy the clean residual stream into the corrupted run and measure how much
 of the logit difference comes back. Clean and corrupted run in one batch (two invokes), so each
-patch is one forward; the patch is a graph value, so the sweep compiles few programs.
+patch is one forward. The patched position is a graph *input* (a one-hot mask given to
+`t.Input`), not a constant of the program, so the sweep compiles one program per layer instead
+of one per (layer, position).
 '''),
     code(PARAMS, tags=["parameters"]),
     code(IMPORTS),
@@ -496,18 +461,23 @@ diff := make([]float32, nLayer*nPos)
 for L := 0; L < nLayer; L++ {
 	layer := fmt.Sprintf("transformer.h.%d", L)
 	for P := 0; P < nPos; P++ {
+		mask := make([][][]float32, 1) // [batch 1, position, 1]: 1 at the patched position
+		for p := 0; p < nPos; p++ {
+			mask[0] = append(mask[0], []float32{0})
+		}
+		mask[0][P][0] = 1
 		res, err := model.Trace(nil, func(t *nnsight.Tracer) {
 			var src *nnsight.Proxy
-			t.Invoke(clean, func(iv *nnsight.Tracer) { src = iv.Module(layer).Output().At(1, P, P+1) })
+			t.Invoke(clean, func(iv *nnsight.Tracer) { src = iv.Module(layer).Output() })
 			t.Invoke(corrupted, func(iv *nnsight.Tracer) {
-				iv.Module(layer).Output().At(1, P, P+1).Set(src)
+				iv.Module(layer).Output().Set(func(x *ops.Node) *ops.Node {
+					m := iv.Input(mask)
+					return ops.Add(x, ops.Mul(m, ops.Sub(src.Node(), x))) // x + mask * (clean - x)
+				})
 				iv.Compute("diff", func() *ops.Node { return ops.LogitDiff(iv.Logits().Node(), 0, mary, john) })
 			})
 		})
-		if err != nil {
-			fmt.Println(err)
-			return
-		}
+		must(err)
 		d, _, _ := res.Float32("diff")
 		diff[L*nPos+P] = d[0]
 	}
@@ -520,7 +490,7 @@ for _, id := range tok.Encode(clean) {
 	cols = append(cols, tok.TokenString(id))
 }
 display.ShowHeatmap(diff, nLayer, nPos, rows, cols, "logit diff (Mary - John) after patching the clean residual stream")
-fmt.Printf("compiled programs so far: %d\\n", model.Engine().Compiles())
+fmt.Printf("%d patched runs, compiled programs so far: %d\\n", nLayer*nPos, model.Engine().Compiles())
 '''),
 ]
 
@@ -548,10 +518,7 @@ res, err := model.Trace(prompt, func(t *nnsight.Tracer) {
 		t.Compute(name, func() *ops.Node { return t.LogitLens(h.Node()) })
 	}
 })
-if err != nil {
-	fmt.Println(err)
-	return
-}
+must(err)
 tok := model.Tokenizer()
 tokens := res.Batch.Tokens[0]
 var layers []string

@@ -75,6 +75,8 @@ func init() {
 				}
 				if m, ok := params["modelName"]; ok {
 					extra["model"] = m
+				} else if defaults, err := runner.NotebookParams(path); err == nil && defaults["modelName"] != "" {
+					extra["model"] = defaults["modelName"] // the parameters cell's own value
 				}
 				res, err := runner.RunNotebook(path, runner.Options{KernelName: *name, Timeout: *timeout, AllowErrors: *allow,
 					Params: params, Out: *out, ExtraMetadata: extra, Log: stderr, Version: version.Version})

@@ -3,6 +3,7 @@ package runner
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -198,4 +199,39 @@ func applyParams(nb map[string]any, params map[string]string, lang string) error
 	sort.Strings(names)
 	return fmt.Errorf("parameters %s given, but the notebook has no code cell tagged %q",
 		strings.Join(names, ", "), ParametersTag)
+}
+
+// NotebookParams returns the values assigned in the notebook's cell tagged "parameters", by
+// name, with string literals unquoted: what the notebook runs with when no Options.Params
+// override them. A notebook without such a cell has none.
+func NotebookParams(path string) (map[string]string, error) {
+	nb, err := loadNotebook(path)
+	if err != nil {
+		return nil, err
+	}
+	lang := "go"
+	if meta, ok := nb["metadata"].(map[string]any); ok {
+		if ks, ok := meta["kernelspec"].(map[string]any); ok {
+			if l, ok := ks["language"].(string); ok && l != "" {
+				lang = strings.ToLower(l)
+			}
+		}
+	}
+	out := map[string]string{}
+	for _, cell := range notebookCells(nb) {
+		if cell == nil || cell["cell_type"] != "code" || !slices.Contains(cellTags(cell), ParametersTag) {
+			continue
+		}
+		for _, p := range findParams(cellSource(cell), lang) {
+			v := strings.TrimSpace(p.value)
+			if u, err := strconv.Unquote(v); err == nil {
+				v = u
+			} else if lang == "python" && len(v) >= 2 && v[0] == '\'' && v[len(v)-1] == '\'' {
+				v = v[1 : len(v)-1]
+			}
+			out[p.name] = v
+		}
+		break
+	}
+	return out, nil
 }

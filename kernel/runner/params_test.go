@@ -1,6 +1,8 @@
 package runner
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -70,5 +72,24 @@ func TestApplyParamsWithoutParametersCell(t *testing.T) {
 	nb := map[string]any{"cells": []any{map[string]any{"cell_type": "code", "source": "x := 1", "metadata": map[string]any{}}}}
 	if err := applyParams(nb, map[string]string{"x": "2"}, "go"); err == nil || !strings.Contains(err.Error(), `tagged "parameters"`) {
 		t.Fatalf("got %v", err)
+	}
+}
+
+func TestNotebookParams(t *testing.T) {
+	nb := `{"nbformat": 4, "nbformat_minor": 5, "metadata": {"kernelspec": {"name": "gonnsight", "language": "go"}},
+ "cells": [
+  {"cell_type": "code", "metadata": {}, "source": "var modelName = \"not the parameters cell\"", "outputs": [], "execution_count": null},
+  {"cell_type": "code", "metadata": {"tags": ["parameters"]}, "source": ["// which model\n", "var modelName = \"gonnsight/tiny-gpt2\" // default\n", "var steps = 3"], "outputs": [], "execution_count": null}
+ ]}`
+	path := filepath.Join(t.TempDir(), "p.ipynb")
+	if err := os.WriteFile(path, []byte(nb), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err := NotebookParams(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got["modelName"] != "gonnsight/tiny-gpt2" || got["steps"] != "3" || len(got) != 2 {
+		t.Errorf("NotebookParams = %v", got)
 	}
 }
