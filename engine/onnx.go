@@ -35,26 +35,8 @@ func init() {
 			os.Setenv(EnvONNXLibrary, lib)
 		}
 	}
-	// ONNX Runtime is a CPU backend here: the candidates registered after this one (XLA on
-	// CUDA, whose file initialises later) are asked first, and then this one decides, down
-	// to the Go backend, so that no candidate runs twice.
-	self := len(candidates)
-	candidates = append(candidates, func() (string, string, []string) {
-		var warnings []string
-		for _, c := range candidates[self+1:] {
-			n, r, ws := c()
-			warnings = append(warnings, ws...)
-			if n != "" {
-				return n, r, warnings
-			}
-		}
-		n, r, ws := chooseONNX()
-		warnings = append(warnings, ws...)
-		if n == "" {
-			n, r = "go", "the pure-Go backend (no faster backend found)"
-		}
-		return n, r, warnings
-	})
+	// XLA (GPU) candidates put themselves first (xla.go); ONNX Runtime comes after them.
+	candidates = append(candidates, chooseONNX)
 }
 
 // onnxCompiledIn reports whether the onnx backend is linked into this program.

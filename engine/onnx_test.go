@@ -63,3 +63,13 @@ func TestONNXLibraryRuns(t *testing.T) {
 		t.Errorf("Choose() = %q (%s), warnings %q; want onnx:cpu from %s", name, reason, warnings, lib)
 	}
 }
+
+func TestXLAComesBeforeONNX(t *testing.T) {
+	withONNXAuto(t)
+	plugin := filepath.Join(t.TempDir(), "xla_cuda_plugin.so")
+	os.WriteFile(plugin, []byte("stand-in"), 0o644)
+	t.Setenv(EnvXLAPlugin, plugin)
+	if name, _, _ := Choose(); name != "xla:"+plugin {
+		t.Errorf("Choose() = %q; an XLA plugin must win over ONNX Runtime and the Go backend", name)
+	}
+}
