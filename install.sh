@@ -84,7 +84,6 @@ if [ "$SMOKE" = 1 ]; then
   mkdir -p "$(dirname "$OUTNB")"
   say "smoke test: notebooks/01_edit_walkthrough.ipynb"
   "$GN" run notebooks/01_edit_walkthrough.ipynb --out "$OUTNB"
-  echo "executed notebook: $OUTNB"
 fi
 case ":$PATH:" in *":$BIN_DIR:"*) ;; *) echo "note: add $BIN_DIR to your PATH" ;; esac
 say "done: start Jupyter (jupyter notebook) and pick the kernel \"Go (gonnsight)\""

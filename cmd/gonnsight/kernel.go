@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"io"
 	"flag"
 	"fmt"
 	"os"
@@ -54,6 +55,7 @@ func init() {
 			timeout := fs.Duration("timeout", 10*time.Minute, "per-cell timeout")
 			allow := fs.Bool("allow-errors", false, "keep going after a cell fails")
 			name := fs.String("kernel", "gonnsight", "kernelspec name")
+			verbose := fs.Bool("verbose", false, "show the kernel's own log (GoNB) on stderr")
 			var params paramFlags
 			fs.Var(&params, "p", "parameter name=value for the cell tagged \"parameters\" (repeatable)")
 			return func(args []string) error {
@@ -79,7 +81,7 @@ func init() {
 					extra["model"] = defaults["modelName"] // the parameters cell's own value
 				}
 				res, err := runner.RunNotebook(path, runner.Options{KernelName: *name, Timeout: *timeout, AllowErrors: *allow,
-					Params: params, Out: *out, ExtraMetadata: extra, Log: stderr, Version: version.Version})
+					Params: params, Out: *out, ExtraMetadata: extra, Log: kernelLog(*verbose), Version: version.Version})
 				if res != nil {
 					for _, c := range res.Cells {
 						fmt.Fprintf(stderr, "cell %d: %s (%.1fs)\n", c.Number, c.Status, c.Duration.Seconds())
@@ -209,6 +211,13 @@ func kernelDoctor(args []string) error {
 	}
 	if !ok {
 		return errors.New("some checks failed (see above)")
+	}
+	return nil
+}
+
+func kernelLog(verbose bool) io.Writer {
+	if verbose {
+		return stderr
 	}
 	return nil
 }
