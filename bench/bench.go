@@ -510,9 +510,10 @@ func Run(cfg Config) (*Report, error) {
 	has := func(w string) bool { return slices.Contains(cfg.Workloads, w) }
 	logf := func(format string, args ...any) { fmt.Fprintf(cfg.Log, format+"\n", args...) }
 	modelsOf := map[string]*nnsight.Model{}
+	needModels := slices.ContainsFunc(cfg.Workloads, func(w string) bool { return w != WLoad })
 	for _, b := range cfg.Backends {
-		if has(WLoad) && len(cfg.Workloads) == 1 {
-			break // the load measurement needs no model in this process
+		if !needModels {
+			break // the load measurement loads its models in child processes
 		}
 		logf("bench: loading GPT-2 small (random weights) on %s", b)
 		m, err := Model(b)
@@ -575,7 +576,8 @@ func Run(cfg Config) (*Report, error) {
 			return nil, err
 		}
 		var rs []Runner
-		loads := map[string]Stats{} // the child's own LanguageModel(dir).Load()
+		loads := map[string]Stats{}  // the child's own LanguageModel(dir).Load()
+		firsts := map[string]Stats{} // the child's first forward
 		for _, b := range cfg.Backends {
 			rs = append(rs, Runner{Column: b, Run: func() (time.Duration, error) {
 				wall, res, err := LoadInChild(dir, b, cfg.ChildArgs)
@@ -585,6 +587,9 @@ func Run(cfg Config) (*Report, error) {
 				st := loads[b]
 				st.Add(res.Load)
 				loads[b] = st
+				st = firsts[b]
+				st.Add(res.Forward)
+				firsts[b] = st
 				return wall - res.Forward, nil
 			}})
 		}
@@ -592,12 +597,14 @@ func Run(cfg Config) (*Report, error) {
 		if err != nil {
 			return nil, fmt.Errorf("load: %w", err)
 		}
-		for b, st := range loads {
-			loads[b] = Stats{Samples: st.Samples[1:]} // without the warm-up
+		for b := range loads {
+			loads[b] = Stats{Samples: loads[b].Samples[1:]} // without the warm-up
+			firsts[b] = Stats{Samples: firsts[b].Samples[1:]}
 		}
 		rep.Rows = append(rep.Rows,
 			Row{Workload: "load: exec → model loaded, new process (wall − first forward)", Unit: "ms", Cells: cells},
-			Row{Workload: "load: LanguageModel(dir).Load() inside it", Unit: "ms", Cells: loads})
+			Row{Workload: "load: LanguageModel(dir).Load() inside it", Unit: "ms", Cells: loads},
+			Row{Workload: "load: its first forward, 1 token (compile, one-time weight transposes)", Unit: "ms", Cells: firsts})
 	}
 	for _, b := range cfg.Backends {
 		m := modelsOf[b]

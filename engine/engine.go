@@ -6,11 +6,16 @@ package engine
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"runtime"
 	"runtime/debug"
+	"strings"
 	"sync"
+	"weak"
 
 	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
@@ -27,11 +32,16 @@ type Engine struct {
 	programs map[[32]byte]*graph.Graph
 	compiles int
 	runs     int
+
+	// transposed keeps the transposes of 2-D weights (module.TransposedSuffix parameters),
+	// by weight, for as long as the weight lives.
+	transposed map[weak.Pointer[tensors.Tensor]]*tensors.Tensor
 }
 
 // New wraps a backend.
 func New(b compute.Backend, name, reason string) *Engine {
-	return &Engine{Backend: b, Name: name, Reason: reason, programs: map[[32]byte]*graph.Graph{}}
+	return &Engine{Backend: b, Name: name, Reason: reason, programs: map[[32]byte]*graph.Graph{},
+		transposed: map[weak.Pointer[tensors.Tensor]]*tensors.Tensor{}}
 }
 
 // Compiles counts the programs compiled so far (a cache hit does not count).
@@ -72,7 +82,7 @@ func (e *Engine) Run(name string, build Build, feed Feed) ([]*tensors.Tensor, er
 	inputs := make([]any, prog.NumParameters())
 	for i := range inputs {
 		p := prog.GetParameterByHandle(graph.ParameterHandle(i))
-		t, err := feed(p.GetParameterName(), p.Shape())
+		t, err := e.feedParam(feed, p.GetParameterName(), p.Shape())
 		if err != nil {
 			return nil, err
 		}
@@ -93,6 +103,75 @@ func (e *Engine) Run(name string, build Build, feed Feed) ([]*tensors.Tensor, er
 	e.runs++
 	e.mu.Unlock()
 	return results, nil
+}
+
+// feedParam feeds a parameter; a module.TransposedSuffix parameter whose original the feed
+// knows gets the original's transpose, computed on first use and kept while the original lives.
+func (e *Engine) feedParam(feed Feed, name string, shape shapes.Shape) (*tensors.Tensor, error) {
+	base, isT := strings.CutSuffix(name, module.TransposedSuffix)
+	if !isT || shape.Rank() != 2 || shape.DType != dtypes.Float32 {
+		return feed(name, shape)
+	}
+	rows, cols := shape.Dimensions[1], shape.Dimensions[0]
+	src, err := feed(base, shapes.Make(shape.DType, rows, cols))
+	if err != nil || !src.Shape().Equal(shapes.Make(shape.DType, rows, cols)) {
+		return feed(name, shape)
+	}
+	key := weak.Make(src)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if t, ok := e.transposed[key]; ok {
+		return t, nil
+	}
+	// Read the original in place and write the transpose straight into the new tensor's
+	// storage (a backend buffer when the backend shares host memory): one pass, split over
+	// the cores — this runs in the first trace of every process (notebook cell).
+	t := tensors.FromShape(shape)
+	if e.Backend.HasSharedBuffers() {
+		if bt, err := tensors.FromShapeForBackend(e.Backend, 0, shape); err == nil {
+			t = bt
+		}
+	}
+	var werr error
+	rerr := src.ConstFlatData(func(flat any) {
+		data := flat.([]float32)
+		werr = t.MutableFlatData(func(o any) { transpose(data, o.([]float32), rows, cols) })
+	})
+	if rerr != nil || werr != nil {
+		return nil, fmt.Errorf("transposing %s for %s: %v", base, name, errors.Join(rerr, werr))
+	}
+	e.transposed[key] = t
+	runtime.AddCleanup(src, func(k weak.Pointer[tensors.Tensor]) {
+		e.mu.Lock()
+		delete(e.transposed, k)
+		e.mu.Unlock()
+	}, key)
+	return t, nil
+}
+
+// transpose writes the [cols, rows] transpose of the [rows, cols] matrix in to out, in
+// cache-sized tiles, in parallel over column blocks.
+func transpose(in, out []float32, rows, cols int) {
+	const tile = 32
+	workers := min(runtime.GOMAXPROCS(0), (cols+tile-1)/tile)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for c0 := w * tile; c0 < cols; c0 += workers * tile {
+				c1 := min(c0+tile, cols)
+				for r0 := 0; r0 < rows; r0 += tile {
+					r1 := min(r0+tile, rows)
+					for c := c0; c < c1; c++ {
+						dst := out[c*rows+r0 : c*rows+r1]
+						for i := range dst {
+							dst[i] = in[(r0+i)*cols+c]
+						}
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // BuildOnly builds a graph (no compile, no run) and returns it with its outputs: for shape
@@ -139,24 +218,58 @@ func Catch(fn func() error) error { return catch(fn) }
 // same function of their parameters, so one compiled program serves both.
 func Fingerprint(g *graph.Graph, outs []*graph.Node) [32]byte {
 	h := sha256.New()
-	var buf [8]byte
+	var buf []byte
 	for _, n := range g.Nodes() {
-		if n.Type() == graph.NodeTypeConstant {
+		switch {
+		case n.Type() == graph.NodeTypeConstant:
 			h.Write([]byte("const"))
 			h.Write([]byte(n.Shape().String()))
 			if t := n.ConstantValue(); t != nil {
 				t.ConstBytes(func(b []byte) { h.Write(b) })
 			}
-			continue
+		case plainOps[n.Type()] && !n.IsLogged() && !n.StopGradient() && n.CustomGradient() == nil:
+			// Ops whose only static parameter is their output shape: hashing the type, input
+			// ids and shape is exact and avoids formatting n.String() (most of the cost of
+			// every cached run, e.g. each generation step).
+			buf = append(buf[:0], 0xff)
+			buf = binary.AppendUvarint(buf, uint64(n.Type()))
+			buf = binary.AppendUvarint(buf, uint64(len(n.Inputs())))
+			for _, in := range n.Inputs() {
+				buf = binary.AppendUvarint(buf, uint64(in.Id()))
+			}
+			sh := n.Shape()
+			buf = binary.AppendUvarint(buf, uint64(sh.DType))
+			buf = binary.AppendUvarint(buf, uint64(len(sh.Dimensions)))
+			for _, d := range sh.Dimensions {
+				buf = binary.AppendVarint(buf, int64(d))
+			}
+			h.Write(buf)
+		default:
+			h.Write([]byte(n.String()))
+			h.Write([]byte{0})
 		}
-		h.Write([]byte(n.String()))
-		h.Write([]byte{0})
 	}
+	buf = append(buf[:0], 0xfe)
 	for _, o := range outs {
-		binary.LittleEndian.PutUint64(buf[:], uint64(o.Id()))
-		h.Write(buf[:])
+		buf = binary.AppendUvarint(buf, uint64(o.Id()))
 	}
+	h.Write(buf)
 	var key [32]byte
 	copy(key[:], h.Sum(nil))
 	return key
+}
+
+// plainOps are the node types whose inputs and output shape say everything about them
+// (their GoMLX node inputs hold only the operands; Reshape's dimensions and ConvertDType's
+// dtype are the output shape's).
+var plainOps = map[graph.NodeType]bool{
+	graph.NodeTypeAdd: true, graph.NodeTypeSub: true, graph.NodeTypeMul: true, graph.NodeTypeDiv: true,
+	graph.NodeTypeMax: true, graph.NodeTypeMin: true, graph.NodeTypePow: true,
+	graph.NodeTypeNeg: true, graph.NodeTypeExp: true, graph.NodeTypeLog: true, graph.NodeTypeTanh: true,
+	graph.NodeTypeSqrt: true, graph.NodeTypeRsqrt: true, graph.NodeTypeAbs: true, graph.NodeTypeLogistic: true,
+	graph.NodeTypeErf:         true,
+	graph.NodeTypeLessOrEqual: true, graph.NodeTypeLessThan: true, graph.NodeTypeGreaterThan: true,
+	graph.NodeTypeGreaterOrEqual: true, graph.NodeTypeEqual: true, graph.NodeTypeNotEqual: true,
+	graph.NodeTypeLogicalAnd: true, graph.NodeTypeLogicalOr: true, graph.NodeTypeLogicalNot: true,
+	graph.NodeTypeWhere: true, graph.NodeTypeReshape: true, graph.NodeTypeConvertDType: true,
 }

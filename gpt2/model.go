@@ -2,6 +2,7 @@ package gpt2
 
 import (
 	"math"
+	"strings"
 
 	"github.com/gomlx/compute/dtypes"
 	g "github.com/gomlx/gomlx/core/graph"
@@ -18,6 +19,10 @@ const (
 	AttentionMask = "gpt2.attention_mask"
 	// Cache is an optional *KVCache for incremental decoding.
 	Cache = "gpt2.kv_cache"
+	// TransposedLMHead (true) makes lm_head multiply by a transposed copy of the embedding
+	// that the engine makes once per process and keeps: each later CPU forward is faster, the
+	// first one pays for the copy (docs/performance.md). Off by default.
+	TransposedLMHead = "gpt2.transposed_lm_head"
 )
 
 // KVCache is a fixed-size key/value cache: K[i], V[i] are [batch, heads, maxLen, headDim];
@@ -72,7 +77,17 @@ func (l *LMHead) Describe() string {
 }
 func (l *LMHead) Forward(c *module.Ctx, in ...*Node) []*Node {
 	w := c.ParamAt("transformer.wte.weight", module.ParamSpec{Name: "weight", Shape: []int{l.Out, l.In}})
-	return []*Node{module.MatMulLast(in[0], w, 1)}
+	if strings.HasPrefix(w.Graph().Backend().Name(), "xla") || c.Value(TransposedLMHead) != true {
+		return []*Node{module.MatMulLast(in[0], w, 1)} // XLA lays out operands itself
+	}
+	// With TransposedLMHead: the [in, vocab] transpose of the tied embedding, made once and
+	// kept by the engine:
+	// x @ W^T with W [vocab, in] costs the Go backend a repacking of all 50257x768 weights on
+	// every call (about 20 ms per forward at 1 token, a fifth of a decoding step) and ONNX
+	// Runtime an Einsum instead of a MatMul. The price: 154 MB more memory and one transpose
+	// in each process's first trace (docs/performance.md).
+	wt := module.TransposedParam(w.Graph(), "transformer.wte.weight", l.Out, l.In, w.DType())
+	return []*Node{module.MatMulLast(in[0], wt, 0)}
 }
 
 // Transformer is GPT2Model: embeddings, the blocks and the final layer norm.
@@ -212,8 +227,11 @@ func (kv *KVCache) update(layer int, k, v *Node, seq int) (*Node, *Node, int) {
 	onehot := g.ConvertDType(g.Equal(s, t), k.DType())
 	keep := g.OneMinus(g.ReduceSum(onehot, 0)) // [maxLen]
 	put := func(cache, x *Node) *Node {
-		placed := g.DotGeneral(x, []int{2}, nil, onehot, []int{0}, nil) // [b, h, hd, maxLen]
-		placed = g.TransposeAllAxes(placed, 0, 1, 3, 2)
+		// placed[b, h, m, :] = x[b, h, m-pos, :]: a batched matmul in the plain layout
+		// (MatMul on ONNX Runtime, no transpose of the result on the Go backend).
+		d := x.Shape().Dimensions
+		oh := g.BroadcastToDims(g.Reshape(g.TransposeAllAxes(onehot, 1, 0), 1, 1, maxLen, seq), d[0], d[1], maxLen, seq)
+		placed := g.DotGeneral(oh, []int{3}, []int{0, 1}, x, []int{2}, []int{0, 1}) // [b, h, maxLen, hd]
 		return g.Add(g.Mul(cache, g.Reshape(keep, 1, 1, maxLen, 1)), placed)
 	}
 	nk, nv := put(ck, k), put(cv, v)

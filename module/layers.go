@@ -5,6 +5,8 @@ import (
 	"math"
 	"strconv"
 
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
 	g "github.com/gomlx/gomlx/core/graph"
 )
 
@@ -33,6 +35,22 @@ func MatMulLast(x, w *Node, wIn int) *Node {
 		y = g.Reshape(y, newDims...)
 	}
 	return y
+}
+
+// TransposedSuffix names a parameter that holds another 2-D parameter transposed:
+// "transformer.wte.weight.T" is transformer.wte.weight with its axes swapped. The engine
+// computes it once from the original and keeps it (see engine.Run), so that a matmul can
+// use the layout its backend runs fastest without a transpose on every call.
+const TransposedSuffix = ".T"
+
+// TransposedParam returns the [cols, rows] parameter name+TransposedSuffix of gr, the
+// transpose of the [rows, cols] parameter name, creating it on first use.
+func TransposedParam(gr *g.Graph, name string, rows, cols int, dt dtypes.DType) *Node {
+	full := name + TransposedSuffix
+	if n := gr.GetParameterByName(full); n != nil {
+		return n
+	}
+	return g.Parameter(gr, full, shapes.Make(dt, cols, rows))
 }
 
 // Linear is PyTorch's nn.Linear: weight [out, in], y = x @ W^T + b.

@@ -338,6 +338,7 @@ func (m *Model) builder(tr *trace, batch *Batch, edits []*edit.Edit, gs *genStat
 		if len(edits) > 0 {
 			c.AddHooks(edit.Hooks(edits))
 		}
+		c.SetValue(gpt2.TransposedLMHead, m.opts.transposedLMHead)
 		c.AddHooks(tr)
 		var input *Node
 		if m.cfg != nil {
