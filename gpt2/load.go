@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -146,7 +147,7 @@ func ReadWeights(path string, model module.Module, b compute.Backend) (Weights, 
 			continue
 		}
 		info, _ := f.Info(key)
-		if !sameDims(info.Shape, shape) {
+		if !slices.Equal(info.Shape, shape) {
 			return nil, nil, fmt.Errorf("%s: tensor %q has shape %v but config.json implies %v (does config.json belong to these weights?)",
 				path, key, info.Shape, shape)
 		}
@@ -184,18 +185,6 @@ func first(s []string, n int) []string {
 		return s
 	}
 	return s[:n]
-}
-
-func sameDims(a []int, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // ToBackend places float32 data on the backend (a resident device buffer).

@@ -2,6 +2,7 @@ package nnsight
 
 import (
 	"fmt"
+	"slices"
 
 	g "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
@@ -219,7 +220,7 @@ func replaceRegion(x *Node, rows *[2]int, region []axisRange, nv *Node, what str
 	for i, ab := range r {
 		want[i] = ab[1] - ab[0]
 	}
-	if !sameInts(nv.Shape().Dimensions, want) {
+	if !slices.Equal(nv.Shape().Dimensions, want) {
 		if nv.Shape().IsScalar() {
 			nv = g.BroadcastToDims(nv, want...)
 		} else {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math/rand"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -179,7 +180,7 @@ func initWeights(root module.Module, given map[string]*tensors.Tensor, seed int6
 		if !ok {
 			return nil, fmt.Errorf("weight %q does not match any parameter; parameters: %s", name, strings.Join(names, ", "))
 		}
-		if !sameInts(t.Shape().Dimensions, spec.Shape) {
+		if !slices.Equal(t.Shape().Dimensions, spec.Shape) {
 			return nil, fmt.Errorf("weight %q has shape %v but the module declares %v", name, t.Shape().Dimensions, spec.Shape)
 		}
 		w[name] = t
@@ -212,18 +213,6 @@ func initWeights(root module.Module, given map[string]*tensors.Tensor, seed int6
 		w[name] = t
 	}
 	return w, nil
-}
-
-func sameInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // Root returns the module tree (loading the model if needed).

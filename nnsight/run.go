@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 
@@ -289,7 +290,7 @@ func concatRows(parts []*tensors.Tensor) (*tensors.Tensor, error) {
 		if p.DType() != dtypes.Float32 {
 			return nil, fmt.Errorf("invoke %d: input is %s; user-defined models take float32 inputs", i, p.DType())
 		}
-		if p.Rank() != first.Rank() || !sameInts(p.Shape().Dimensions[1:], first.Dimensions[1:]) {
+		if p.Rank() != first.Rank() || !slices.Equal(p.Shape().Dimensions[1:], first.Dimensions[1:]) {
 			return nil, fmt.Errorf("invoke %d: input shape %v does not match invoke 0's %v (all but the batch axis must agree)",
 				i, p.Shape().Dimensions, first.Dimensions)
 		}

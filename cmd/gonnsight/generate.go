@@ -50,11 +50,7 @@ func init() {
 				case *maxNew <= 0:
 					return usageErrorf("--max-new-tokens must be positive (got %d)", *maxNew)
 				}
-				m, err := loadModel(*model)
-				if err != nil {
-					return err
-				}
-				ids, err := in.tokenIDs(m)
+				m, ids, err := modelAndIDs(*model, in)
 				if err != nil {
 					return err
 				}

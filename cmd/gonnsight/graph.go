@@ -94,11 +94,7 @@ func init() {
 				if _, err := in.given(); err != nil {
 					return err
 				}
-				m, err := loadModel(*model)
-				if err != nil {
-					return err
-				}
-				x, err := in.value(m)
+				m, x, err := modelAndValue(*model, in)
 				if err != nil {
 					return err
 				}

@@ -28,11 +28,7 @@ func init() {
 				if err := in.require(); err != nil {
 					return err
 				}
-				m, err := loadModel(*model)
-				if err != nil {
-					return err
-				}
-				ids, err := in.tokenIDs(m)
+				m, ids, err := modelAndIDs(*model, in)
 				if err != nil {
 					return err
 				}

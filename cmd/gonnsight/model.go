@@ -149,3 +149,23 @@ func noArgs(args []string) error {
 	}
 	return nil
 }
+
+// modelAndIDs loads the model and turns the input flags into token ids.
+func modelAndIDs(src string, in *inputFlags) (*nnsight.Model, []int, error) {
+	m, err := loadModel(src)
+	if err != nil {
+		return nil, nil, err
+	}
+	ids, err := in.tokenIDs(m)
+	return m, ids, err
+}
+
+// modelAndValue loads the model and turns the input flags into a trace input (nil if none given).
+func modelAndValue(src string, in *inputFlags) (*nnsight.Model, any, error) {
+	m, err := loadModel(src)
+	if err != nil {
+		return nil, nil, err
+	}
+	x, err := in.value(m)
+	return m, x, err
+}

@@ -41,11 +41,7 @@ func init() {
 				if *out == "" {
 					return usageErrorf("give the output file with --out")
 				}
-				m, err := loadModel(*model)
-				if err != nil {
-					return err
-				}
-				ids, err := in.tokenIDs(m)
+				m, ids, err := modelAndIDs(*model, in)
 				if err != nil {
 					return err
 				}
@@ -71,11 +67,7 @@ func init() {
 				if _, err := in.given(); err != nil {
 					return err
 				}
-				m, err := loadModel(*model)
-				if err != nil {
-					return err
-				}
-				x, err := in.value(m)
+				m, x, err := modelAndValue(*model, in)
 				if err != nil {
 					return err
 				}
