@@ -451,3 +451,28 @@ func editDistance(a, b string) int {
 
 // GraphSize is the number of nodes the graph has now: ids below it exist.
 func GraphSize(c *Ctx) graph.NodeId { return c.mark() }
+
+// Fusion: a backend's fused kernels (GELU, LayerNorm) are faster than the ops a module is
+// written with, but they hide those ops from captured graphs and from edits, which find
+// nodes by name. A builder turns fusion on for runs (SetFusion) and names the modules whose
+// forward an edit rewrites: those and everything under them keep their plain ops.
+
+// SetFusion allows fused kernels in this build, except under the given module paths.
+func (c *Ctx) SetFusion(on bool, except []string) {
+	c.values["module.fusion"] = on
+	c.values["module.fusion.except"] = except
+}
+
+// Fuse reports whether the running module may use a fused kernel.
+func (c *Ctx) Fuse() bool {
+	if on, _ := c.values["module.fusion"].(bool); !on {
+		return false
+	}
+	path := c.Path()
+	for _, p := range c.values["module.fusion.except"].([]string) {
+		if p == "" || path == p || strings.HasPrefix(path, p+".") {
+			return false
+		}
+	}
+	return true
+}

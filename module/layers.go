@@ -115,7 +115,18 @@ func (l *LayerNorm) Describe() string {
 	return fmt.Sprintf("(%d,), eps=%s, elementwise_affine=True", l.Dim, strconv.FormatFloat(l.Eps, 'g', -1, 64))
 }
 func (l *LayerNorm) Forward(c *Ctx, in ...*Node) []*Node {
-	return []*Node{LayerNormOp(in[0], c.Param("weight"), c.Param("bias"), l.Eps)}
+	x, w, b := in[0], c.Param("weight"), c.Param("bias")
+	if c.Fuse() {
+		// The decomposed ops stay in the graph for gradients; the fused kernel computes.
+		y, _ := g.InternalFusedOpCaller(
+			func() *Node {
+				r := x.Rank()
+				return g.BackendFusedLayerNorm(x, []int{r - 1}, l.Eps, g.ExpandLeftToRank(w, r), g.ExpandLeftToRank(b, r))
+			},
+			func() *Node { return LayerNormOp(x, w, b, l.Eps) }, true)
+		return []*Node{y}
+	}
+	return []*Node{LayerNormOp(x, w, b, l.Eps)}
 }
 
 // LayerNormOp normalises the last axis of x and applies weight and bias.
@@ -175,8 +186,15 @@ func (a *Activation) Forward(c *Ctx, in ...*Node) []*Node {
 	switch a.Kind {
 	case "gelu_new", "gelu_pytorch_tanh":
 		// 0.5*x*(1+tanh(sqrt(2/pi)*(x+0.044715*x^3)))
-		inner := g.MulScalar(g.Add(x, g.MulScalar(g.Mul(x, g.Square(x)), 0.044715)), math.Sqrt(2/math.Pi))
-		y = g.Mul(g.MulScalar(x, 0.5), g.OnePlus(g.Tanh(inner)))
+		decomposed := func() *Node {
+			inner := g.MulScalar(g.Add(x, g.MulScalar(g.Mul(x, g.Square(x)), 0.044715)), math.Sqrt(2/math.Pi))
+			return g.Mul(g.MulScalar(x, 0.5), g.OnePlus(g.Tanh(inner)))
+		}
+		if c.Fuse() {
+			y, _ = g.InternalFusedOpCaller(func() *Node { return g.BackendFusedGelu(x, false) }, decomposed, true)
+		} else {
+			y = decomposed()
+		}
 	case "gelu":
 		y = g.Mul(g.MulScalar(x, 0.5), g.OnePlus(g.Erf(g.MulScalar(x, 1/math.Sqrt2))))
 	case "relu":

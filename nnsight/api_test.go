@@ -9,6 +9,7 @@ import (
 	g "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gonnsight/gonnsight/edit"
+	"github.com/gonnsight/gonnsight/internal/golden"
 	"github.com/gonnsight/gonnsight/nnsight"
 )
 
@@ -267,4 +268,33 @@ func TestLogitLensOfLastLayerIsTheLogits(t *testing.T) {
 	}
 	d, s, _ := res.Float32("lens")
 	fx.Compare(t, "p0/lm_head", d, s, tol)
+}
+
+func TestFusedKernelsKeepEditsExact(t *testing.T) {
+	fx := golden.Open(t, "tiny-b")
+	fused := nnsight.LanguageModel(fx.Dir, nnsight.WithBackend("go"))
+	plain := nnsight.LanguageModel(fx.Dir, nnsight.WithBackend("go"), nnsight.NoFusion())
+	ids := fx.Ints(t, "p0")
+	run := func(m *nnsight.Model) []float32 {
+		res, err := m.Trace(ids, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, _ := logitsOf(t, res)
+		return d
+	}
+	a, b := run(fused), run(plain)
+	fx.CompareSlice(t, "fused vs plain logits", a, b, 1e-5)
+	// An edit of an op inside the GELU (its tanh) must act even though runs fuse GELU
+	// elsewhere: the edited module keeps its own ops.
+	for _, m := range []*nnsight.Model{fused, plain} {
+		if err := m.LoadEdits(edit.New("transformer.h.0.mlp.act", "tanh", "tanh_edit", edit.Scale(0))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ea, eb := run(fused), run(plain)
+	if nnsight.MaxAbsDiff(ea, a) < 1e-3 {
+		t.Fatal("the edit inside mlp.act had no effect with fusion on")
+	}
+	fx.CompareSlice(t, "edited, fused vs plain", ea, eb, 1e-5)
 }

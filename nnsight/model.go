@@ -54,6 +54,7 @@ type options struct {
 	example  any
 	// transposedLMHead: see TransposedLMHead.
 	transposedLMHead bool
+	noFusion         bool
 }
 
 // Option configures a Model.
@@ -81,6 +82,11 @@ func WithExampleInput(x any) Option { return func(o *options) { o.example = x } 
 // generations in one process; not for a notebook cell that runs a few traces. Logits differ
 // from the default layout in the last bits (another summation order).
 func TransposedLMHead() Option { return func(o *options) { o.transposedLMHead = true } }
+
+// NoFusion keeps every module's own ops in runs. By default a run may use the backend's fused
+// GELU and LayerNorm kernels (faster on CPU) in modules that no loaded edit rewrites; values
+// then differ from the unfused ops in the last bits.
+func NoFusion() Option { return func(o *options) { o.noFusion = true } }
 
 // PadRight pads batched prompts on the right instead of the left (nnsight's default is left).
 func PadRight() Option { return func(o *options) { o.padRight = true } }

@@ -311,6 +311,7 @@ type genState struct {
 // execute builds the graph of a trace, runs it and collects the saved values.
 // buildMeta is what a build tells the code that runs it.
 type buildMeta struct {
+	fuse      bool // runs may use fused kernels; captures and scans may not
 	saveNames []string
 	nCache    int
 	ctx       *module.Ctx
@@ -340,6 +341,11 @@ func (m *Model) builder(tr *trace, batch *Batch, edits []*edit.Edit, gs *genStat
 			c.AddHooks(edit.Hooks(edits))
 		}
 		c.SetValue(gpt2.TransposedLMHead, m.opts.transposedLMHead)
+		var edited []string
+		for _, e := range edits {
+			edited = append(edited, e.Parent)
+		}
+		c.SetFusion(meta.fuse && !m.opts.noFusion, edited)
 		c.AddHooks(tr)
 		var input *Node
 		if m.cfg != nil {
@@ -443,7 +449,7 @@ func (m *Model) builder(tr *trace, batch *Batch, edits []*edit.Edit, gs *genStat
 }
 
 func (m *Model) execute(tr *trace, batch *Batch, edits []*edit.Edit, gs *genState) (*Result, error) {
-	meta := &buildMeta{}
+	meta := &buildMeta{fuse: true}
 	build := m.builder(tr, batch, edits, gs, meta)
 	feed := func(name string, shape shapes.Shape) (*tensors.Tensor, error) {
 		if w, ok := m.weights[name]; ok {
