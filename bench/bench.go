@@ -99,15 +99,7 @@ func Backends() []string {
 
 // xlaCPUPlugin looks for the PJRT CPU plugin where go-xla looks, without installing one.
 func xlaCPUPlugin() string {
-	var dirs []string
-	for _, d := range strings.Split(os.Getenv("PJRT_PLUGIN_LIBRARY_PATH"), ":") {
-		if d != "" {
-			dirs = append(dirs, d)
-		}
-	}
-	home, _ := os.UserHomeDir()
-	dirs = append(dirs, "/usr/local/lib/go-xla", filepath.Join(home, ".local/lib/go-xla"))
-	for _, d := range dirs {
+	for _, d := range engine.PJRTPluginDirs() {
 		if m, _ := filepath.Glob(filepath.Join(d, "pjrt_c_api_cpu*.so")); len(m) > 0 {
 			return m[0]
 		}

@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 
@@ -13,6 +14,9 @@ import (
 // EnvBackend names the backend configuration to use, as in GoMLX: "go", "onnx:cpu",
 // "xla:cpu", "xla:cuda" or "xla:/path/to/pjrt_plugin.so".
 const EnvBackend = "GOMLX_BACKEND"
+
+// EnvXLAPlugin names a PJRT plugin (.so) to use for the XLA backend.
+const EnvXLAPlugin = "GONNSIGHT_XLA_PLUGIN"
 
 var (
 	defaultOnce sync.Once
@@ -81,3 +85,25 @@ func Choose() (name, reason string, warnings []string) {
 
 // candidates are tried in order by Choose; each returns "" when it does not apply.
 var candidates []func() (name, reason string, warnings []string)
+
+// PJRTPluginDirs are the directories go-xla searches for PJRT plugins, in its order:
+// PJRT_PLUGIN_LIBRARY_PATH, /usr/local/lib/go-xla, ~/.local/lib/go-xla.
+func PJRTPluginDirs() []string {
+	var dirs []string
+	for _, d := range strings.Split(os.Getenv("PJRT_PLUGIN_LIBRARY_PATH"), ":") {
+		if d != "" {
+			dirs = append(dirs, d)
+		}
+	}
+	home, _ := os.UserHomeDir()
+	return append(dirs, "/usr/local/lib/go-xla", filepath.Join(home, ".local/lib/go-xla"))
+}
+
+// HasNVIDIAGPU reports whether an NVIDIA driver and device are visible.
+func HasNVIDIAGPU() bool {
+	if _, err := os.Stat("/proc/driver/nvidia/version"); err == nil {
+		return true
+	}
+	_, err := os.Stat("/dev/nvidia0")
+	return err == nil
+}

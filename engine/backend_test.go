@@ -1,6 +1,9 @@
 package engine
 
 import (
+	"slices"
+
+	"github.com/gomlx/compute"
 	"os"
 	"path/filepath"
 	"strings"
@@ -33,6 +36,9 @@ func TestChooseFallsBackToGo(t *testing.T) {
 }
 
 func TestBrokenXLAPluginFallsBack(t *testing.T) {
+	if !slices.Contains(compute.List(), "xla") {
+		t.Skip("built without XLA (-tags noxla)")
+	}
 	dir := t.TempDir()
 	fake := filepath.Join(dir, "xla_cuda_plugin.so")
 	os.WriteFile(fake, []byte("not a shared library"), 0o644)

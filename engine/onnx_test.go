@@ -1,8 +1,10 @@
 package engine
 
 import (
+	"github.com/gomlx/compute"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -65,6 +67,9 @@ func TestONNXLibraryRuns(t *testing.T) {
 }
 
 func TestXLAComesBeforeONNX(t *testing.T) {
+	if !slices.Contains(compute.List(), "xla") {
+		t.Skip("built without XLA (-tags noxla)")
+	}
 	withONNXAuto(t)
 	plugin := filepath.Join(t.TempDir(), "xla_cuda_plugin.so")
 	os.WriteFile(plugin, []byte("stand-in"), 0o644)

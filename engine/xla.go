@@ -6,13 +6,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/gomlx/go-xla/compute/xla"
 )
-
-// EnvXLAPlugin names a PJRT plugin (.so) to use for the XLA backend.
-const EnvXLAPlugin = "GONNSIGHT_XLA_PLUGIN"
 
 func init() {
 	// Never download plugins behind the user's back (go-xla's default): `gonnsight
@@ -42,16 +38,9 @@ func chooseXLA() (string, string, []string) {
 // FindCUDAPlugin looks for a CUDA PJRT plugin where jax's CUDA plugin packages and go-xla's
 // installer put it; "" if none.
 func FindCUDAPlugin() string {
-	var dirs []string
-	for _, d := range strings.Split(os.Getenv("PJRT_PLUGIN_LIBRARY_PATH"), ":") {
-		if d != "" {
-			dirs = append(dirs, d)
-		}
-	}
 	home, _ := os.UserHomeDir()
-	dirs = append(dirs, "/usr/local/lib/go-xla", filepath.Join(home, ".local/lib/go-xla"))
 	names := []string{"pjrt_c_api_cuda_plugin.so", "xla_cuda_plugin.so"}
-	for _, d := range dirs {
+	for _, d := range PJRTPluginDirs() {
 		for _, n := range names {
 			p := filepath.Join(d, n)
 			if _, err := os.Stat(p); err == nil {
@@ -77,13 +66,4 @@ func FindCUDAPlugin() string {
 		}
 	}
 	return ""
-}
-
-// HasNVIDIAGPU reports whether an NVIDIA driver and device are visible.
-func HasNVIDIAGPU() bool {
-	if _, err := os.Stat("/proc/driver/nvidia/version"); err == nil {
-		return true
-	}
-	_, err := os.Stat("/dev/nvidia0")
-	return err == nil
 }

@@ -88,11 +88,7 @@ func (m *Model) withBuild(input any, fn func(c *module.Ctx) error) error {
 	if input == nil {
 		return fmt.Errorf("%s needs an example input to build its graph: pass one (edit.WithInput)", m.describe())
 	}
-	tr, err := m.register(input, nil, 0)
-	if err != nil {
-		return err
-	}
-	batch, err := m.makeBatch(tr)
+	tr, batch, err := m.prepare(input, nil)
 	if err != nil {
 		return err
 	}

@@ -75,11 +75,7 @@ func (m *Model) Trace(input any, fn func(t *Tracer)) (*Result, error) {
 	if err := m.Load(); err != nil {
 		return nil, err
 	}
-	tr, err := m.register(input, fn, 0)
-	if err != nil {
-		return nil, err
-	}
-	batch, err := m.makeBatch(tr)
+	tr, batch, err := m.prepare(input, fn)
 	if err != nil {
 		return nil, err
 	}
@@ -92,6 +88,19 @@ func (m *Model) Trace(input any, fn func(t *Tracer)) (*Result, error) {
 func newTrace(m *Model, step int) *trace {
 	return &trace{model: m, points: map[pointKey][]*event{}, fired: map[pointKey]bool{},
 		inputs: map[string]*tensors.Tensor{}, lists: map[string]bool{}, step: step}
+}
+
+// prepare registers a trace's interventions and makes its batch.
+func (m *Model) prepare(input any, fn func(t *Tracer)) (*trace, *Batch, error) {
+	tr, err := m.register(input, fn, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	batch, err := m.makeBatch(tr)
+	if err != nil {
+		return nil, nil, err
+	}
+	return tr, batch, nil
 }
 
 // register runs the user's closure, which only records interventions.

@@ -52,11 +52,7 @@ func (m *Model) scanWith(edits []*edit.Edit, input any, fn func(t *Tracer)) (*Sc
 		// Validation of edits: a one-token prompt (or a zero input) is enough.
 		input = m.sampleInput()
 	}
-	tr, err := m.register(input, fn, 0)
-	if err != nil {
-		return nil, err
-	}
-	batch, err := m.makeBatch(tr)
+	tr, batch, err := m.prepare(input, fn)
 	if err != nil {
 		return nil, err
 	}
