@@ -148,8 +148,16 @@ func TestKernelEnv(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := getEnv(env, "GOFLAGS"); got != "-buildvcs=false -tags=noxla" {
+	if got := getEnv(env, "GOFLAGS"); got != "-buildvcs=false -tags=noxla "+CellLDFlags {
 		t.Errorf("GOFLAGS=%q", got)
+	}
+	// A user's own -ldflags is kept.
+	own, err := KernelEnv([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "GOFLAGS=-ldflags=-X=main.v=1"}, tools, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := getEnv(own, "GOFLAGS"); got != "-ldflags=-X=main.v=1 -tags=noxla" {
+		t.Errorf("with the user's -ldflags: GOFLAGS=%q", got)
 	}
 	if got := getEnv(env, "GOEXPERIMENT"); got != "loopvar,simd" {
 		t.Errorf("GOEXPERIMENT=%q", got)

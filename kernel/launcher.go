@@ -210,7 +210,8 @@ func KernelEnv(base []string, toolsDir string, xla bool) ([]string, error) {
 	return cellBuildEnv(env, goBin, xla)
 }
 
-// cellBuildEnv sets GOEXPERIMENT (adding simd) and GOFLAGS (adding -tags=noxla unless XLA is wanted).
+// cellBuildEnv sets GOEXPERIMENT (adding simd) and GOFLAGS (adding -tags=noxla unless XLA is
+// wanted, and CellLDFlags).
 func cellBuildEnv(env []string, goBin string, xla bool) ([]string, error) {
 	env = slices.Clone(env)
 	exp := getEnv(env, "GOEXPERIMENT")
@@ -234,8 +235,18 @@ func cellBuildEnv(env []string, goBin string, xla bool) ([]string, error) {
 	if !xla {
 		xla = strings.HasPrefix(strings.ToLower(getEnv(env, BackendEnv)), "xla")
 	}
-	return setEnv(env, "GOFLAGS", withBuildTag(goflags, NoXLATag, !xla)), nil
+	goflags = withBuildTag(goflags, NoXLATag, !xla)
+	if !strings.Contains(goflags, "-ldflags") {
+		// Cells link without the symbol table and DWARF: a third less link time per cell
+		// (1.55 s -> 1.07 s measured on a cell importing nnsight); panics still print
+		// file:line stack traces (they use the pcln table).
+		goflags = strings.TrimSpace(goflags + " " + CellLDFlags)
+	}
+	return setEnv(env, "GOFLAGS", goflags), nil
 }
+
+// CellLDFlags are the linker flags cells build with unless GOFLAGS already has -ldflags.
+const CellLDFlags = "-ldflags=-s"
 
 // withBuildTag adds (or, when add is false, removes) tag in the -tags flag of a GOFLAGS value.
 func withBuildTag(goflags, tag string, add bool) string {
