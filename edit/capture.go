@@ -95,7 +95,7 @@ func Capture(gr *g.Graph, rec *module.CallRecord, folded bool, skip [][2]g.NodeI
 		}
 		if !folded {
 			for _, ch := range r.Children {
-				collectLabels(ch, module.Join(prefix, relName(rec.Path, ch.Path, r.Path)))
+				collectLabels(ch, module.Join(prefix, strings.TrimPrefix(strings.TrimPrefix(ch.Path, r.Path), ".")))
 			}
 		}
 	}
@@ -167,8 +167,6 @@ func Capture(gr *g.Graph, rec *module.CallRecord, folded bool, skip [][2]g.NodeI
 		names[n] = name
 		out.Nodes = append(out.Nodes, &GNode{Op: GetAttr, Name: name, Target: rel, Node: n, Shape: dimsString(n), DType: n.DType().String()})
 	}
-	var walkCalls func(r *module.CallRecord, id g.NodeId)
-	_ = walkCalls
 	inChild := func(id g.NodeId) *module.CallRecord {
 		for _, s := range childSpans {
 			if id >= s.rec.Start && id < s.rec.End {
@@ -241,10 +239,6 @@ func Capture(gr *g.Graph, rec *module.CallRecord, folded bool, skip [][2]g.NodeI
 	}
 	out.Nodes = append(out.Nodes, row)
 	return out
-}
-
-func relName(root, child, parent string) string {
-	return strings.TrimPrefix(strings.TrimPrefix(child, parent), ".")
 }
 
 func argName(n *g.Node, names map[*g.Node]string) string {

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
 	g "github.com/gomlx/gomlx/core/graph"
 	"github.com/gonnsight/gonnsight/module"
 )
@@ -263,4 +264,4 @@ func (m *MLP) Forward(c *module.Ctx, in ...*Node) []*Node {
 	return c.Call("dropout", h)
 }
 
-func shapeI32(dims ...int) shapesShape { return makeShape(dtypes.Int32, dims...) }
+func shapeI32(dims ...int) shapes.Shape { return shapes.Make(dtypes.Int32, dims...) }

@@ -3,8 +3,6 @@ package nnsight
 import (
 	"fmt"
 	"strings"
-
-	"github.com/gomlx/gomlx/core/tensors"
 )
 
 // Cache is every module output (and labelled value) of one run, by path: TransformerLens's
@@ -77,5 +75,3 @@ func (c *Cache) Stack(paths ...string) ([]float32, []int, error) {
 	}
 	return out, append([]int{len(paths)}, dims...), nil
 }
-
-var _ = tensors.FromShape

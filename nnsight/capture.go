@@ -2,9 +2,6 @@ package nnsight
 
 import (
 	"fmt"
-	"strings"
-
-	g "github.com/gomlx/gomlx/core/graph"
 	"github.com/gonnsight/gonnsight/edit"
 	"github.com/gonnsight/gonnsight/module"
 )
@@ -100,6 +97,3 @@ func (m *Model) withBuild(input any, fn func(c *module.Ctx) error) error {
 	defer gr.Finalize()
 	return fn(meta.ctx)
 }
-
-var _ = strings.Join
-var _ = g.NodeTypeParameter

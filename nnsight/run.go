@@ -504,11 +504,8 @@ func (m *Model) execute(tr *trace, batch *Batch, edits []*edit.Edit, gs *genStat
 		return nil, err
 	}
 	res := &Result{values: map[string]*tensors.Tensor{}, lists: map[string][]*tensors.Tensor{}, Batch: batch, Backend: m.eng.Name}
-	i := 0
-	if len(meta.saveNames) > 0 && meta.saveNames[0] == "logits" || (len(meta.saveNames) > 0 && strings.HasPrefix(meta.saveNames[0], "output.")) {
-		// model outputs come first
-	}
 	// Outputs: [model outputs...] [cache...] [saves...]
+	i := 0
 	nModel := 0
 	for _, n := range meta.saveNames {
 		if n == "logits" || strings.HasPrefix(n, "output.") {

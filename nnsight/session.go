@@ -10,7 +10,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"unsafe"
 
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/gomlx/core/tensors"
@@ -159,8 +158,6 @@ func fromSafetensor(f *safetensors.File, name string) (*tensors.Tensor, error) {
 	t.MutableBytes(func(b []byte) { copy(b, raw) })
 	return t, nil
 }
-
-var _ = unsafe.Pointer(nil)
 
 // edits persistence
 
