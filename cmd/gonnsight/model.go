@@ -150,8 +150,12 @@ func noArgs(args []string) error {
 	return nil
 }
 
-// modelAndIDs loads the model and turns the input flags into token ids.
+// modelAndIDs checks the input flags, then loads the model and turns them into token ids
+// (a malformed command line fails before anything loads).
 func modelAndIDs(src string, in *inputFlags) (*nnsight.Model, []int, error) {
+	if err := in.require(); err != nil {
+		return nil, nil, err
+	}
 	m, err := loadModel(src)
 	if err != nil {
 		return nil, nil, err
@@ -160,8 +164,12 @@ func modelAndIDs(src string, in *inputFlags) (*nnsight.Model, []int, error) {
 	return m, ids, err
 }
 
-// modelAndValue loads the model and turns the input flags into a trace input (nil if none given).
+// modelAndValue checks the input flags, then loads the model and turns them into a trace
+// input (nil if none was given).
 func modelAndValue(src string, in *inputFlags) (*nnsight.Model, any, error) {
+	if _, err := in.given(); err != nil {
+		return nil, nil, err
+	}
 	m, err := loadModel(src)
 	if err != nil {
 		return nil, nil, err

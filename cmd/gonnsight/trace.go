@@ -64,9 +64,6 @@ func init() {
 				if err := noArgs(args); err != nil {
 					return err
 				}
-				if _, err := in.given(); err != nil {
-					return err
-				}
 				m, x, err := modelAndValue(*model, in)
 				if err != nil {
 					return err
