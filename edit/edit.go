@@ -70,6 +70,7 @@ func (h *hooks) AfterCall(c *module.Ctx, rec *module.CallRecord, out []*module.N
 	// live maps the nodes the parent computed to the nodes that replaced them in earlier
 	// edits of this call, so that a later edit acts on the values that are actually used.
 	live := map[*module.Node]*module.Node{}
+	var captured *Graph
 	for _, e := range h.edits {
 		if e.Parent != rec.Path || (e.Instance >= 0 && e.Instance != rec.Index) || rec.Skipped {
 			continue
@@ -77,7 +78,11 @@ func (h *hooks) AfterCall(c *module.Ctx, rec *module.CallRecord, out []*module.N
 		if result == nil {
 			result = append([]*module.Node(nil), out...)
 		}
-		captured := Capture(c.G, rec, false, c.HookSpans())
+		if captured == nil {
+			// Once per call: names refer to the parent's own nodes, which later edits of
+			// this call do not change (they add re-emitted nodes, followed through live).
+			captured = Capture(c.G, rec, false, c.HookSpans())
+		}
 		target := captured.Find(e.Target)
 		if target == nil || target.Node == nil {
 			module.Errorf("edit %s: no node %q in %s; nodes: %s", e, e.Target, displayPath(rec.Path), nodeNames(captured))
