@@ -146,9 +146,6 @@ func (m *Model) Generate(prompt any, maxNew int, fn func(t *Tracer), opts ...Gen
 			st.cacheK, st.cacheV = st.newK, st.newV
 		}
 		for _, name := range res.order {
-			if name == "logits" {
-				continue
-			}
 			gen.Saved.lists[name] = append(gen.Saved.lists[name], res.values[name])
 			if _, ok := gen.Saved.values[name]; !ok {
 				gen.Saved.order = append(gen.Saved.order, name)

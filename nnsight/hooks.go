@@ -25,7 +25,12 @@ func (tr *trace) BeforeCall(c *module.Ctx, rec *module.CallRecord, in []*Node) (
 		tr.fired[key] = true
 		in = newIn
 	}
-	if sk := tr.skips[fmt.Sprintf("%s#%d", rec.Path, rec.Index)]; sk != nil {
+	// A skip for the whole batch replaces the forward; skips for one invoke's rows are
+	// applied to the output (AfterCall), so each invoke keeps its own.
+	for _, sk := range tr.skips[skipKey(rec)] {
+		if sk.rows != nil {
+			continue
+		}
 		var x *Node
 		switch v := sk.value.(type) {
 		case func(*Node) *Node:
@@ -36,9 +41,7 @@ func (tr *trace) BeforeCall(c *module.Ctx, rec *module.CallRecord, in []*Node) (
 		default:
 			x = tr.valueNode(v, nil, fmt.Sprintf("Skip of %s", rec.Path))
 		}
-		if sk.rows == nil {
-			return newIn, []*Node{x}
-		}
+		return newIn, []*Node{x}
 	}
 	return newIn, nil
 }
@@ -46,11 +49,25 @@ func (tr *trace) BeforeCall(c *module.Ctx, rec *module.CallRecord, in []*Node) (
 func (tr *trace) AfterCall(c *module.Ctx, rec *module.CallRecord, out []*Node) []*Node {
 	key := pointKey{path: rec.Path, kind: outputPoint, call: rec.Index}
 	var result []*Node
-	if sk := tr.skips[fmt.Sprintf("%s#%d", rec.Path, rec.Index)]; sk != nil && sk.rows != nil {
-		// A skip for one invoke: the forward ran for the batch; its rows are replaced.
-		result = append([]*Node(nil), out...)
-		x := tr.valueNode(sk.value, nil, "Skip of "+rec.Path)
-		result[0] = replaceRegion(result[0], sk.rows, nil, x, "Skip of "+rec.Path)
+	for _, sk := range tr.skips[skipKey(rec)] {
+		if sk.rows == nil {
+			continue
+		}
+		// A skip for one invoke: the forward ran for the batch; that invoke's rows are replaced.
+		if result == nil {
+			result = append([]*Node(nil), out...)
+		}
+		what := "Skip of " + rec.Path + " in " + sk.who
+		var x *Node
+		if fn, ok := sk.value.(func(*Node) *Node); ok {
+			if len(rec.Inputs) == 0 {
+				module.Errorf("%s: a function value needs the module's input, and it has none", what)
+			}
+			x = fn(view(rec.Inputs[0], sk.rows, nil))
+		} else {
+			x = tr.valueNode(sk.value, nil, what)
+		}
+		result[0] = replaceRegion(result[0], sk.rows, nil, x, what)
 		out = result
 	}
 	if evs := tr.points[key]; len(evs) > 0 {
@@ -72,6 +89,49 @@ func (tr *trace) OnLabel(c *module.Ctx, rec *module.CallRecord, name string, x *
 		return y
 	}
 	return nil
+}
+
+func skipKey(rec *module.CallRecord) string { return fmt.Sprintf("%s#%d", rec.Path, rec.Index) }
+
+// gradIdentity routes the forward value at a point through an identity whose gradient
+// function applies the active backward pass's reads and sets at that point.
+func (tr *trace) gradIdentity(key pointKey, idx int, x *Node) *Node {
+	gk := gradKey{key, idx}
+	if gp := tr.gradAt[gk]; gp != nil {
+		return x // already routed; later forward events see the same value
+	}
+	if tr.gradAt == nil {
+		tr.gradAt = map[gradKey]*gradPoint{}
+	}
+	gp := &gradPoint{x: x}
+	gp.y = g.IdentityWithCustomGradient(x, func(_, v *Node) *Node {
+		if tr.active == nil {
+			return v
+		}
+		for _, ev := range tr.active.events {
+			q := ev.grad
+			if q.key != key || q.idx != idx {
+				continue
+			}
+			if !ev.isSet {
+				q.node = view(v, q.rows, q.region)
+				continue
+			}
+			cur := view(v, q.rows, q.region)
+			var nv *Node
+			if fn, ok := ev.set.(func(*Node) *Node); ok {
+				nv = fn(cur)
+			} else {
+				nv = tr.valueNode(ev.set, cur, "Set on the gradient of "+q.String())
+			}
+			nv = fitShape(nv, cur, "Set on the gradient of "+q.String())
+			v = replaceRegion(v, q.rows, q.region, nv, "gradient of "+q.String())
+			q.node = nv
+		}
+		return v
+	})
+	tr.gradAt[gk] = gp
+	return gp.y
 }
 
 func (tr *trace) maybeStop() {
@@ -96,8 +156,7 @@ func (tr *trace) apply(key pointKey, idx int, x *Node) *Node {
 		}
 		switch {
 		case ev.grad:
-			p.node = view(x, p.rows, p.region)
-			x = replaceRegion(x, p.rows, p.region, p.node, p.String())
+			x = tr.gradIdentity(key, idx, x)
 		case ev.isSet:
 			cur := view(x, p.rows, p.region)
 			var nv *Node

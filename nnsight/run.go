@@ -18,21 +18,40 @@ import (
 	"github.com/gonnsight/gonnsight/module"
 )
 
-// Result holds what a trace saved, by name.
+// Result holds what a trace saved, by name, and the model's own outputs.
 type Result struct {
 	values  map[string]*tensors.Tensor
 	lists   map[string][]*tensors.Tensor
 	order   []string
+	outputs []*tensors.Tensor // the model's outputs (for language models: the logits)
+	lm      bool              // a language model: outputs[0] is "logits"
 	Batch   *Batch
 	Backend string
 }
 
-// Get returns a saved value (nil if no value has that name).
-func (r *Result) Get(name string) *tensors.Tensor { return r.values[name] }
+// Get returns a saved value (nil if no value has that name). "logits" (language models) and
+// "output.N" (other models) name the model's outputs unless a saved value took the name.
+func (r *Result) Get(name string) *tensors.Tensor {
+	if t, ok := r.values[name]; ok {
+		return t
+	}
+	return r.output(name)
+}
+
+func (r *Result) output(name string) *tensors.Tensor {
+	if name == "logits" && r.lm && len(r.outputs) == 1 {
+		return r.outputs[0]
+	}
+	var i int
+	if _, err := fmt.Sscanf(name, "output.%d", &i); err == nil && i >= 0 && i < len(r.outputs) && name == fmt.Sprintf("output.%d", i) {
+		return r.outputs[i]
+	}
+	return nil
+}
 
 // Value returns a saved value or an error naming the values that exist.
 func (r *Result) Value(name string) (*tensors.Tensor, error) {
-	if t, ok := r.values[name]; ok {
+	if t := r.Get(name); t != nil {
 		return t, nil
 	}
 	return nil, fmt.Errorf("no saved value %q; saved: %s", name, strings.Join(r.Names(), ", "))
@@ -47,14 +66,62 @@ func (r *Result) Float32(name string) ([]float32, []int, error) {
 	return Float32(t)
 }
 
+// Ints returns an integer saved value (ArgMax, token ids; int32 or int64) as ints, with its shape.
+func (r *Result) Ints(name string) ([]int, []int, error) {
+	t, err := r.Value(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	return Ints(t)
+}
+
 // List returns the per-step values saved under name during Generate.
 func (r *Result) List(name string) []*tensors.Tensor { return r.lists[name] }
 
-// Names lists the saved names in the order they were saved.
-func (r *Result) Names() []string { return append([]string(nil), r.order...) }
+// Names lists the model's outputs ("logits") and then the saved names in the order they were saved.
+func (r *Result) Names() []string {
+	var out []string
+	for i := range r.outputs {
+		n := fmt.Sprintf("output.%d", i)
+		if r.lm {
+			n = "logits"
+		}
+		if _, taken := r.values[n]; !taken {
+			out = append(out, n)
+		}
+	}
+	return append(out, r.order...)
+}
 
-// Logits is the lm_head output [batch, seq, vocab] when the trace computed it.
-func (r *Result) Logits() *tensors.Tensor { return r.values["logits"] }
+// Logits is the lm_head output [batch, seq, vocab] when the trace computed it, whatever the
+// saved values are called.
+func (r *Result) Logits() *tensors.Tensor {
+	if r.lm && len(r.outputs) == 1 {
+		return r.outputs[0]
+	}
+	return nil
+}
+
+// Ints copies an integer tensor's data out as ints, with its shape.
+func Ints(t *tensors.Tensor) ([]int, []int, error) {
+	if t == nil {
+		return nil, nil, errors.New("nil tensor")
+	}
+	var out []int
+	switch t.DType() {
+	case dtypes.Int32:
+		for _, v := range tensors.MustCopyFlatData[int32](t) {
+			out = append(out, int(v))
+		}
+	case dtypes.Int64:
+		for _, v := range tensors.MustCopyFlatData[int64](t) {
+			out = append(out, int(v))
+		}
+	default:
+		return nil, nil, fmt.Errorf("tensor is %s, not an integer type (use Float32)", t.DType())
+	}
+	return out, t.Shape().Dimensions, nil
+}
 
 // Float32 copies a float tensor's data out, with its shape.
 func Float32(t *tensors.Tensor) ([]float32, []int, error) {
@@ -121,6 +188,9 @@ func (m *Model) register(input any, fn func(t *Tracer), step int) (*trace, error
 	}
 	if len(tr.errs) > 0 {
 		return nil, errors.New(strings.Join(tr.errs, "\n"))
+	}
+	if err := tr.attachLoose(); err != nil {
+		return nil, err
 	}
 	return tr, nil
 }
@@ -315,13 +385,48 @@ type genState struct {
 	cacheK, cacheV []*tensors.Tensor
 	pos            int
 	newK, newV     []*tensors.Tensor
+	// skippedAt[layer] is the first step whose forward did not write the layer's keys and
+	// values (a Skip of its block or attention), or -1.
+	skippedAt []int
+}
+
+// checkWritten handles layers whose attention a Skip kept from running: their cache passes
+// through unchanged, which is right only while every later step skips them too; a later
+// step that attends over the positions never written is an error, not a silent change.
+func (gs *genState) checkWritten(kv *gpt2.KVCache, step int) error {
+	if gs.skippedAt == nil {
+		gs.skippedAt = make([]int, len(kv.K))
+		for i := range gs.skippedAt {
+			gs.skippedAt[i] = -1
+		}
+	}
+	if kv.NewK == nil {
+		kv.NewK = make([]*Node, len(kv.K))
+		kv.NewV = make([]*Node, len(kv.V))
+	}
+	for i := range kv.K {
+		if kv.NewK[i] == nil {
+			kv.NewK[i], kv.NewV[i] = kv.K[i], kv.V[i]
+			if gs.skippedAt[i] < 0 {
+				gs.skippedAt[i] = step
+			}
+			continue
+		}
+		if at := gs.skippedAt[i]; at >= 0 {
+			return fmt.Errorf("with the KV cache, layer %d's attention was skipped at step %d, so its cache holds no keys "+
+				"or values for the positions of that step, and step %d attends over them: skip it at every step, or "+
+				"generate with NoCache() (each step then recomputes every position)", i, at, step)
+		}
+	}
+	return nil
 }
 
 // execute builds the graph of a trace, runs it and collects the saved values.
 // buildMeta is what a build tells the code that runs it.
 type buildMeta struct {
 	fuse      bool // runs may use fused kernels; captures and scans may not
-	saveNames []string
+	saveNames []string // the user's values, after the model outputs and the cache
+	nModel    int
 	nCache    int
 	ctx       *module.Ctx
 }
@@ -397,58 +502,49 @@ func (m *Model) builder(tr *trace, batch *Batch, edits []*edit.Edit, gs *genStat
 		if err := tr.checkFired(c); err != nil {
 			return nil, err
 		}
+		// Outputs, in order: the model's outputs, the KV cache, then the user's values.
 		var results []*Node
-		meta.saveNames = nil
-		if !stopped && len(outs) > 0 && m.cfg != nil {
-			results = append(results, outs[0])
-			meta.saveNames = append(meta.saveNames, "logits")
-		} else if !stopped && len(outs) > 0 {
-			results = append(results, outs...)
-			for i := range outs {
-				meta.saveNames = append(meta.saveNames, fmt.Sprintf("output.%d", i))
+		meta.saveNames, meta.nModel = nil, 0
+		if !stopped && len(outs) > 0 {
+			if m.cfg != nil {
+				outs = outs[:1] // the logits
 			}
+			results = append(results, outs...)
+			meta.nModel = len(outs)
 		}
 		if gs != nil && !stopped {
 			kv := c.Value(gpt2.Cache).(*gpt2.KVCache)
+			if err := gs.checkWritten(kv, tr.step); err != nil {
+				return nil, err
+			}
 			meta.nCache = len(kv.NewK)
 			results = append(results, kv.NewK...)
 			results = append(results, kv.NewV...)
 		}
-		for _, s := range tr.saves {
-			if s.proxy.parent != nil {
-				continue
+		for _, bp := range tr.passes {
+			if err := tr.runBackward(bp); err != nil {
+				return nil, err
 			}
-			results = append(results, s.proxy.Node())
+		}
+		for _, s := range tr.saves {
+			n := s.proxy.node
+			if s.proxy.parent != nil && n == nil {
+				// The pass's loss does not depend on this value: its gradient is zero.
+				full := tr.gradAt[gradKey{s.proxy.key, s.proxy.idx}]
+				if full == nil {
+					module.Errorf("Save(%q): %s was never reached in the forward", s.name, s.proxy)
+				}
+				n = view(g.ZerosLike(full.x), s.proxy.rows, s.proxy.region)
+			}
+			if n == nil {
+				n = s.proxy.Node()
+			}
+			results = append(results, n)
 			meta.saveNames = append(meta.saveNames, s.name)
 		}
 		for _, cp := range tr.computes {
 			results = append(results, cp.fn())
 			meta.saveNames = append(meta.saveNames, cp.name)
-		}
-		if len(tr.grads) > 0 {
-			if tr.backward == nil {
-				module.Errorf("Grad() needs Tracer.Backward(func() *Node { ... }) to say what to differentiate")
-			}
-			loss := tr.backward()
-			if !loss.Shape().IsScalar() {
-				module.Errorf("Backward: the value must be a scalar, got shape %v", loss.Shape().Dimensions)
-			}
-			var wrt []*Node
-			for _, p := range tr.grads {
-				wrt = append(wrt, p.Node())
-			}
-			grads := g.Gradient(loss, wrt...)
-			for _, s := range tr.saves {
-				if s.proxy.parent == nil {
-					continue
-				}
-				for i, p := range tr.grads {
-					if p == s.proxy.parent {
-						results = append(results, grads[i])
-						meta.saveNames = append(meta.saveNames, s.name)
-					}
-				}
-			}
 		}
 		if len(results) == 0 {
 			module.Errorf("the trace computes nothing: save a value or let the model run to its output")
@@ -504,29 +600,56 @@ func (m *Model) execute(tr *trace, batch *Batch, edits []*edit.Edit, gs *genStat
 		return nil, err
 	}
 	res := &Result{values: map[string]*tensors.Tensor{}, lists: map[string][]*tensors.Tensor{}, Batch: batch, Backend: m.eng.Name}
-	// Outputs: [model outputs...] [cache...] [saves...]
-	i := 0
-	nModel := 0
-	for _, n := range meta.saveNames {
-		if n == "logits" || strings.HasPrefix(n, "output.") {
-			nModel++
-		}
-	}
-	for ; i < nModel; i++ {
-		res.values[meta.saveNames[i]] = outs[i]
-		res.order = append(res.order, meta.saveNames[i])
-	}
+	res.outputs, res.lm = outs[:meta.nModel], m.cfg != nil
+	i := meta.nModel
 	if gs != nil && meta.nCache > 0 {
 		gs.newK = outs[i : i+meta.nCache]
 		gs.newV = outs[i+meta.nCache : i+2*meta.nCache]
 		i += 2 * meta.nCache
 	}
-	for j := nModel; j < len(meta.saveNames); j++ {
-		res.values[meta.saveNames[j]] = outs[i]
-		res.order = append(res.order, meta.saveNames[j])
+	for _, name := range meta.saveNames {
+		res.values[name] = outs[i]
+		res.order = append(res.order, name)
 		i++
 	}
 	return res, nil
+}
+
+// runBackward builds one backward pass: the gradient of its loss flows through the identity
+// nodes at the points its events read or set (gradIdentity), whose gradient functions apply
+// those events while this pass is the active one.
+func (tr *trace) runBackward(bp *backwardPass) error {
+	if len(bp.events) == 0 {
+		return nil
+	}
+	loss := bp.loss()
+	if loss == nil {
+		return errors.New("Backward: the loss function returned nil")
+	}
+	if !loss.Shape().IsScalar() {
+		return fmt.Errorf("Backward: the loss must be a scalar, got shape %v (reduce it, e.g. with ReduceAllSum)", loss.Shape().Dimensions)
+	}
+	var wrt []*Node
+	seen := map[gradKey]bool{}
+	for _, ev := range bp.events {
+		gk := gradKey{ev.grad.key, ev.grad.idx}
+		if seen[gk] {
+			continue
+		}
+		seen[gk] = true
+		gp := tr.gradAt[gk]
+		if gp == nil {
+			return fmt.Errorf("the gradient of %s: the forward never reached that value", ev.grad)
+		}
+		wrt = append(wrt, gp.x)
+	}
+	for _, ev := range bp.events {
+		ev.grad.node = nil // set by the gradient functions below
+	}
+	tr.active = bp
+	defer func() { tr.active = nil }()
+	g.Gradient(loss, wrt...)
+	return nil
 }
 
 // remap follows a graph rewrite (an edit) so saved proxies point at the live nodes.

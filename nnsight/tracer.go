@@ -1,6 +1,7 @@
 package nnsight
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -29,11 +30,14 @@ type trace struct {
 	computes []computeSpec
 	errs     []string
 	invokes  []*invokeSpec
-	grads    []*Proxy
-	backward func() *Node
+	passes   []*backwardPass
+	curPass  *backwardPass // the pass whose body is registering (nil outside bodies)
+	loose    []*gradEvent  // gradient reads and sets outside any Backward body
+	gradAt   map[gradKey]*gradPoint
+	active   *backwardPass // the pass whose gradient is being built
 	stop     bool
 	step     int // generation step (0 for a plain trace)
-	skips    map[string]*skipSpec
+	skips    map[string][]*skipSpec
 	ctx      *module.Ctx
 	fired    map[pointKey]bool
 	inputs   map[string]*tensors.Tensor // extra graph inputs (patch tensors, scalars)
@@ -99,6 +103,34 @@ type computeSpec struct {
 type skipSpec struct {
 	value any
 	rows  *[2]int
+	who   string // "invoke 1", or "" for the whole batch
+}
+
+// A backward pass (nnsight's `with loss.backward():`): its loss, and the gradient reads and
+// sets registered for it, in order. Passes are independent: each differentiates its own loss.
+type backwardPass struct {
+	loss   func() *Node
+	body   bool
+	events []*gradEvent
+}
+
+type gradEvent struct {
+	grad  *Proxy // the gradient proxy (its parent is the forward value)
+	set   any
+	isSet bool
+}
+
+// gradKey is a forward value that gradients are read or set at.
+type gradKey struct {
+	key pointKey
+	idx int
+}
+
+// gradPoint is the identity node with a custom gradient inserted at a forward value: the
+// forward goes through it unchanged, and each pass's gradient reads and sets act on the
+// gradient arriving there.
+type gradPoint struct {
+	x, y *Node
 }
 
 func (t *Tracer) errorf(format string, args ...any) {
@@ -175,8 +207,34 @@ func (t *Tracer) Compute(name string, fn func() *Node) {
 	t.tr.computes = append(t.tr.computes, computeSpec{name: name, fn: fn})
 }
 
-// Backward declares the scalar whose gradient Proxy.Grad reads (torch's loss.backward()).
-func (t *Tracer) Backward(fn func() *Node) { t.tr.backward = fn }
+// Backward declares a backward pass: the scalar loss (built at the end of the forward) whose
+// gradient Grad() proxies read and set (torch's loss.backward()). Grad() proxies asked for
+// inside body belong to this pass; several passes in one trace are independent (nnsight's
+// multi-backward: a pass over 2·loss sees twice the gradients of a pass over loss). Without
+// a body, Grad() proxies asked for outside any body belong to this pass (then only one
+// body-less Backward is allowed).
+func (t *Tracer) Backward(loss func() *Node, body ...func()) {
+	if t.tr.curPass != nil {
+		t.errorf("Backward inside another Backward's body is not supported")
+		return
+	}
+	if loss == nil {
+		t.errorf("Backward: nil loss function")
+		return
+	}
+	bp := &backwardPass{loss: loss, body: len(body) > 0}
+	t.tr.passes = append(t.tr.passes, bp)
+	if len(body) == 0 {
+		return
+	}
+	t.tr.curPass = bp
+	defer func() { t.tr.curPass = nil }()
+	for _, b := range body {
+		if b != nil {
+			b()
+		}
+	}
+}
 
 // Input makes a graph input from a tensor or Go value (a slice or a number): changing the
 // value between traces does not recompile. Use it for patch tensors and scales.
@@ -259,9 +317,16 @@ func (e *Envoy) Skip(value any) {
 		return
 	}
 	if e.t.tr.skips == nil {
-		e.t.tr.skips = map[string]*skipSpec{}
+		e.t.tr.skips = map[string][]*skipSpec{}
 	}
-	e.t.tr.skips[fmt.Sprintf("%s#%d", e.path, e.call)] = &skipSpec{value: value, rows: e.t.rows}
+	k := fmt.Sprintf("%s#%d", e.path, e.call)
+	for _, sk := range e.t.tr.skips[k] {
+		if sk.who == e.t.name {
+			e.t.errorf("Skip of %s: already skipped in %s", e.Path(), whoName(e.t.name))
+			return
+		}
+	}
+	e.t.tr.skips[k] = append(e.t.tr.skips[k], &skipSpec{value: value, rows: e.t.rows, who: e.t.name})
 }
 
 func (e *Envoy) proxy(k pointKey, idx int) *Proxy {
@@ -320,8 +385,8 @@ type Proxy struct {
 	region []axisRange
 	node   *Node
 	bad    bool
-	grad   *Proxy
-	parent *Proxy
+	parent *Proxy         // for a Grad() proxy: the forward value
+	pass   *backwardPass  // for a Grad() proxy: its backward pass
 }
 
 type axisRange struct{ axis, lo, hi int }
@@ -365,8 +430,19 @@ func (p *Proxy) Save(name ...string) *Proxy {
 
 // Set replaces the value: with another Proxy, a tensor or Go value (fed as a graph input,
 // so sweeping it does not recompile), or a func(x *Node) *Node of the current value.
+// On a Grad() proxy it replaces the gradient that flows backward from that point; the
+// forward value is unchanged.
 func (p *Proxy) Set(value any) {
 	if p.bad {
+		return
+	}
+	if p.parent != nil {
+		ev := &gradEvent{grad: p, set: value, isSet: true}
+		if p.pass == nil {
+			p.t.tr.loose = append(p.t.tr.loose, ev)
+		} else {
+			p.pass.events = append(p.pass.events, ev)
+		}
 		return
 	}
 	p.t.tr.points[p.key] = append(p.t.tr.points[p.key], &event{proxy: p, set: value, isSet: true})
@@ -381,13 +457,66 @@ func (p *Proxy) Node() *Node {
 	return p.node
 }
 
-// Grad is the gradient of the Backward scalar with respect to this value.
+// Grad is the gradient of a backward pass's loss with respect to this value: inside a
+// Backward body, that pass's; outside any body, the one body-less Backward's. Save reads it;
+// Set replaces what flows further backward (nnsight's `x.grad = ...`). Each call of Grad
+// is a new read at this point of the pass: a Grad() after a Set sees the new gradient.
 func (p *Proxy) Grad() *Proxy {
-	if p.grad == nil {
-		p.grad = &Proxy{t: p.t, key: p.key, parent: p}
-		p.t.tr.grads = append(p.t.tr.grads, p)
-		// The value must flow through the proxy's node for its gradient to be non-zero.
-		p.t.tr.points[p.key] = append(p.t.tr.points[p.key], &event{proxy: p, grad: true})
+	if p.parent != nil {
+		p.t.errorf("Grad of a gradient (%s) is not supported", p)
+		return &Proxy{t: p.t, bad: true}
 	}
-	return p.grad
+	tr := p.t.tr
+	q := &Proxy{t: p.t, key: p.key, idx: p.idx, rows: p.rows, region: p.region, parent: p, bad: p.bad, pass: tr.curPass}
+	if p.bad {
+		return q
+	}
+	if tr.ctx != nil {
+		p.t.errorf("Grad of %s asked for while the graph is built: call Grad in the trace function or a Backward body", p)
+		q.bad = true
+		return q
+	}
+	if q.pass == nil {
+		tr.loose = append(tr.loose, &gradEvent{grad: q})
+	} else {
+		q.pass.events = append(q.pass.events, &gradEvent{grad: q})
+	}
+	// The forward value must flow through an identity with a custom gradient at this point.
+	tr.points[p.key] = append(tr.points[p.key], &event{proxy: q, grad: true})
+	return q
+}
+
+func whoName(who string) string {
+	if who == "" {
+		return "the whole batch"
+	}
+	return who
+}
+
+// attachLoose gives the gradient reads and sets made outside any Backward body to the one
+// body-less Backward.
+func (tr *trace) attachLoose() error {
+	if len(tr.loose) == 0 {
+		return nil
+	}
+	var bare []*backwardPass
+	for _, bp := range tr.passes {
+		if !bp.body {
+			bare = append(bare, bp)
+		}
+	}
+	switch len(bare) {
+	case 0:
+		return errors.New("Grad() needs Tracer.Backward(loss) to say what to differentiate (or ask for Grad() inside a Backward body)")
+	case 1:
+	default:
+		return fmt.Errorf("Grad() outside a Backward body is ambiguous with %d body-less Backward calls: "+
+			"ask for each gradient inside its pass, Backward(loss, func() { x.Grad().Save(...) })", len(bare))
+	}
+	for _, ev := range tr.loose {
+		ev.grad.pass = bare[0]
+	}
+	bare[0].events = append(tr.loose, bare[0].events...)
+	tr.loose = nil
+	return nil
 }
