@@ -2,6 +2,7 @@ package nnsight
 
 import (
 	"fmt"
+	"github.com/gomlx/gomlx/core/tensors"
 	"strings"
 )
 
@@ -74,4 +75,82 @@ func (c *Cache) Stack(paths ...string) ([]float32, []int, error) {
 		out = append(out, d...)
 	}
 	return out, append([]int{len(paths)}, dims...), nil
+}
+
+// cacheSpec is a cache asked for inside a trace (Tracer.Cache).
+type cacheSpec struct {
+	patterns []string
+	rows     *[2]int
+	cache    *Cache
+	entries  []*cacheEntry
+}
+
+type cacheEntry struct {
+	key  string
+	node *Node
+}
+
+// Cache records, as the forward runs, the values of every module (its output and its first
+// input, as "path.input") and every labelled value whose path matches one of the glob
+// patterns (all when none are given), after this trace's interventions: nnsight's
+// tracer.cache(). It is filled when the trace returns. An invoke's tracer caches only its
+// rows. In Generate the same *Cache collects every step: Get gives the last step's value,
+// List(key) one value per step.
+func (t *Tracer) Cache(patterns ...string) *Cache {
+	tr := t.tr
+	k := len(tr.caches)
+	var c *Cache
+	if k < len(tr.prevCaches) {
+		c = tr.prevCaches[k]
+	} else {
+		c = &Cache{Result: &Result{values: map[string]*tensors.Tensor{}, lists: map[string][]*tensors.Tensor{}}}
+	}
+	tr.caches = append(tr.caches, &cacheSpec{patterns: patterns, rows: t.rows, cache: c})
+	return c
+}
+
+// cacheObjects are this trace's caches, in the order they were asked for.
+func (tr *trace) cacheObjects() []*Cache {
+	var out []*Cache
+	for _, cs := range tr.caches {
+		out = append(out, cs.cache)
+	}
+	return out
+}
+
+// record offers a value the forward reached to the trace's caches: key is its path
+// ("transformer.h.0.mlp", "transformer.h.0.mlp.input", "transformer.h.0.attn.query"),
+// match the path its patterns are matched against.
+func (tr *trace) record(key, match string, x *Node) {
+	for _, cs := range tr.caches {
+		if !cs.matches(match) {
+			continue
+		}
+		cs.entries = append(cs.entries, &cacheEntry{key: key, node: view(x, cs.rows, nil)})
+	}
+}
+
+func (cs *cacheSpec) matches(p string) bool {
+	if len(cs.patterns) == 0 {
+		return true
+	}
+	for _, pat := range cs.patterns {
+		if Match(pat, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// fill stores a run's cached values (outs, in the order of the entries).
+func (cs *cacheSpec) fill(outs []*tensors.Tensor) {
+	c := cs.cache
+	for i, e := range cs.entries {
+		if _, seen := c.values[e.key]; !seen {
+			c.order = append(c.order, e.key)
+			c.Paths = append(c.Paths, e.key)
+		}
+		c.values[e.key] = outs[i]
+		c.lists[e.key] = append(c.lists[e.key], outs[i])
+	}
 }

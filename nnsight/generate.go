@@ -21,6 +21,13 @@ type genOptions struct {
 	seed        int64
 	noCache     bool
 	noEOSStop   bool
+	streamer    func(step int, tokens []int)
+}
+
+// Streamer calls fn after each generation step with the token each row chose (-1 for a row
+// that already stopped at the end-of-text token): print text as it is generated.
+func Streamer(fn func(step int, tokens []int)) GenOption {
+	return func(o *genOptions) { o.streamer = fn }
 }
 
 // Temperature samples with the given temperature (0 = greedy, the default).
@@ -70,9 +77,26 @@ func (m *Model) Generate(prompt any, maxNew int, fn func(t *Tracer), opts ...Gen
 		f(&o)
 	}
 	rng := rand.New(rand.NewSource(o.seed))
-	seqs, err := m.toIDs(prompt)
+	// Step 0 registers the invokes: they fix the batch's rows for every later step.
+	tr0, err := m.register(prompt, fn, 0, maxNew, nil)
+	if err != nil {
+		return nil, fmt.Errorf("step 0: %w", err)
+	}
+	batch0, err := m.makeBatch(tr0)
 	if err != nil {
 		return nil, err
+	}
+	var seqs [][]int
+	var masks [][]bool // the user's masks, unpadded (nil rows: all visible)
+	for _, iv := range tr0.invokes {
+		seqs = append(seqs, iv.ids...)
+	}
+	for i, row := range batch0.Mask {
+		off := len(row) - batch0.Lengths[i]
+		if m.opts.padRight {
+			off = 0
+		}
+		masks = append(masks, append([]bool(nil), row[off:off+batch0.Lengths[i]]...))
 	}
 	longest := 0
 	for _, s := range seqs {
@@ -83,51 +107,62 @@ func (m *Model) Generate(prompt any, maxNew int, fn func(t *Tracer), opts ...Gen
 			longest, maxNew, m.cfg.NPositions)
 	}
 	edits := m.Edits()
-	gen := &Generation{Saved: &Result{values: map[string]*tensors.Tensor{}, lists: map[string][]*tensors.Tensor{}}}
+	gen := &Generation{Saved: &Result{values: map[string]*tensors.Tensor{}, lists: map[string][]*tensors.Tensor{}, lm: true}}
 	rows := len(seqs)
 	done := make([]bool, rows)
 	gen.StoppedAt = make([]bool, rows)
 	newTok := make([][]int, rows)
 	var gs *genState
 	var cacheBatch *Batch
+	var caches []*Cache
 	for step := 0; step < maxNew; step++ {
-		cur := make([][]int, rows)
-		for i := range seqs {
-			cur[i] = append(append([]int(nil), seqs[i]...), newTok[i]...)
+		tr := tr0
+		if step > 0 {
+			tr, err = m.register(prompt, fn, step, maxNew, caches)
+			if err != nil {
+				return nil, fmt.Errorf("step %d: %w", step, err)
+			}
+			if len(tr.invokes) != len(tr0.invokes) {
+				return nil, fmt.Errorf("step %d: the trace function made %d invokes, step 0 made %d: every step must make the same invokes",
+					step, len(tr.invokes), len(tr0.invokes))
+			}
+			for i, iv := range tr.invokes {
+				iv.rows = tr0.invokes[i].rows
+			}
 		}
-		tr, err := m.register(cur, fn, step)
-		if err != nil {
-			return nil, fmt.Errorf("step %d: %w", step, err)
-		}
-		if len(tr.invokes) > 1 {
-			return nil, errors.New("Invoke is not supported inside Generate: pass the prompts as a []string")
-		}
+		caches = tr.cacheObjects()
 		var batch *Batch
-		if o.noCache {
-			batch, err = m.makeBatch(tr)
+		switch {
+		case o.noCache && step > 0:
+			cur := make([][]int, rows)
+			curMasks := make([][]bool, rows)
+			for i := range seqs {
+				cur[i] = append(append([]int(nil), seqs[i]...), newTok[i]...)
+				curMasks[i] = append(append([]bool(nil), masks[i]...), trues(len(newTok[i]))...)
+			}
+			batch, err = m.padBatch(cur, curMasks)
 			if err != nil {
 				return nil, err
 			}
-		} else if step == 0 {
-			batch, err = m.makeBatch(tr)
-			if err != nil {
-				return nil, err
-			}
-			gs = m.newCache(len(batch.IDs), longest+maxNew)
-			// Keys beyond the prompt are valid once written (causality hides the future).
-			cacheBatch = batch
-			for i := range batch.Mask {
-				for len(batch.Mask[i]) < longest+maxNew {
-					batch.Mask[i] = append(batch.Mask[i], true)
+			batch.Rows = batch0.Rows
+		case o.noCache || step == 0:
+			batch = batch0
+			if !o.noCache {
+				gs = m.newCache(len(batch.IDs), longest+maxNew)
+				// Keys beyond the prompt are valid once written (causality hides the future).
+				cacheBatch = batch
+				for i := range batch.Mask {
+					for len(batch.Mask[i]) < longest+maxNew {
+						batch.Mask[i] = append(batch.Mask[i], true)
+					}
 				}
 			}
-		} else {
-			batch = &Batch{Mask: cacheBatch.Mask, Rows: [][2]int{{0, rows}}}
+		default:
+			batch = &Batch{Mask: cacheBatch.Mask, Rows: batch0.Rows}
 			for i := range seqs {
 				batch.IDs = append(batch.IDs, []int{newTok[i][len(newTok[i])-1]})
 				batch.Positions = append(batch.Positions, []int{len(seqs[i]) + len(newTok[i]) - 1})
 			}
-			tr.invokes[0].rows = [2]int{0, rows}
 		}
 		var st *genState
 		if !o.noCache {
@@ -158,13 +193,16 @@ func (m *Model) Generate(prompt any, maxNew int, fn func(t *Tracer), opts ...Gen
 		}
 		last := lastLogits(logits)
 		allDone := true
+		stepToks := make([]int, rows)
 		for i := range seqs {
 			if done[i] {
 				newTok[i] = append(newTok[i], m.padID())
+				stepToks[i] = -1
 				continue
 			}
 			id := pick(last[i], o, rng)
 			newTok[i] = append(newTok[i], id)
+			stepToks[i] = id
 			if !o.noEOSStop && id == m.cfg.EOSTokenID {
 				done[i] = true
 				gen.StoppedAt[i] = true
@@ -174,6 +212,9 @@ func (m *Model) Generate(prompt any, maxNew int, fn func(t *Tracer), opts ...Gen
 			}
 		}
 		gen.Steps = step + 1
+		if o.streamer != nil {
+			o.streamer(step, stepToks)
+		}
 		if allDone {
 			break
 		}
@@ -199,6 +240,14 @@ func (m *Model) Generate(prompt any, maxNew int, fn func(t *Tracer), opts ...Gen
 		}
 	}
 	return gen, nil
+}
+
+func trues(n int) []bool {
+	out := make([]bool, n)
+	for i := range out {
+		out[i] = true
+	}
+	return out
 }
 
 func (m *Model) padID() int {

@@ -25,6 +25,9 @@ func (tr *trace) BeforeCall(c *module.Ctx, rec *module.CallRecord, in []*Node) (
 		tr.fired[key] = true
 		in = newIn
 	}
+	if len(tr.caches) > 0 && rec.Path != "" && len(in) > 0 {
+		tr.record(callKey(rec)+".input", rec.Path, in[0])
+	}
 	// A skip for the whole batch replaces the forward; skips for one invoke's rows are
 	// applied to the output (AfterCall), so each invoke keeps its own.
 	for _, sk := range tr.skips[skipKey(rec)] {
@@ -77,18 +80,42 @@ func (tr *trace) AfterCall(c *module.Ctx, rec *module.CallRecord, out []*Node) [
 		}
 		tr.fired[key] = true
 	}
+	if len(tr.caches) > 0 && rec.Path != "" {
+		final := out
+		if result != nil {
+			final = result
+		}
+		if len(final) > 0 {
+			tr.record(callKey(rec), rec.Path, final[0])
+		}
+	}
 	tr.maybeStop()
 	return result
 }
 
+// callKey names a call in caches: its path, with "@n" for the n-th call after the first.
+func callKey(rec *module.CallRecord) string {
+	if rec.Index == 0 {
+		return rec.Path
+	}
+	return fmt.Sprintf("%s@%d", rec.Path, rec.Index)
+}
+
 func (tr *trace) OnLabel(c *module.Ctx, rec *module.CallRecord, name string, x *Node) *Node {
 	key := pointKey{path: rec.Path, kind: labelPoint, label: name, call: rec.Index}
+	var y *Node
 	if evs := tr.points[key]; len(evs) > 0 {
-		y := tr.apply(key, 0, x)
+		y = tr.apply(key, 0, x)
 		tr.fired[key] = true
-		return y
 	}
-	return nil
+	if len(tr.caches) > 0 {
+		v := x
+		if y != nil {
+			v = y
+		}
+		tr.record(module.Join(callKey(rec), name), module.Join(rec.Path, name), v)
+	}
+	return y
 }
 
 func skipKey(rec *module.CallRecord) string { return fmt.Sprintf("%s#%d", rec.Path, rec.Index) }
@@ -165,6 +192,17 @@ func (tr *trace) apply(key pointKey, idx int, x *Node) *Node {
 			} else {
 				nv = tr.valueNode(ev.set, cur, "Set on "+p.String())
 			}
+			if !nv.Shape().IsScalar() && !sameDims(nv, cur) && coversAll(x, p.rows, p.region) {
+				// A new value of another shape replaces the whole value; the forward after it
+				// accepts that shape or fails, and the error says which Set changed it.
+				if nv.DType() != cur.DType() {
+					nv = g.ConvertDType(nv, cur.DType())
+				}
+				tr.reshaped = append(tr.reshaped, fmt.Sprintf("Set on %s changed its shape from %v to %v",
+					p, cur.Shape().Dimensions, nv.Shape().Dimensions))
+				x, p.node = nv, nv
+				continue
+			}
 			nv = fitShape(nv, cur, "Set on "+p.String())
 			x = replaceRegion(x, p.rows, p.region, nv, p.String())
 			p.node = nv
@@ -197,6 +235,18 @@ func (tr *trace) inputNode(t *tensors.Tensor) *Node {
 	tr.nInputs++
 	tr.inputs[name] = t
 	return g.Parameter(tr.ctx.G, name, t.Shape())
+}
+
+func sameDims(a, b *Node) bool { return slices.Equal(a.Shape().Dimensions, b.Shape().Dimensions) }
+
+// coversAll reports whether rows+region select the whole of x.
+func coversAll(x *Node, rows *[2]int, region []axisRange) bool {
+	for i, r := range resolveRanges(x, rows, region) {
+		if r[0] != 0 || r[1] != x.Shape().Dimensions[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // fitShape checks that a new value can replace cur: same shape, or a scalar (broadcast).

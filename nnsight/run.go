@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"path"
-	"slices"
 	"sort"
 	"strings"
 
@@ -159,7 +158,7 @@ func newTrace(m *Model, step int) *trace {
 
 // prepare registers a trace's interventions and makes its batch.
 func (m *Model) prepare(input any, fn func(t *Tracer)) (*trace, *Batch, error) {
-	tr, err := m.register(input, fn, 0)
+	tr, err := m.register(input, fn, 0, 1, nil)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -170,9 +169,11 @@ func (m *Model) prepare(input any, fn func(t *Tracer)) (*trace, *Batch, error) {
 	return tr, batch, nil
 }
 
-// register runs the user's closure, which only records interventions.
-func (m *Model) register(input any, fn func(t *Tracer), step int) (*trace, error) {
+// register runs the user's closure, which only records interventions, for one step of
+// maxSteps (a trace is step 0 of 1). caches are a generation's caches from earlier steps.
+func (m *Model) register(input any, fn func(t *Tracer), step, maxSteps int, caches []*Cache) (*trace, error) {
 	tr := newTrace(m, step)
+	tr.maxSteps, tr.prevCaches = maxSteps, caches
 	top := &Tracer{tr: tr}
 	if input != nil {
 		tr.invokes = append(tr.invokes, &invokeSpec{input: input})
@@ -200,184 +201,6 @@ func (m *Model) describe() string {
 		return fmt.Sprintf("model %q", m.source)
 	}
 	return module.TypeName(m.root)
-}
-
-// Batch is the model input a trace ran on.
-type Batch struct {
-	IDs       [][]int // padded token ids (language models)
-	Mask      [][]bool
-	Positions [][]int
-	Lengths   []int
-	Rows      [][2]int        // rows of each invoke
-	Tensor    *tensors.Tensor // user-defined models
-	Padded    bool
-	Tokens    [][]string
-}
-
-// makeBatch tokenizes and pads the invokes' inputs.
-func (m *Model) makeBatch(tr *trace) (*Batch, error) {
-	b := &Batch{}
-	if m.cfg == nil {
-		return m.makeTensorBatch(tr)
-	}
-	var seqs [][]int
-	for i, iv := range tr.invokes {
-		ids, err := m.toIDs(iv.input)
-		if err != nil {
-			return nil, fmt.Errorf("invoke %d: %w", i, err)
-		}
-		iv.ids = ids
-		iv.rows = [2]int{len(seqs), len(seqs) + len(ids)}
-		b.Rows = append(b.Rows, iv.rows)
-		seqs = append(seqs, ids...)
-	}
-	maxLen := 0
-	for _, s := range seqs {
-		maxLen = max(maxLen, len(s))
-	}
-	if maxLen > m.cfg.NPositions {
-		return nil, fmt.Errorf("prompt of %d tokens is longer than the model's context (n_positions=%d)", maxLen, m.cfg.NPositions)
-	}
-	for _, s := range seqs {
-		pad := maxLen - len(s)
-		row := make([]int, maxLen)
-		mask := make([]bool, maxLen)
-		pos := make([]int, maxLen)
-		if pad > 0 {
-			b.Padded = true
-		}
-		off := pad
-		if m.opts.padRight {
-			off = 0
-		}
-		fill := m.cfg.EOSTokenID
-		if fill < 0 || fill >= m.cfg.VocabSize {
-			fill = 0
-		}
-		for i := range row {
-			row[i] = fill
-		}
-		for i, id := range s {
-			row[off+i] = id
-			mask[off+i] = true
-			pos[off+i] = i
-		}
-		b.IDs = append(b.IDs, row)
-		b.Mask = append(b.Mask, mask)
-		b.Positions = append(b.Positions, pos)
-		b.Lengths = append(b.Lengths, len(s))
-		if m.tok != nil {
-			toks := make([]string, maxLen)
-			for i, id := range row {
-				if mask[i] {
-					toks[i] = m.tok.TokenString(id)
-				}
-			}
-			b.Tokens = append(b.Tokens, toks)
-		}
-	}
-	return b, nil
-}
-
-// toIDs turns an invoke's input into one or more token sequences.
-func (m *Model) toIDs(input any) ([][]int, error) {
-	check := func(ids []int) error {
-		if len(ids) == 0 {
-			return errors.New("empty prompt: it has no tokens")
-		}
-		for _, id := range ids {
-			if id < 0 || id >= m.cfg.VocabSize {
-				return fmt.Errorf("token id %d is out of range (vocab_size=%d)", id, m.cfg.VocabSize)
-			}
-		}
-		return nil
-	}
-	var out [][]int
-	switch v := input.(type) {
-	case string:
-		if m.tok == nil {
-			return nil, fmt.Errorf("%s has no tokenizer: give token ids ([]int)", m.describe())
-		}
-		out = [][]int{m.tok.Encode(v)}
-	case []string:
-		if len(v) == 0 {
-			return nil, errors.New("empty list of prompts")
-		}
-		for _, s := range v {
-			ids, err := m.toIDs(s)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, ids...)
-		}
-	case []int:
-		out = [][]int{v}
-	case [][]int:
-		out = v
-	case []int32:
-		ids := make([]int, len(v))
-		for i, x := range v {
-			ids[i] = int(x)
-		}
-		out = [][]int{ids}
-	default:
-		return nil, fmt.Errorf("unsupported input type %T (want a string, []string, []int or [][]int)", input)
-	}
-	for _, ids := range out {
-		if err := check(ids); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
-}
-
-func (m *Model) makeTensorBatch(tr *trace) (*Batch, error) {
-	b := &Batch{}
-	var parts []*tensors.Tensor
-	rows := 0
-	for i, iv := range tr.invokes {
-		t, err := toTensor(iv.input)
-		if err != nil {
-			return nil, fmt.Errorf("invoke %d: %w", i, err)
-		}
-		if t.Rank() == 0 {
-			return nil, fmt.Errorf("invoke %d: input must have a batch axis, got a scalar", i)
-		}
-		n := t.Shape().Dimensions[0]
-		iv.rows = [2]int{rows, rows + n}
-		b.Rows = append(b.Rows, iv.rows)
-		rows += n
-		parts = append(parts, t)
-	}
-	if len(parts) == 1 {
-		b.Tensor = parts[0]
-		return b, nil
-	}
-	t, err := concatRows(parts)
-	if err != nil {
-		return nil, err
-	}
-	b.Tensor = t
-	return b, nil
-}
-
-func concatRows(parts []*tensors.Tensor) (*tensors.Tensor, error) {
-	first := parts[0].Shape()
-	var data []float32
-	rows := 0
-	for i, p := range parts {
-		if p.DType() != dtypes.Float32 {
-			return nil, fmt.Errorf("invoke %d: input is %s; user-defined models take float32 inputs", i, p.DType())
-		}
-		if p.Rank() != first.Rank() || !slices.Equal(p.Shape().Dimensions[1:], first.Dimensions[1:]) {
-			return nil, fmt.Errorf("invoke %d: input shape %v does not match invoke 0's %v (all but the batch axis must agree)",
-				i, p.Shape().Dimensions, first.Dimensions)
-		}
-		data = append(data, tensors.MustCopyFlatData[float32](p)...)
-		rows += p.Shape().Dimensions[0]
-	}
-	dims := append([]int{rows}, first.Dimensions[1:]...)
-	return tensors.FromFlatDataAndDimensions(data, dims...), nil
 }
 
 // genState is the extra state of one generation step with the KV cache.
@@ -424,7 +247,7 @@ func (gs *genState) checkWritten(kv *gpt2.KVCache, step int) error {
 // execute builds the graph of a trace, runs it and collects the saved values.
 // buildMeta is what a build tells the code that runs it.
 type buildMeta struct {
-	fuse      bool // runs may use fused kernels; captures and scans may not
+	fuse      bool     // runs may use fused kernels; captures and scans may not
 	saveNames []string // the user's values, after the model outputs and the cache
 	nModel    int
 	nCache    int
@@ -497,6 +320,9 @@ func (m *Model) builder(tr *trace, batch *Batch, edits []*edit.Edit, gs *genStat
 			return nil
 		})
 		if err != nil {
+			if len(tr.reshaped) > 0 {
+				err = fmt.Errorf("%w (%s)", err, strings.Join(tr.reshaped, "; "))
+			}
 			return nil, err
 		}
 		if err := tr.checkFired(c); err != nil {
@@ -545,6 +371,11 @@ func (m *Model) builder(tr *trace, batch *Batch, edits []*edit.Edit, gs *genStat
 		for _, cp := range tr.computes {
 			results = append(results, cp.fn())
 			meta.saveNames = append(meta.saveNames, cp.name)
+		}
+		for _, cs := range tr.caches {
+			for _, e := range cs.entries {
+				results = append(results, e.node)
+			}
 		}
 		if len(results) == 0 {
 			module.Errorf("the trace computes nothing: save a value or let the model run to its output")
@@ -612,6 +443,10 @@ func (m *Model) execute(tr *trace, batch *Batch, edits []*edit.Edit, gs *genStat
 		res.order = append(res.order, name)
 		i++
 	}
+	for _, cs := range tr.caches {
+		cs.fill(outs[i : i+len(cs.entries)])
+		i += len(cs.entries)
+	}
 	return res, nil
 }
 
@@ -654,6 +489,13 @@ func (tr *trace) runBackward(bp *backwardPass) error {
 
 // remap follows a graph rewrite (an edit) so saved proxies point at the live nodes.
 func (tr *trace) remap(mp map[*Node]*Node) {
+	for _, cs := range tr.caches {
+		for _, e := range cs.entries {
+			if r, ok := mp[e.node]; ok {
+				e.node = r
+			}
+		}
+	}
 	for _, evs := range tr.points {
 		for _, ev := range evs {
 			if r, ok := mp[ev.proxy.node]; ok {
@@ -716,27 +558,6 @@ func (tr *trace) checkFired(c *module.Ctx) error {
 		return errors.New(strings.Join(msgs, "\n"))
 	}
 	return nil
-}
-
-func intTensor(rows [][]int) *tensors.Tensor {
-	if len(rows) == 0 {
-		return tensors.FromFlatDataAndDimensions([]int32{}, 0, 0)
-	}
-	data := make([]int32, 0, len(rows)*len(rows[0]))
-	for _, r := range rows {
-		for _, v := range r {
-			data = append(data, int32(v))
-		}
-	}
-	return tensors.FromFlatDataAndDimensions(data, len(rows), len(rows[0]))
-}
-
-func boolTensor(rows [][]bool) *tensors.Tensor {
-	data := make([]bool, 0, len(rows)*len(rows[0]))
-	for _, r := range rows {
-		data = append(data, r...)
-	}
-	return tensors.FromFlatDataAndDimensions(data, len(rows), len(rows[0]))
 }
 
 // Match reports whether a module path matches a glob pattern ("transformer.h.*.mlp").

@@ -17,32 +17,37 @@ type Node = g.Node
 // the closure runs; the model runs after it returns, with the interventions compiled in.
 // A Tracer made by Invoke sees only its own prompts' rows of the batch.
 type Tracer struct {
-	tr   *trace
-	rows *[2]int // nil: the whole batch
-	name string
+	tr       *trace
+	rows     *[2]int // nil: the whole batch
+	name     string
+	inInvoke bool
 }
 
 // trace is the state shared by a trace's tracers.
 type trace struct {
-	model    *Model
-	points   map[pointKey][]*event
-	saves    []*saved
-	computes []computeSpec
-	errs     []string
-	invokes  []*invokeSpec
-	passes   []*backwardPass
-	curPass  *backwardPass // the pass whose body is registering (nil outside bodies)
-	loose    []*gradEvent  // gradient reads and sets outside any Backward body
-	gradAt   map[gradKey]*gradPoint
-	active   *backwardPass // the pass whose gradient is being built
-	stop     bool
-	step     int // generation step (0 for a plain trace)
-	skips    map[string][]*skipSpec
-	ctx      *module.Ctx
-	fired    map[pointKey]bool
-	inputs   map[string]*tensors.Tensor // extra graph inputs (patch tensors, scalars)
-	nInputs  int
-	lists    map[string]bool // names saved per generation step
+	model      *Model
+	points     map[pointKey][]*event
+	saves      []*saved
+	computes   []computeSpec
+	errs       []string
+	invokes    []*invokeSpec
+	passes     []*backwardPass
+	curPass    *backwardPass // the pass whose body is registering (nil outside bodies)
+	loose      []*gradEvent  // gradient reads and sets outside any Backward body
+	gradAt     map[gradKey]*gradPoint
+	active     *backwardPass // the pass whose gradient is being built
+	stop       bool
+	step       int // generation step (0 for a plain trace)
+	maxSteps   int // steps the generation may run (1 for a plain trace)
+	caches     []*cacheSpec
+	reshaped   []string // Sets that changed a value's shape, for error messages
+	prevCaches []*Cache // a generation's caches, filled step after step
+	skips      map[string][]*skipSpec
+	ctx        *module.Ctx
+	fired      map[pointKey]bool
+	inputs     map[string]*tensors.Tensor // extra graph inputs (patch tensors, scalars)
+	nInputs    int
+	lists      map[string]bool // names saved per generation step
 }
 
 type invokeSpec struct {
@@ -141,17 +146,24 @@ func (t *Tracer) errorf(format string, args ...any) {
 // Generate, 0 is the forward over the prompt, 1 the next token, ...).
 func (t *Tracer) Step() int { return t.tr.step }
 
-// Invoke adds a prompt (a string, a []string, or token ids []int) to the batch; fn registers
-// interventions that see only that prompt's rows. Invokes run together in one batched
-// forward, padded (left by default) with an attention mask.
+// Invoke adds a prompt (a string, a []string, token ids []int or [][]int, or Tokens) to the
+// batch; fn registers interventions that see only that prompt's rows. Invokes run together
+// in one batched forward, padded (left by default) with an attention mask. A prompt-less
+// invoke (input nil) adds no rows: its fn sees the whole batch (nnsight's tracer.invoke()).
 func (t *Tracer) Invoke(input any, fn func(iv *Tracer)) {
-	if t.rows != nil {
+	if t.inInvoke {
 		t.errorf("Invoke inside an invoke is not allowed")
+		return
+	}
+	if input == nil {
+		if fn != nil {
+			fn(&Tracer{tr: t.tr, name: "the prompt-less invoke", inInvoke: true})
+		}
 		return
 	}
 	spec := &invokeSpec{input: input}
 	t.tr.invokes = append(t.tr.invokes, spec)
-	iv := &Tracer{tr: t.tr, rows: &spec.rows, name: fmt.Sprintf("invoke %d", len(t.tr.invokes)-1)}
+	iv := &Tracer{tr: t.tr, rows: &spec.rows, name: fmt.Sprintf("invoke %d", len(t.tr.invokes)-1), inInvoke: true}
 	if fn != nil {
 		fn(iv)
 	}
@@ -385,8 +397,8 @@ type Proxy struct {
 	region []axisRange
 	node   *Node
 	bad    bool
-	parent *Proxy         // for a Grad() proxy: the forward value
-	pass   *backwardPass  // for a Grad() proxy: its backward pass
+	parent *Proxy        // for a Grad() proxy: the forward value
+	pass   *backwardPass // for a Grad() proxy: its backward pass
 }
 
 type axisRange struct{ axis, lo, hi int }
