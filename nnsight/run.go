@@ -489,6 +489,14 @@ func (tr *trace) runBackward(bp *backwardPass) error {
 
 // remap follows a graph rewrite (an edit) so saved proxies point at the live nodes.
 func (tr *trace) remap(mp map[*Node]*Node) {
+	for _, gp := range tr.gradAt {
+		if r, ok := mp[gp.x]; ok {
+			gp.x = r
+		}
+		if r, ok := mp[gp.y]; ok {
+			gp.y = r
+		}
+	}
 	for _, cs := range tr.caches {
 		for _, e := range cs.entries {
 			if r, ok := mp[e.node]; ok {

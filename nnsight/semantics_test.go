@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	g "github.com/gomlx/gomlx/core/graph"
+	"github.com/gonnsight/gonnsight/edit"
 	"github.com/gonnsight/gonnsight/nnsight"
 )
 
@@ -244,4 +245,24 @@ func TestGradSetOutsideBodyKeepsLogits(t *testing.T) {
 	if nnsight.MaxAbs(g0) != 0 {
 		t.Errorf("gradient at h.0 is %g, want 0 (the gradient at h.1 was set to 0)", nnsight.MaxAbs(g0))
 	}
+}
+
+// Gradients at values inside a module an edit rewrites follow the rewritten nodes.
+func TestGradInsideAnEditedModule(t *testing.T) {
+	m, fx := loadTiny(t, "tiny-a")
+	A, B := fx.Int(t, "A"), fx.Int(t, "B")
+	if err := m.LoadEdits(edit.New("transformer.h.1.attn", "query", "qw", edit.Identity())); err != nil {
+		t.Fatal(err)
+	}
+	defer m.ClearEdits()
+	res, err := m.Trace(fx.Ints(t, "p0"), func(tr *nnsight.Tracer) {
+		logits := tr.Logits()
+		w := tr.Module("transformer.h.1.attn.attn_weights").Output()
+		tr.Backward(logitDiff(logits, A, B), func() { w.Grad().Save("g_w") })
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, s, _ := res.Float32("g_w")
+	fx.Compare(t, "p0/grad/transformer.h.1.attn.attn_weights", d, s, tol)
 }
