@@ -58,10 +58,17 @@ type Generation struct {
 	Saved *Result
 }
 
-// Generate continues prompt (a string, []string or token ids) by up to maxNew tokens. fn,
-// if not nil, is called once per step with a Tracer whose Step() says which step it is
-// (0 = the forward over the prompt): interventions registered there act on that step, and
-// values saved there are collected per step (Saved.List(name)).
+// Generate continues prompt (a string, []string, token ids or Tokens; nil when fn makes
+// invokes) by up to maxNew tokens. fn, if not nil, is called once per step with a Tracer
+// whose Step() says which step it is (0 = the forward over the prompt; Iter and All select
+// steps): interventions registered there act on that step, and values saved there are
+// collected per step (Saved.List(name)). Invokes made at step 0 fix the batch's rows: each
+// invoke's interventions act on its own rows at every step, and every step must make the
+// same invokes (their inputs are read at step 0 only).
+//
+// With the KV cache (the default) a step's forward computes only the new position, so an
+// intervention at step i > 0 acts on that position only, as with Hugging Face's cache;
+// NoCache() recomputes every position at every step.
 func (m *Model) Generate(prompt any, maxNew int, fn func(t *Tracer), opts ...GenOption) (*Generation, error) {
 	if err := m.Load(); err != nil {
 		return nil, err
