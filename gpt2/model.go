@@ -155,9 +155,18 @@ func (b *Block) Forward(c *module.Ctx, in ...*Node) []*Node {
 	return []*Node{g.Add(x, m)}
 }
 
-// Attention is GPT2Attention. Labelled values: query, key, value ([batch, heads, seq,
-// head_dim], after the head split), attn_weights (after softmax), attn_output (heads merged,
-// before c_proj).
+// Attention is GPT2Attention. Its labelled values, with what each axis is:
+//
+//	query, key, value  [batch, pos, embd]             c_attn's output split in three, before the
+//	                                                  head split (as in Hugging Face's forward);
+//	                                                  embd is the heads side by side: features
+//	                                                  h*head_dim ... (h+1)*head_dim-1 are head h
+//	attn_weights       [batch, head, query_pos, key_pos]  after the mask and softmax
+//	attn_output        [batch, pos, embd]             heads merged (head h at features
+//	                                                  h*head_dim ...), before c_proj
+//
+// So attn_output.At(2, h*head_dim, (h+1)*head_dim) is head h; At(1, ...) would be positions.
+// With the KV cache, key_pos counts the cache's slots, not the tokens of this call.
 type Attention struct {
 	Layer, NHead, NEmbd       int
 	CAttn, CProj              *module.Conv1D
@@ -176,13 +185,18 @@ func (a *Attention) Forward(c *module.Ctx, in ...*Node) []*Node {
 	batch, seq := dims[0], dims[1]
 	hd := a.NEmbd / a.NHead
 	qkv := c.Call1("c_attn", x)
-	split := func(i int) *Node {
-		part := g.Slice(qkv, g.AxisRange(), g.AxisRange(), g.AxisRange(i*a.NEmbd, (i+1)*a.NEmbd))
-		return g.TransposeAllAxes(g.Reshape(part, batch, seq, a.NHead, hd), 0, 2, 1, 3)
+	part := func(i int) *Node {
+		return g.Slice(qkv, g.AxisRange(), g.AxisRange(), g.AxisRange(i*a.NEmbd, (i+1)*a.NEmbd))
 	}
-	q := c.Label("query", split(0))
-	k := c.Label("key", split(1))
-	v := c.Label("value", split(2))
+	// The labels are the 3-D parts, as Hugging Face's forward and nnsight's Edit see them
+	// (an edit of "value" scales this tensor); the head split comes after.
+	q := c.LabelAxes("query", part(0), axesEmbd...)
+	k := c.LabelAxes("key", part(1), axesEmbd...)
+	v := c.LabelAxes("value", part(2), axesEmbd...)
+	heads := func(t *Node) *Node { // [batch, pos, embd] -> [batch, head, pos, head_dim]
+		return g.TransposeAllAxes(g.Reshape(t, batch, seq, a.NHead, hd), 0, 2, 1, 3)
+	}
+	q, k, v = heads(q), heads(k), heads(v)
 
 	gr := x.Graph()
 	keyLen := seq
@@ -208,11 +222,11 @@ func (a *Attention) Forward(c *module.Ctx, in ...*Node) []*Node {
 	lowest := g.Scalar(gr, scores.DType(), -math.MaxFloat32)
 	scores = g.Where(g.BroadcastToDims(valid, scores.Shape().Dimensions...), scores,
 		g.BroadcastToDims(lowest, scores.Shape().Dimensions...))
-	w := c.Label("attn_weights", g.Softmax(scores, -1))
+	w := c.LabelAxes("attn_weights", g.Softmax(scores, -1), axesAttention...)
 	w = c.Call1("attn_dropout", w)
 	o := g.DotGeneral(w, []int{3}, []int{0, 1}, v, []int{2}, []int{0, 1}) // [b, h, seq, hd]
 	o = g.Reshape(g.TransposeAllAxes(o, 0, 2, 1, 3), batch, seq, a.NEmbd)
-	o = c.Label("attn_output", o)
+	o = c.LabelAxes("attn_output", o, axesEmbd...)
 	o = c.Call1("c_proj", o)
 	return c.Call("resid_dropout", o)
 }

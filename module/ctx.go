@@ -27,6 +27,7 @@ type Ctx struct {
 	values    map[string]any
 	listeners []func(map[*Node]*Node)
 	hookSpans [][2]graph.NodeId
+	root      Module
 }
 
 // Hooks act on module calls while a graph is built. Each method returns the (possibly
@@ -50,13 +51,16 @@ type CallRecord struct {
 	Start, End graph.NodeId
 	Labels     []Label
 	Skipped    bool
+	// OutputAxes names the axes of Outputs[0] when the model says (AxesNamer); nil otherwise.
+	OutputAxes []string
 }
 
 // Label is a named intermediate value inside a module's forward.
 type Label struct {
 	Name string
-	Node *Node // the value the forward continued with (after any intervention)
-	Orig *Node // the value the module computed
+	Node *Node    // the value the forward continued with (after any intervention)
+	Orig *Node    // the value the module computed
+	Axes []string // what each axis is ("batch", "head", ...), when the model says (LabelAxes)
 }
 
 // Label returns the labelled node with the given name, or nil.
@@ -113,6 +117,7 @@ func (c *Ctx) OnRemap(fn func(map[*Node]*Node)) { c.listeners = append(c.listene
 
 // Run calls the root module (path "") with the given inputs.
 func (c *Ctx) Run(root Module, in ...*Node) []*Node {
+	c.root = root
 	return c.call("", root, in)
 }
 
@@ -168,7 +173,7 @@ func (c *Ctx) childNames(rec *CallRecord) []string {
 }
 
 func (c *Ctx) call(path string, m Module, in []*Node) []*Node {
-	rec := &CallRecord{Path: path, Module: m, Index: c.counts[path], Parent: c.Current()}
+	rec := &CallRecord{Path: path, Module: m, Index: c.counts[path], Parent: c.Current(), OutputAxes: OutputAxes(c.root, path)}
 	c.counts[path]++
 	if rec.Parent != nil {
 		rec.Parent.Children = append(rec.Parent.Children, rec)
@@ -235,7 +240,16 @@ func (c *Ctx) after(rec *CallRecord, out []*Node) []*Node {
 
 // Label names an intermediate value of the running module's forward, so that it can be
 // read, saved, replaced or edited as `path.name`. Use the returned node from then on.
-func (c *Ctx) Label(name string, x *Node) *Node {
+func (c *Ctx) Label(name string, x *Node) *Node { return c.LabelAxes(name, x) }
+
+// LabelAxes is Label that also says what each axis of x is ("batch", "head", "query_pos",
+// ...), so that users slicing the value know which index is a head and which a position.
+// Give one name per axis, or none.
+func (c *Ctx) LabelAxes(name string, x *Node, axes ...string) *Node {
+	if len(axes) > 0 && len(axes) != x.Rank() {
+		Errorf("in %s: label %q has %d axis names %v for a value of rank %d (shape %s): give one name per axis",
+			displayPath(c.Path()), name, len(axes), axes, x.Rank(), x.Shape())
+	}
 	rec := c.Current()
 	if rec == nil {
 		return x
@@ -248,7 +262,7 @@ func (c *Ctx) Label(name string, x *Node) *Node {
 		}
 		c.span(mark)
 	}
-	rec.Labels = append(rec.Labels, Label{Name: name, Node: x, Orig: orig})
+	rec.Labels = append(rec.Labels, Label{Name: name, Node: x, Orig: orig, Axes: append([]string(nil), axes...)})
 	return x
 }
 

@@ -1,8 +1,10 @@
 package nnsight_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -118,12 +120,34 @@ func TestScanShapesAndSetValidation(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := m.Config()
+	// query is c_attn's output split in three, before the head split, as in HF and the seed.
 	q := s.Shapes["transformer.h.2.attn.query"].Dims
-	if len(q) != 4 || q[0] != 1 || q[1] != cfg.NHead || q[2] != len(ids) || q[3] != cfg.HeadDim() {
-		t.Errorf("query shape %v", q)
+	if len(q) != 3 || q[0] != 1 || q[1] != len(ids) || q[2] != cfg.NEmbd {
+		t.Errorf("query shape %v, want [1 %d %d]", q, len(ids), cfg.NEmbd)
 	}
-	if !strings.Contains(s.String(), "lm_head") {
-		t.Errorf("scan listing:\n%s", s)
+	// Every line says which axis is what, so that a user slicing attn_output knows axis 2 is
+	// the heads' features and axis 1 positions.
+	T, H, E, V := len(ids), cfg.NHead, cfg.NEmbd, cfg.VocabSize
+	for p, want := range map[string]string{
+		"transformer.h.2.attn.query":        fmt.Sprintf("[1 %d %d] (batch, pos, embd)", T, E),
+		"transformer.h.0.attn.value":        fmt.Sprintf("[1 %d %d] (batch, pos, embd)", T, E),
+		"transformer.h.1.attn.attn_weights": fmt.Sprintf("[1 %d %d %d] (batch, head, query_pos, key_pos)", H, T, T),
+		"transformer.h.1.attn.attn_output":  fmt.Sprintf("[1 %d %d] (batch, pos, embd)", T, E),
+		"transformer.h.1.attn":              fmt.Sprintf("[1 %d %d] (batch, pos, embd)", T, E),
+		"transformer.h.1.mlp":               fmt.Sprintf("[1 %d %d] (batch, pos, embd)", T, E),
+		"transformer.h.1.ln_2":              fmt.Sprintf("[1 %d %d] (batch, pos, embd)", T, E),
+		"transformer.h.1":                   fmt.Sprintf("[1 %d %d] (batch, pos, embd)", T, E),
+		"lm_head":                           fmt.Sprintf("[1 %d %d] (batch, pos, vocab)", T, V),
+	} {
+		line := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(p) + ` +\S+` + regexp.QuoteMeta(want) + `$`)
+		if !line.MatchString(s.String()) {
+			t.Errorf("scan listing has no line %q ... %q:\n%s", p, want, s)
+		}
+	}
+	for _, p := range s.Order { // and the names fit: one per axis of the value as built
+		if sh := s.Shapes[p]; len(sh.Axes) != len(sh.Dims) {
+			t.Errorf("%s: %v has axis names %v", p, sh.Dims, sh.Axes)
+		}
 	}
 	wrong := tensors.FromFlatDataAndDimensions(make([]float32, 3), 1, 3)
 	_, err = m.Scan(ids, func(tr *nnsight.Tracer) { tr.Module("transformer.h.0.mlp").Output().Set(wrong) })
@@ -224,8 +248,8 @@ func TestSessionStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, s, _ := res.Float32("q"); len(s) != 4 || s[1] != 2 || s[3] != 8 {
-		t.Errorf("query wrapper shape %v, want [1 2 3 8]", s)
+	if _, s, _ := res.Float32("q"); len(s) != 3 || s[1] != 3 || s[2] != 16 {
+		t.Errorf("query wrapper shape %v, want [1 3 16] (batch, pos, embd)", s)
 	}
 	v, err := nnsight.Kept("answer")
 	if err != nil {

@@ -59,6 +59,6 @@ func ExampleModel_LoadEdits() {
 		t.Module("transformer.h.1.attn.query_wrapper").Output().Save("q")
 	})
 	_, shape, _ := res.Float32("q")
-	fmt.Println("query [batch heads seq head_dim]:", shape, "edits:", model.Edits())
-	// Output: query [batch heads seq head_dim]: [1 2 3 8] edits: [WrapperModule(transformer.h.1.attn.query -> query_wrapper)]
+	fmt.Println("query [batch pos embd]:", shape, "edits:", model.Edits())
+	// Output: query [batch pos embd]: [1 3 16] edits: [WrapperModule(transformer.h.1.attn.query -> query_wrapper)]
 }

@@ -36,19 +36,24 @@ func TestZeroAblationMatchesReference(t *testing.T) {
 	}
 }
 
+// attn_output is [batch, pos, embd] with the heads side by side on embd: At(2, h*hd,
+// (h+1)*hd) is head h. The reference zeroes head h before the heads are merged, in the
+// per-head layout [1, H, T, D], so it does not share the merge's convention.
 func TestSetSliceOneHead(t *testing.T) {
 	for _, name := range []string{"tiny-a", "tiny-b"} {
 		t.Run(name, func(t *testing.T) {
 			m, fx := loadTiny(t, name)
 			hd := m.Config().HeadDim()
-			res, err := m.Trace(fx.Ints(t, "p0"), func(tr *nnsight.Tracer) {
-				tr.Module("transformer.h.1.attn.attn_output").Output().At(2, 0, hd).Set(0.0)
-			})
-			if err != nil {
-				t.Fatal(err)
+			for h := 0; h < m.Config().NHead; h++ {
+				res, err := m.Trace(fx.Ints(t, "p0"), func(tr *nnsight.Tracer) {
+					tr.Module("transformer.h.1.attn.attn_output").Output().At(2, h*hd, (h+1)*hd).Set(0.0)
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				d, s := logitsOf(t, res)
+				fx.Compare(t, fmt.Sprintf("p0/ablate_head/%d/transformer.h.1.attn/logits", h), d, s, tol)
 			}
-			d, s := logitsOf(t, res)
-			fx.Compare(t, "p0/ablate_head/transformer.h.1.attn.attn_output/logits", d, s, tol)
 		})
 	}
 }
@@ -98,7 +103,8 @@ func TestEditValueTimes1000AndClear(t *testing.T) {
 			orig, _, _ := res.Float32("orig")
 			edited, _, _ := res.Float32("edited")
 			want, _ := fx.Tensor(t, "p0/transformer.h.1.attn.value")
-			fx.Compare(t, "p0/transformer.h.1.attn.value", orig, []int{1, m.Config().NHead, len(ids), m.Config().HeadDim()}, tol)
+			// The edit wraps the 3-D value, before the head split, as the seed's does.
+			fx.Compare(t, "p0/transformer.h.1.attn.value", orig, []int{1, len(ids), m.Config().NEmbd}, tol)
 			for i := range edited {
 				if math.Abs(float64(edited[i]-1000*want[i])) > 1e-3*math.Abs(float64(1000*want[i]))+1e-3 {
 					t.Fatalf("wrapper output[%d] = %g, want 1000 x %g", i, edited[i], want[i])

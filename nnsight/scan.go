@@ -11,13 +11,23 @@ import (
 	"github.com/gonnsight/gonnsight/module"
 )
 
-// Shape is a value's dimensions and dtype, as Scan reports it.
+// Shape is a value's dimensions and dtype, as Scan reports it, and what each axis is when the
+// model says ("batch", "head", "query_pos", ...): slicing attn_output on axis 2 selects heads'
+// features, on axis 1 positions.
 type Shape struct {
 	Dims  []int
 	DType string
+	Axes  []string // one name per dimension, or nil when the model does not name them
 }
 
-func (s Shape) String() string { return fmt.Sprintf("%s%v", s.DType, s.Dims) }
+// String is "float32[1 4 5 5] (batch, head, query_pos, key_pos)", or without the names when
+// there are none.
+func (s Shape) String() string {
+	if len(s.Axes) == 0 {
+		return fmt.Sprintf("%s%v", s.DType, s.Dims)
+	}
+	return fmt.Sprintf("%s%v (%s)", s.DType, s.Dims, strings.Join(s.Axes, ", "))
+}
 
 // ScanResult lists the shape of every module output and labelled value, by path.
 type ScanResult struct {
@@ -25,7 +35,7 @@ type ScanResult struct {
 	Order  []string
 }
 
-// String prints one line per value: path and shape.
+// String prints one line per value: path, shape and, where known, what each axis is.
 func (s *ScanResult) String() string {
 	var b strings.Builder
 	w := 0
@@ -66,13 +76,23 @@ func (m *Model) scanWith(edits []*edit.Edit, input any, fn func(t *Tracer)) (*Sc
 	for _, rec := range meta.ctx.Calls() {
 		if len(rec.Outputs) > 0 && rec.Path != "" {
 			o := rec.Outputs[0]
-			add(res, rec.Path, Shape{Dims: o.Shape().Dimensions, DType: o.DType().String()})
+			add(res, rec.Path, shapeWithAxes(o, rec.OutputAxes))
 		}
 		for _, l := range rec.Labels {
-			add(res, module.Join(rec.Path, l.Name), Shape{Dims: l.Node.Shape().Dimensions, DType: l.Node.DType().String()})
+			add(res, module.Join(rec.Path, l.Name), shapeWithAxes(l.Node, l.Axes))
 		}
 	}
 	return res, nil
+}
+
+// shapeWithAxes keeps the axis names only when they fit the value as built: an intervention
+// may have replaced it with one of another rank, and a wrong name is worse than none.
+func shapeWithAxes(n *module.Node, axes []string) Shape {
+	s := Shape{Dims: n.Shape().Dimensions, DType: n.DType().String()}
+	if len(axes) == n.Rank() {
+		s.Axes = append([]string(nil), axes...)
+	}
+	return s
 }
 
 func add(res *ScanResult, p string, s Shape) {

@@ -196,8 +196,9 @@ toy2.ClearEdits()
     md('''
 ## 4. GPT-2: wrap `query`, scale `value` by 1000
 
-`transformer.h.3.attn` labels its `query`, `key` and `value` (after the head split, shape
-`[batch, heads, seq, head_dim]`). The first edit wraps `query` with an identity; the second is
+`transformer.h.3.attn` labels its `query`, `key` and `value`: `c_attn`'s output split in three,
+`[batch, pos, embd]`, before the head split, as in Hugging Face's forward and the seed (whose
+printed `query` is 3-D). The first edit wraps `query` with an identity; the second is
 the seed's `EditModule`: it multiplies `value` by 1000. Edits are values: declared once, loaded
 with `LoadEdits`, listed with `Edits`, removed with `ClearEdits`.
 '''),
@@ -236,7 +237,7 @@ res, err := model.Trace(prompt, func(t *nnsight.Tracer) {
 })
 must(err)
 _, qshape, _ := res.Float32("query")
-fmt.Println("query_wrapper output shape [batch heads seq head_dim]:", qshape)
+fmt.Println("query_wrapper output shape [batch pos embd]:", qshape)
 base, err := nnsight.Kept("baseline_logits")
 must(err)
 a, _, _ := nnsight.Float32(base)
@@ -310,8 +311,10 @@ for _, name := range res.Names() {
 ## Setting
 
 `Set` takes a function of the current value, a tensor, a number, or another saved proxy. `At`
-narrows to a slice (one position, one head). Here: zero the MLP of layer 0, and only the last
-position of layer 1's output.
+narrows to a slice of one axis (`Scan` below says which axis is what). Here: zero the MLP of
+layer 0, and only the last position (axis 1, `pos`) of layer 1's output. In `attn_output`,
+`[batch, pos, embd]` with the heads side by side on `embd`, head `h` is
+`At(2, h*headDim, (h+1)*headDim)`; `At(1, ...)` would be positions.
 '''),
     code('''
 %%
@@ -383,7 +386,8 @@ fmt.Println("gradient of the logit difference w.r.t. layer 1's output:", shape, 
     md('''
 ## Scan
 
-`Scan` builds the graph without running it: every module output and labelled value with its shape.
+`Scan` builds the graph without running it: every module output and labelled value with its
+shape and what each axis is.
 '''),
     code('''
 %%
@@ -399,7 +403,8 @@ ATTENTION = [
     md('''
 # Attention patterns
 
-Every attention module labels its softmaxed weights `attn_weights`: `[batch, heads, query, key]`.
+Every attention module labels its softmaxed weights `attn_weights`:
+`[batch, head, query_pos, key_pos]`.
 '''),
     code(PARAMS, tags=["parameters"]),
     code(IMPORTS),

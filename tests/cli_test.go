@@ -423,7 +423,10 @@ func TestGraphExplainScan(t *testing.T) {
 		{[]string{"graph", "--module", "transformer.h.0.mlp", "--code"}, []string{"def forward", "return"}},
 		{[]string{"graph", "--module", "transformer.h.0.mlp", "--html"}, []string{"<!DOCTYPE html>", "<table", "c_fc.weight"}},
 		{[]string{"explain", "--ids", "1,2,3"}, []string{"Graph Count: 1"}},
-		{[]string{"scan", "--ids", "1,2,3"}, []string{"transformer.h.1.attn.query", "[1 2 3 8]"}},
+		// Scan names each axis: query is [batch, pos, embd] (before the head split), and
+		// attn_weights says which axis is the head.
+		{[]string{"scan", "--ids", "1,2,3"}, []string{"transformer.h.1.attn.query", "[1 3 16] (batch, pos, embd)",
+			"[1 2 3 3] (batch, head, query_pos, key_pos)", "[1 3 512] (batch, pos, vocab)"}},
 	}
 	for _, c := range checks {
 		out := ok(t, nil, append(c.args, "--model", tinyA)...)

@@ -456,7 +456,7 @@ func checkWalkthrough(t *testing.T, nb *notebook, model string) {
 	c = nb.cell(t, `fmt.Println("loaded edits:", model.Edits())`)
 	has(t, "later cell", c.stdout,
 		`(?m)^loaded edits: \[.*query_wrapper.*value_edit.*\]$`,
-		fmt.Sprintf(`(?m)^query_wrapper output shape \[batch heads seq head_dim\]: \[1 4 %d 16\]$`, promptTokens(t, eiffel)))
+		fmt.Sprintf(`(?m)^query_wrapper output shape \[batch pos embd\]: \[1 %d 64\]$`, promptTokens(t, eiffel)))
 	if d := number(t, "logit change", c.stdout, `max \|logit change\| with value x 1000: (\S+)`); !(d > 0) {
 		t.Errorf("the x1000 edit did not change the logits: %v", d)
 	}
@@ -506,8 +506,10 @@ func checkTraceAndSave(t *testing.T, nb *notebook, model string) (ablation float
 		t.Errorf("zero gradient: %v", g)
 	}
 	c = nb.cell(t, "model.Scan(")
-	has(t, "scan", c.stdout, fmt.Sprintf(`(?m)^transformer\.h\.0\.attn\.query\s+Float32\[1 4 %d 16\]$`, n),
-		fmt.Sprintf(`(?m)^transformer\.h\.0\.mlp\.c_fc\s+Float32\[1 %d 256\]$`, n), fmt.Sprintf(`(?m)^transformer\.h\.0\s+Float32\[1 %d 64\]$`, n))
+	has(t, "scan", c.stdout, fmt.Sprintf(`(?m)^transformer\.h\.0\.attn\.query\s+Float32\[1 %d 64\] \(batch, pos, embd\)$`, n),
+		fmt.Sprintf(`(?m)^transformer\.h\.0\.attn\.attn_weights\s+Float32\[1 4 %d %d\] \(batch, head, query_pos, key_pos\)$`, n, n),
+		fmt.Sprintf(`(?m)^transformer\.h\.0\.mlp\.c_fc\s+Float32\[1 %d 256\] \(batch, pos, inner\)$`, n),
+		fmt.Sprintf(`(?m)^transformer\.h\.0\s+Float32\[1 %d 64\] \(batch, pos, embd\)$`, n))
 	return ablation
 }
 

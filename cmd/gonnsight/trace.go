@@ -26,7 +26,8 @@ func init() {
 			in := addInputFlags(fs)
 			var saves stringList
 			fs.Var(&saves, "save", "the `PATH` of a value to save, repeatable: a module (its output, e.g. transformer.h.0.mlp), "+
-				"a labelled value (transformer.h.0.attn.query), or a module's input (transformer.h.1.input)")
+				"a labelled value (transformer.h.0.attn.query, [batch, pos, embd] before the head split), or a module's input "+
+				"(transformer.h.1.input); `gonnsight scan` lists every path with its axes")
 			out := fs.String("out", "", "the safetensors file to write (tensors keyed by the paths as given)")
 			return func(args []string) error {
 				if err := noArgs(args); err != nil {
@@ -51,7 +52,7 @@ func init() {
 	})
 	register(&command{
 		name:    "scan",
-		summary: "list the shape of every module output and labelled value (builds the graph, runs nothing)",
+		summary: "list the shape of every module output and labelled value, and what each axis is (builds the graph, runs nothing)",
 		usage:   "[--model M] [--text T | --ids 1,2,3]",
 		examples: []string{
 			`gonnsight scan --text "The Eiffel Tower"`,

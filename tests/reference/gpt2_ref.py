@@ -16,7 +16,9 @@ max|go - ref| / max|ref| <= 1e-4.
 Semantics reproduced (HF GPT2LMHeadModel):
   * Conv1D weights stored [in, out]:  y = x @ W + b.
   * c_attn output [B,T,3E] is split along the last dim into q, k, v (in that
-    order); heads split as [B,H,T,D] (D = E/H).
+    order), each [B,T,E]: these 3-D parts are the labelled query/key/value (as
+    in HF's forward and nnsight's Edit); heads are split after them, as
+    [B,H,T,D] (D = E/H), head h being features h*D..(h+1)*D-1.
   * scores = q @ k^T / sqrt(D); causal mask: masked (future) positions are
     *replaced* (torch.where, not added) by torch.finfo(dtype).min before the
     softmax; softmax over the last dim; attn_output = weights @ v, heads merged
@@ -184,11 +186,13 @@ class GPT2Ref:
         self.L = cfg["n_layer"]
         self.eps = cfg["layer_norm_epsilon"]
 
-    def forward(self, ids, hook=None, in_hook=None):
+    def forward(self, ids, hook=None, in_hook=None, head_hook=None):
         """ids: list of ints (batch 1).  hook(path, value) -> value is called on
         every module output and labelled intermediate (it may return a
         replacement); in_hook(path, value) is called on a few module inputs
-        (observe only).  Returns logits [1,T,V]."""
+        (observe only); head_hook(block_path, value) -> value sees each block's
+        per-head attention output [1,H,T,D] before the heads are merged (it
+        must return the value to continue with).  Returns logits [1,T,V]."""
         w = self.w
         H, D, E = self.H, self.D, self.E
 
@@ -217,17 +221,21 @@ class GPT2Ref:
             a_in = hk(pfx + ".ln_1", layer_norm(x, w[h + "ln_1.weight"], w[h + "ln_1.bias"], self.eps))
             qkv = hk(pfx + ".attn.c_attn", conv1d(a_in, w[h + "attn.c_attn.weight"], w[h + "attn.c_attn.bias"]))
             q, k, v = qkv.split(E, dim=2)
+            q = hk(pfx + ".attn.query", q)
+            k = hk(pfx + ".attn.key", k)
+            v = hk(pfx + ".attn.value", v)
 
             def heads(t):
                 return t.view(1, T, H, D).permute(0, 2, 1, 3)
 
-            q = hk(pfx + ".attn.query", heads(q))
-            k = hk(pfx + ".attn.key", heads(k))
-            v = hk(pfx + ".attn.value", heads(v))
+            q, k, v = heads(q), heads(k), heads(v)
             scores = (q @ k.transpose(-1, -2)) / math.sqrt(D)
             scores = torch.where(causal, scores, torch.tensor(torch.finfo(scores.dtype).min, dtype=scores.dtype))
             probs = hk(pfx + ".attn.attn_weights", torch.softmax(scores, dim=-1))
-            ao = (probs @ v).permute(0, 2, 1, 3).contiguous().view(1, T, E)
+            ph = (probs @ v)  # [1,H,T,D]
+            if head_hook is not None:
+                ph = head_hook(pfx, ph)
+            ao = ph.permute(0, 2, 1, 3).contiguous().view(1, T, E)
             ao = hk(pfx + ".attn.attn_output", ao)
             a_out = hk(pfx + ".attn.c_proj", conv1d(ao, w[h + "attn.c_proj.weight"], w[h + "attn.c_proj.bias"]))
             a_out = hk(pfx + ".attn", a_out)
@@ -310,9 +318,9 @@ def describe_path(path, cfg):
         "mlp.c_fc": "block %s mlp c_fc output [1,T,4E]",
         "mlp.act": "block %s gelu_new output [1,T,4E]",
         "mlp.c_proj": "block %s mlp c_proj output [1,T,E]",
-        "attn.query": "block %s query after head split [1,H,T,D]",
-        "attn.key": "block %s key after head split [1,H,T,D]",
-        "attn.value": "block %s value after head split [1,H,T,D]",
+        "attn.query": "block %s query, c_attn's output split, before the head split [1,T,E]",
+        "attn.key": "block %s key, c_attn's output split, before the head split [1,T,E]",
+        "attn.value": "block %s value, c_attn's output split, before the head split [1,T,E]",
         "attn.attn_weights": "block %s attention probabilities after softmax [1,H,T,T] (masked entries exactly 0)",
         "attn.attn_output": "block %s attention output, heads merged, before c_proj [1,T,E]",
     }[sub]
@@ -432,19 +440,22 @@ def build(cfg):
     put("p0/ablate/transformer.h.0.mlp/logits", model.forward(p0, hook=ablate_mlp0),
         "p0 logits [1,T,V] with h.0.mlp output replaced by zeros")
 
-    def ablate_head0(p, v):
-        if p == "transformer.h.1.attn.attn_output":
-            v = v.clone()
-            v[:, :, 0:D] = 0.0
+    # Head h is zeroed in the per-head layout [1,H,T,D], before the merge, so that
+    # these fixtures do not assume where a head lands in the merged attn_output.
+    for hh in range(H):
+        def ablate_head(p, v, hh=hh):
+            if p == "transformer.h.1":
+                v = v.clone()
+                v[:, hh] = 0.0
             return v
-        return None
-    put("p0/ablate_head/transformer.h.1.attn.attn_output/logits", model.forward(p0, hook=ablate_head0),
-        "p0 logits [1,T,V] with head 0 (features 0..D-1) of h.1 attn_output (merged, before c_proj) zeroed")
+        put("p0/ablate_head/%d/transformer.h.1.attn/logits" % hh, model.forward(p0, head_hook=ablate_head),
+            "p0 logits [1,T,V] with head %d of block 1's attention output (weights @ v, [1,H,T,D], "
+            "before the heads are merged and c_proj) zeroed" % hh)
 
     def value_x1000(p, v):
         return v * 1000.0 if p == "transformer.h.1.attn.value" else None
     put("p0/edit_value_x1000/transformer.h.1.attn/logits", model.forward(p0, hook=value_x1000),
-        "p0 logits [1,T,V] with h.1 attention value (after head split) multiplied by 1000")
+        "p0 logits [1,T,V] with h.1 attention value ([1,T,E], before the head split) multiplied by 1000")
 
     state = {}
 

@@ -90,6 +90,10 @@ func run(backend, dir string, reps int, quick bool) error {
 		return err
 	}
 	_, rep.EditQueryShape, _ = res.Float32("q")
+	// The wrapper sits on c_attn's split, before the head split: [batch, pos, embd].
+	if q := rep.EditQueryShape; len(q) != 3 || q[0] != 1 || q[2] != cfg.NEmbd {
+		return fmt.Errorf("query_wrapper output shape %v, want [1 seq %d] (batch, pos, embd)", q, cfg.NEmbd)
+	}
 	mf.ClearEdits()
 
 	ids := func(b, s int) [][]int {
