@@ -6,7 +6,6 @@ package edit
 import (
 	"fmt"
 	"regexp"
-	"strconv"
 	"strings"
 	"unicode"
 
@@ -69,17 +68,59 @@ func (gr *Graph) Names() []string {
 // one call_module row; otherwise children are inlined (Dynamo's default), and children that
 // created no operations (dropout at inference) still show as call_module rows.
 // skip lists node-id ranges to leave out (nodes interventions added).
+//
+// Names are those of the inlined view in both views, so that a name means one node whatever
+// view printed it (edits resolve names against the inlined view): the folded view shows a
+// subset of the inlined rows under the same names, plus one call_module row per child call,
+// named so as not to clash with any inlined name.
 func Capture(gr *g.Graph, rec *module.CallRecord, folded bool, skip [][2]g.NodeId) *Graph {
+	inlined := capture(gr, rec, false, skip, nil)
+	if !folded {
+		return inlined
+	}
+	return capture(gr, rec, true, skip, inlined)
+}
+
+// capture builds one view. ref, when given, is the inlined view whose names this one takes.
+func capture(gr *g.Graph, rec *module.CallRecord, folded bool, skip [][2]g.NodeId, ref *Graph) *Graph {
 	out := &Graph{Module: rec.Path, Type: module.TypeName(rec.Module), Folded: folded}
 	names := map[*g.Node]string{}
 	counts := map[string]int{}
+	used := map[string]bool{}
 	unique := func(base string) string {
 		n := counts[base]
 		counts[base]++
-		if n == 0 {
-			return base
+		name := base
+		if n > 0 {
+			name = fmt.Sprintf("%s_%d", base, n)
 		}
-		return fmt.Sprintf("%s_%d", base, n)
+		for used[name] { // a label such as "add_1" took the counter's next name
+			n = counts[base]
+			counts[base]++
+			name = fmt.Sprintf("%s_%d", base, n)
+		}
+		used[name] = true
+		return name
+	}
+	refNode := map[*g.Node]string{}
+	refCall := map[*module.CallRecord]string{}
+	if ref != nil {
+		for _, n := range ref.Nodes {
+			used[n.Name] = true
+			switch {
+			case n.Call != nil:
+				refCall[n.Call] = n.Name
+			case n.Node != nil:
+				refNode[n.Node] = n.Name
+			}
+		}
+	}
+	// nodeName is the name of a node row: the inlined view's, or a new one.
+	nodeName := func(n *g.Node, base string) string {
+		if name, ok := refNode[n]; ok {
+			return name
+		}
+		return unique(base)
 	}
 	labels := map[*g.Node]string{}
 	var collectLabels func(r *module.CallRecord, prefix string)
@@ -105,13 +146,17 @@ func Capture(gr *g.Graph, rec *module.CallRecord, folded bool, skip [][2]g.NodeI
 		if i > 0 {
 			name = fmt.Sprintf("x_%d", i)
 		}
-		name = unique(name)
+		name = nodeName(in, name)
 		names[in] = name
 		out.Nodes = append(out.Nodes, &GNode{Op: Placeholder, Name: name, Target: name, Node: in,
 			Shape: dimsString(in), DType: in.DType().String()})
 	}
 	skipped := func(id g.NodeId) bool {
 		for _, r := range skip {
+			if r[0] <= rec.Start && r[1] >= rec.End {
+				// A hook made this very call (an edit's wrapper): its nodes are the call's own.
+				continue
+			}
 			if id >= r[0] && id < r[1] {
 				return true
 			}
@@ -136,7 +181,10 @@ func Capture(gr *g.Graph, rec *module.CallRecord, folded bool, skip [][2]g.NodeI
 		}
 		emitted[ch] = true
 		rel := strings.TrimPrefix(strings.TrimPrefix(ch.Path, rec.Path), ".")
-		name := unique(strings.ReplaceAll(rel, ".", "_"))
+		name, ok := refCall[ch]
+		if !ok {
+			name = unique(strings.ReplaceAll(rel, ".", "_"))
+		}
 		row := &GNode{Op: CallModule, Name: name, Target: rel, Call: ch}
 		for _, in := range ch.Inputs {
 			row.Args = append(row.Args, argName(in, names))
@@ -163,7 +211,7 @@ func Capture(gr *g.Graph, rec *module.CallRecord, folded bool, skip [][2]g.NodeI
 		if !strings.HasPrefix(full, rec.Path) {
 			rel = full
 		}
-		name := unique(strings.ReplaceAll(rel, ".", "_"))
+		name := nodeName(n, strings.ReplaceAll(rel, ".", "_"))
 		names[n] = name
 		out.Nodes = append(out.Nodes, &GNode{Op: GetAttr, Name: name, Target: rel, Node: n, Shape: dimsString(n), DType: n.DType().String()})
 	}
@@ -216,12 +264,10 @@ func Capture(gr *g.Graph, rec *module.CallRecord, folded bool, skip [][2]g.NodeI
 			args = append(args, argName(in, names))
 		}
 		base := snake(n.Type().String())
-		name := ""
 		if l, ok := labels[n]; ok {
-			name = unique(strings.ReplaceAll(l, ".", "_"))
-		} else {
-			name = unique(base)
+			base = strings.ReplaceAll(l, ".", "_")
 		}
+		name := nodeName(n, base)
 		names[n] = name
 		out.Nodes = append(out.Nodes, &GNode{Op: CallFunction, Name: name, Target: n.Type().String(), Args: args,
 			Kwargs: kwargs(n), Node: n, Shape: dimsString(n), DType: n.DType().String()})
@@ -299,13 +345,4 @@ func kwargs(n *g.Node) string {
 		return ""
 	}
 	return s
-}
-
-// Names of a call's nodes, for error messages.
-func nodeNames(gr *Graph) string {
-	names := gr.Names()
-	if len(names) > 40 {
-		names = append(names[:40], "... ("+strconv.Itoa(len(names)-40)+" more)")
-	}
-	return strings.Join(names, ", ")
 }

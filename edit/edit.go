@@ -10,6 +10,9 @@ import (
 // Edit inserts a wrapper module after a node of a module's forward: every use of the node
 // is rewired to the wrapper's output (replace-all-uses), and the wrapper appears in the
 // module tree at Parent + "." + Wrapper, where it can be traced like any module.
+//
+// An Edit is a value: what it is, for comparing edits and re-creating one in another
+// notebook cell, is its Spec.
 type Edit struct {
 	Parent   string        // the module whose forward is edited, e.g. "transformer.h.3.attn"
 	Target   string        // the node's name in the parent's captured graph, e.g. "query"
@@ -18,7 +21,8 @@ type Edit struct {
 	Instance int           // which call of the parent to edit (0 = first); -1 = every call
 }
 
-// New declares an edit. It does nothing until loaded (Model.LoadEdits).
+// New declares an edit. It does nothing until loaded (Model.LoadEdits). Declaring is safe
+// from several goroutines.
 func New(parentPath, targetNode, wrapperName string, m module.Module) *Edit {
 	return declare(&Edit{Parent: module.NormalizePath(parentPath), Target: targetNode, Wrapper: wrapperName, Module: m, Instance: -1})
 }
@@ -29,13 +33,50 @@ func (e *Edit) OnCall(n int) *Edit { c := *e; c.Instance = n; return declare(&c)
 // WrapperPath is where the wrapper sits in the module tree.
 func (e *Edit) WrapperPath() string { return module.Join(e.Parent, e.Wrapper) }
 
-// Key identifies the edit across notebook cells.
+// Key identifies where the edit acts (not what its wrapper is: see Spec).
 func (e *Edit) Key() string {
 	return fmt.Sprintf("%s:%s:%s:%d", e.Parent, e.Target, e.Wrapper, e.Instance)
 }
 
 func (e *Edit) String() string {
 	return fmt.Sprintf("%s(%s.%s -> %s)", module.TypeName(e.Module), e.Parent, e.Target, e.Wrapper)
+}
+
+// Spec is what an edit is, as plain data: where it acts and what its wrapper module is (its
+// type name, and its printed tree: Describe() strings, children and parameter shapes). Two
+// edits with equal specs are interchangeable as far as gonnsight can tell.
+type Spec struct {
+	Parent   string `json:"parent"`
+	Target   string `json:"target"`
+	Wrapper  string `json:"wrapper"`
+	Instance int    `json:"instance"`
+	Kind     string `json:"kind"`   // module.TypeName of the wrapper
+	Module   string `json:"module"` // the wrapper's printed tree, e.g. "EditModule(scale=1000)"
+}
+
+// Spec returns the edit's identity.
+func (e *Edit) Spec() Spec {
+	return Spec{Parent: e.Parent, Target: e.Target, Wrapper: e.Wrapper, Instance: e.Instance,
+		Kind: module.TypeName(e.Module), Module: module.Tree(e.Module, nil, true)}
+}
+
+// SamePlace reports whether two specs edit the same node with the same wrapper name.
+func (s Spec) SamePlace(o Spec) bool {
+	return s.Parent == o.Parent && s.Target == o.Target && s.Wrapper == o.Wrapper
+}
+
+func (s Spec) String() string {
+	call := ""
+	if s.Instance >= 0 {
+		call = fmt.Sprintf(" (call %d)", s.Instance)
+	}
+	return fmt.Sprintf("%s.%s -> %s%s with %s", s.Parent, s.Target, s.Wrapper, call, oneLine(s.Module))
+}
+
+// oneLine folds a printed module tree onto one line for messages.
+func oneLine(tree string) string {
+	fields := strings.Fields(tree)
+	return strings.ReplaceAll(strings.Join(fields, " "), "( ", "(")
 }
 
 // Identity is the seed's WrapperModule: it passes its input through, so the wrapped value
@@ -53,82 +94,6 @@ func (s *scale) Forward(c *module.Ctx, in ...*module.Node) []*module.Node {
 	return []*module.Node{mulScalar(in[0], s.f)}
 }
 
-// Hooks returns the module.Hooks that apply edits while a graph is built.
-func Hooks(edits []*Edit) module.Hooks { return &hooks{edits: edits} }
-
-type hooks struct{ edits []*Edit }
-
-func (h *hooks) BeforeCall(c *module.Ctx, rec *module.CallRecord, in []*module.Node) ([]*module.Node, []*module.Node) {
-	return nil, nil
-}
-func (h *hooks) OnLabel(c *module.Ctx, rec *module.CallRecord, name string, x *module.Node) *module.Node {
-	return nil
-}
-
-func (h *hooks) AfterCall(c *module.Ctx, rec *module.CallRecord, out []*module.Node) []*module.Node {
-	var result []*module.Node
-	// live maps the nodes the parent computed to the nodes that replaced them in earlier
-	// edits of this call, so that a later edit acts on the values that are actually used.
-	live := map[*module.Node]*module.Node{}
-	var captured *Graph
-	for _, e := range h.edits {
-		if e.Parent != rec.Path || (e.Instance >= 0 && e.Instance != rec.Index) || rec.Skipped {
-			continue
-		}
-		if result == nil {
-			result = append([]*module.Node(nil), out...)
-		}
-		if captured == nil {
-			// Once per call: names refer to the parent's own nodes, which later edits of
-			// this call do not change (they add re-emitted nodes, followed through live).
-			captured = Capture(c.G, rec, false, c.HookSpans())
-		}
-		target := captured.Find(e.Target)
-		if target == nil || target.Node == nil {
-			module.Errorf("edit %s: no node %q in %s; nodes: %s", e, e.Target, displayPath(rec.Path), nodeNames(captured))
-		}
-		old := target.Node
-		if n, ok := live[old]; ok {
-			old = n
-		}
-		wrapperStart := module.GraphSize(c)
-		wrapped := c.CallModule(e.Wrapper, e.Module, old)
-		if len(wrapped) != 1 {
-			module.Errorf("edit %s: the wrapper must return one value, it returned %d", e, len(wrapped))
-		}
-		nw := wrapped[0]
-		if !nw.Shape().Equal(old.Shape()) {
-			module.Errorf("edit %s: the wrapper changes the shape of %q from %v to %v; an edit must keep the shape",
-				e, e.Target, old.Shape().Dimensions, nw.Shape().Dimensions)
-		}
-		// Every node made after the target and before the wrapper (the parent's own nodes
-		// and the re-emitted nodes of earlier edits) is rewired.
-		mp := module.ReplaceAllUses(c.G, old, nw, wrapperStart)
-		// Values read at or before the target (its label, the wrapper's input) keep the
-		// original node; only what the parent computed from it is rewired.
-		delete(mp, old)
-		for i, o := range result {
-			if r, ok := mp[o]; ok {
-				result[i] = r
-			} else if o == old {
-				result[i] = nw
-			}
-		}
-		for k, v := range live {
-			if r, ok := mp[v]; ok {
-				live[k] = r
-			}
-		}
-		for k, v := range mp {
-			if _, ok := live[k]; !ok {
-				live[k] = v
-			}
-		}
-		c.Remap(mp)
-	}
-	return result
-}
-
 func displayPath(p string) string {
 	if p == "" {
 		return "the root module"
@@ -137,17 +102,3 @@ func displayPath(p string) string {
 }
 
 func mulScalar(x *module.Node, f float64) *module.Node { return gMulScalar(x, f) }
-
-// The edits declared in this process, so that a notebook cell can re-load by key the edits
-// an earlier cell loaded (each cell is a new process that re-runs the declarations).
-var declared = map[string]*Edit{}
-
-func declare(e *Edit) *Edit {
-	declared[e.Key()] = e
-	return e
-}
-
-// Declared returns the edit declared in this process with the given identity, or nil.
-func Declared(parent, target, wrapper string, instance int) *Edit {
-	return declared[fmt.Sprintf("%s:%s:%s:%d", parent, target, wrapper, instance)]
-}

@@ -222,7 +222,7 @@ func (a *Attention) Forward(c *module.Ctx, in ...*Node) []*Node {
 	lowest := g.Scalar(gr, scores.DType(), -math.MaxFloat32)
 	scores = g.Where(g.BroadcastToDims(valid, scores.Shape().Dimensions...), scores,
 		g.BroadcastToDims(lowest, scores.Shape().Dimensions...))
-	w := c.LabelAxes("attn_weights", g.Softmax(scores, -1), axesAttention...)
+	w := c.LabelAxes("attn_weights", module.Softmax(c, scores, -1), axesAttention...)
 	w = c.Call1("attn_dropout", w)
 	o := g.DotGeneral(w, []int{3}, []int{0, 1}, v, []int{2}, []int{0, 1}) // [b, h, seq, hd]
 	o = g.Reshape(g.TransposeAllAxes(o, 0, 2, 1, 3), batch, seq, a.NEmbd)

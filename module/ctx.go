@@ -328,9 +328,16 @@ func (c *Ctx) Remap(m map[*Node]*Node) {
 // replaced by repl, and returns the old->new mapping (including old->repl). The originals
 // stay in the graph but nothing uses them, so compiled programs do not compute them.
 func ReplaceAllUses(g *graph.Graph, old, repl *Node, end graph.NodeId) map[*Node]*Node {
+	return ReplaceUsesIn(g, old, repl, old.Id()+1, end)
+}
+
+// ReplaceUsesIn is ReplaceAllUses restricted to the nodes created in [start, end): an edit
+// rewires only the uses inside the module whose forward it edits, not those of the module's
+// callers that happen to be created after the value (a module's input is made by its caller).
+func ReplaceUsesIn(g *graph.Graph, old, repl *Node, start, end graph.NodeId) map[*Node]*Node {
 	m := map[*Node]*Node{old: repl}
 	nodes := g.Nodes()
-	for id := old.Id() + 1; id < end && int(id) < len(nodes); id++ {
+	for id := max(start, old.Id()+1); id < end && int(id) < len(nodes); id++ {
 		n := nodes[id]
 		ins := n.Inputs()
 		changed := false

@@ -141,6 +141,23 @@ func LayerNormOp(x, weight, bias *Node, eps float64) *Node {
 	return g.Add(g.Mul(y, g.ExpandLeftToRank(weight, r)), g.ExpandLeftToRank(bias, r))
 }
 
+// Softmax is softmax over axis. GoMLX's g.Softmax builds the decomposed ops and then, on
+// backends with a fused kernel, a fused node that is what runs: the decomposed nodes stay in
+// the graph unused, so an edit of one of them would change nothing. Where the running module
+// may not fuse (captures, and modules an edit rewrites), the decomposed ops are all there is.
+func Softmax(c *Ctx, x *Node, axis int) *Node {
+	if c.Fuse() {
+		return g.Softmax(x, axis)
+	}
+	if axis < 0 {
+		axis += x.Rank()
+	}
+	// Shifted by the (constant for gradients) maximum for stability, as g.Softmax does.
+	shift := g.StopGradient(g.ReduceAndKeep(x, g.ReduceMax, axis))
+	e := g.Exp(g.Sub(x, shift))
+	return g.Div(e, g.ReduceAndKeep(e, g.ReduceSum, axis))
+}
+
 // Embedding looks up rows of weight [num, dim] by integer ids.
 type Embedding struct{ Num, Dim int }
 

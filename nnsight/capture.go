@@ -17,16 +17,8 @@ func (m *Model) Graph(path string, opts ...edit.GraphOption) (*edit.Graph, error
 		return nil, err
 	}
 	path = module.NormalizePath(path)
-	if _, err := module.Find(m.root, path); err != nil {
-		isWrapper := false
-		for _, e := range m.Edits() {
-			if e.WrapperPath() == path {
-				isWrapper = true
-			}
-		}
-		if !isWrapper {
-			return nil, fmt.Errorf("%w", err)
-		}
+	if _, err := findModule(m.root, m.Edits(), path); err != nil {
+		return nil, err
 	}
 	var out *edit.Graph
 	err := m.withBuild(o.Input, func(c *module.Ctx) error {

@@ -3,6 +3,12 @@
 // across several prompts at once, during generation, with gradients — compiled into one
 // graph per trace (no run-time hooks). It follows nnsight's vocabulary: trace, invoke, save,
 // set, skip, stop, scan, edit.
+//
+// Concurrency: a Model is safe for use from several goroutines. Trace, Generate, Scan,
+// RunWithCache, Graph and Edits may run at the same time as each other and as LoadEdits and
+// ClearEdits; each run uses the set of loaded edits as it was when the run started (a run
+// never sees half of a LoadEdits). LoadEdits and ClearEdits calls are serialized, so
+// concurrent LoadEdits calls each add their edits and none is lost.
 package nnsight
 
 import (
@@ -30,7 +36,13 @@ type Model struct {
 	opts   options
 
 	once    sync.Once
-	loadErr error
+	loadErr error // set once, by the first Load; never changed after
+
+	// mu guards the mutable state below; editsWrite serializes LoadEdits and ClearEdits
+	// (a read-validate-write of the loaded edits) without blocking runs while they validate.
+	mu         sync.Mutex
+	editsWrite sync.Mutex
+	restoreErr error // restoring the edits of earlier notebook cells failed (until ClearEdits)
 
 	root      module.Module
 	weights   map[string]*tensors.Tensor
@@ -38,7 +50,6 @@ type Model struct {
 	cfg       *gpt2.Config
 	eng       *engine.Engine
 	ignored   []string
-	editsMu   sync.Mutex
 	edits     []*edit.Edit
 	loadHooks []func(*Model) error
 	example   any
@@ -112,10 +123,38 @@ func New(root module.Module, opts ...Option) *Model {
 	return m
 }
 
-// Load loads the model now (it otherwise loads on first use) and returns any error.
+// Load loads the model now (it otherwise loads on first use) and returns any error. In a
+// notebook it also restores the edits earlier cells loaded; if that fails, the error stays
+// until ClearEdits.
 func (m *Model) Load() error {
-	m.once.Do(func() { m.loadErr = m.load() })
+	if err := m.loadBase(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.restoreErr
+}
+
+// loadBase loads the model once, without the state ClearEdits can reset.
+func (m *Model) loadBase() error {
+	m.once.Do(func() {
+		m.loadErr = m.load()
+		if m.loadErr != nil {
+			return
+		}
+		edits, err := sessionRestoreEdits(m)
+		m.mu.Lock()
+		m.edits, m.restoreErr = edits, err
+		m.mu.Unlock()
+	})
 	return m.loadErr
+}
+
+// setExample remembers the last input of a user-defined model, to build graphs with.
+func (m *Model) setExample(x any) {
+	m.mu.Lock()
+	m.example = x
+	m.mu.Unlock()
 }
 
 func (m *Model) load() error {
@@ -156,7 +195,7 @@ func (m *Model) load() error {
 		}
 		m.weights = w
 	}
-	for _, h := range append(defaultLoadHooks, m.loadHooks...) {
+	for _, h := range m.loadHooks {
 		if err := h(m); err != nil {
 			return err
 		}
@@ -252,16 +291,47 @@ func (m *Model) Weights() map[string]*tensors.Tensor { m.Load(); return m.weight
 // Source is the hub id or directory the model was declared with.
 func (m *Model) Source() string { return m.source }
 
-// Paths lists every module path, including the wrappers of loaded edits.
+// Paths lists every module path, including the wrappers of loaded edits and everything
+// under them.
 func (m *Model) Paths() []string {
 	if m.Load() != nil {
 		return nil
 	}
-	paths := module.Paths(m.root)
-	for _, e := range m.Edits() {
-		paths = append(paths, e.WrapperPath())
+	return pathsWith(m.root, m.Edits())
+}
+
+// pathsWith lists the paths of root and of the wrappers of edits, with their subtrees.
+func pathsWith(root module.Module, edits []*edit.Edit) []string {
+	paths := module.Paths(root)
+	for _, e := range edits {
+		for _, p := range module.Paths(e.Module) {
+			paths = append(paths, module.Join(e.WrapperPath(), p))
+		}
 	}
 	return paths
+}
+
+// findModule returns the module at path in root's tree or under an edit's wrapper.
+func findModule(root module.Module, edits []*edit.Edit, path string) (module.Module, error) {
+	path = module.NormalizePath(path)
+	mod, err := module.Find(root, path)
+	if err == nil {
+		return mod, nil
+	}
+	for _, e := range edits {
+		w := e.WrapperPath()
+		if path == w {
+			return e.Module, nil
+		}
+		if rest, ok := strings.CutPrefix(path, w+"."); ok {
+			mod, werr := module.Find(e.Module, rest)
+			if werr != nil {
+				return nil, fmt.Errorf("no module %q under the wrapper %q of edit %s: %w", path, w, e, werr)
+			}
+			return mod, nil
+		}
+	}
+	return nil, err
 }
 
 // String prints the module tree like PyTorch, with repeated children folded
@@ -287,9 +357,9 @@ func (m *Model) TreeString(withShapes bool) string {
 
 // Edits lists the loaded edits.
 func (m *Model) Edits() []*edit.Edit {
-	m.Load() // in a notebook, loading restores the edits earlier cells loaded
-	m.editsMu.Lock()
-	defer m.editsMu.Unlock()
+	m.loadBase() // in a notebook, loading restores the edits earlier cells loaded
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	return append([]*edit.Edit(nil), m.edits...)
 }
 
@@ -301,52 +371,56 @@ func (m *Model) LoadEdits(edits ...*edit.Edit) error {
 	if err := m.Load(); err != nil {
 		return err
 	}
-	current := m.Edits()
-	all := append(append([]*edit.Edit(nil), current...), edits...)
+	for i, e := range edits {
+		if e == nil {
+			return fmt.Errorf("LoadEdits: edit %d is nil", i)
+		}
+	}
+	m.editsWrite.Lock()
+	defer m.editsWrite.Unlock()
+	all := append(m.Edits(), edits...)
 	if err := m.validateEdits(all); err != nil {
 		return err
 	}
-	m.editsMu.Lock()
+	m.mu.Lock()
 	m.edits = all
-	m.editsMu.Unlock()
-	return sessionSaveEdits(m)
+	m.mu.Unlock()
+	return sessionSaveEdits(m, all)
 }
 
-// ClearEdits removes every loaded edit.
+// ClearEdits removes every loaded edit. It works even when restoring the edits of earlier
+// notebook cells is what failed.
 func (m *Model) ClearEdits() error {
-	if m.root == nil {
-		// Clearing must work even when restoring edits is what fails to load.
-		m.once.Do(func() { m.loadErr = m.load() })
-		if m.root == nil {
-			return m.loadErr
-		}
+	if err := m.loadBase(); err != nil {
+		return err
 	}
-	m.loadErr = nil
-	m.editsMu.Lock()
-	m.edits = nil
-	m.editsMu.Unlock()
-	return sessionSaveEdits(m)
+	m.editsWrite.Lock()
+	defer m.editsWrite.Unlock()
+	m.mu.Lock()
+	m.edits, m.restoreErr = nil, nil
+	m.mu.Unlock()
+	return sessionSaveEdits(m, nil)
 }
 
 func (m *Model) validateEdits(all []*edit.Edit) error {
 	seen := map[string]bool{}
-	paths := map[string]bool{}
-	for _, p := range module.Paths(m.root) {
-		paths[p] = true
-	}
 	for _, e := range all {
 		if seen[e.WrapperPath()] {
 			return fmt.Errorf("edit %s: wrapper name %q is already used in %q", e, e.Wrapper, e.Parent)
 		}
-		if paths[e.WrapperPath()] {
+		seen[e.WrapperPath()] = true
+	}
+	for i, e := range all {
+		others := append(append([]*edit.Edit(nil), all[:i]...), all[i+1:]...)
+		if _, err := findModule(m.root, others, e.WrapperPath()); err == nil {
 			return fmt.Errorf("edit %s: %q already has a child called %q", e, e.Parent, e.Wrapper)
 		}
-		seen[e.WrapperPath()] = true
-		if _, err := module.Find(m.root, e.Parent); err != nil {
+		if _, err := findModule(m.root, others, e.Parent); err != nil {
 			return fmt.Errorf("edit %s: %w", e, err)
 		}
 	}
-	// A dry build checks that each target node exists and each wrapper keeps its shape.
+	// A dry build checks that each target node exists, each wrapper keeps its shape and
+	// each edit changes what the model computes.
 	if m.sampleInput() == nil {
 		return nil // checked at the first trace
 	}
@@ -368,13 +442,6 @@ func sortedKeys[V any](m map[string]V) []string {
 
 // Fn1 makes a module from a function of one value (for edits and Skip).
 func Fn1(name string, fn func(x *Node) *Node) module.Module { return module.Fn1(name, fn) }
-
-func init() {
-	// In a notebook, a model restores the edits earlier cells loaded when it loads.
-	defaultLoadHooks = append(defaultLoadHooks, sessionRestoreEdits)
-}
-
-var defaultLoadHooks []func(*Model) error
 
 // RandomLanguageModel is a GPT-2 with the given config and random weights (N(0, 0.02), as
 // Hugging Face initialises them) and GPT-2's tokenizer when the vocabulary is GPT-2's: for

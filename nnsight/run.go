@@ -146,7 +146,7 @@ func (m *Model) Trace(input any, fn func(t *Tracer)) (*Result, error) {
 		return nil, err
 	}
 	if m.cfg == nil && input != nil {
-		m.example = input
+		m.setExample(input)
 	}
 	return m.execute(tr, batch, m.Edits(), nil)
 }

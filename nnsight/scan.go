@@ -111,6 +111,8 @@ func (m *Model) sampleInput() any {
 		}
 		return []int{0, 1, 2}
 	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	return m.example
 }
 

@@ -159,15 +159,8 @@ func fromSafetensor(f *safetensors.File, name string) (*tensors.Tensor, error) {
 	return t, nil
 }
 
-// edits persistence
-
-type editRecord struct {
-	Parent   string `json:"parent"`
-	Target   string `json:"target"`
-	Wrapper  string `json:"wrapper"`
-	Instance int    `json:"instance"`
-	Module   string `json:"module"`
-}
+// edits persistence: the store holds the Spec of each loaded edit; a later cell finds, among
+// its own declarations, the edit each Spec describes (edit.Lookup), or fails saying why.
 
 func (m *Model) sessionKey() string {
 	src := m.source
@@ -182,56 +175,67 @@ func editsFile(m *Model) string {
 }
 
 // sessionSaveEdits records the loaded edits in the session store, if there is one.
-func sessionSaveEdits(m *Model) error {
+func sessionSaveEdits(m *Model, edits []*edit.Edit) error {
 	if SessionDir() == "" {
 		return nil
 	}
-	var recs []editRecord
-	for _, e := range m.Edits() {
-		recs = append(recs, editRecord{Parent: e.Parent, Target: e.Target, Wrapper: e.Wrapper, Instance: e.Instance,
-			Module: module.TypeName(e.Module)})
+	specs := []edit.Spec{}
+	for _, e := range edits {
+		specs = append(specs, e.Spec())
 	}
-	data, _ := json.MarshalIndent(recs, "", "  ")
+	data, err := json.MarshalIndent(specs, "", "  ")
+	if err != nil {
+		return err
+	}
 	path := editsFile(m)
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
-}
-
-// sessionRestoreEdits re-loads, in a new cell, the edits an earlier cell loaded: each must
-// be declared again in this cell's program (a global `var x = edit.New(...)` does that).
-func sessionRestoreEdits(m *Model) error {
-	if SessionDir() == "" {
-		return nil
-	}
-	data, err := os.ReadFile(editsFile(m))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
+	// A temp file of its own, so that two writers never rename each other's half-written file.
+	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*.tmp")
 	if err != nil {
 		return err
 	}
-	var recs []editRecord
-	if err := json.Unmarshal(data, &recs); err != nil {
-		return fmt.Errorf("session store %s: %w", editsFile(m), err)
+	_, werr := tmp.Write(data)
+	if cerr := tmp.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr != nil {
+		os.Remove(tmp.Name())
+		return werr
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// sessionRestoreEdits returns, in a new cell, the edits an earlier cell loaded: each must be
+// declared again in this cell's program (a global `var x = edit.New(...)` does that), with
+// the same wrapper module.
+func sessionRestoreEdits(m *Model) ([]*edit.Edit, error) {
+	if SessionDir() == "" {
+		return nil, nil
+	}
+	data, err := os.ReadFile(editsFile(m))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var specs []edit.Spec
+	if err := json.Unmarshal(data, &specs); err != nil {
+		return nil, fmt.Errorf("session store %s: %w", editsFile(m), err)
 	}
 	var edits []*edit.Edit
-	for _, r := range recs {
-		e := edit.Declared(r.Parent, r.Target, r.Wrapper, r.Instance)
+	for _, s := range specs {
+		e, err := edit.Lookup(s)
+		if err != nil {
+			return nil, fmt.Errorf("restoring the edits an earlier cell loaded: %w; run model.ClearEdits() and load the edit again", err)
+		}
 		if e == nil {
-			return fmt.Errorf("an earlier cell loaded the edit %s.%s -> %s (%s), but no declaration of it exists any more "+
-				"(its `var ... = edit.New(...)` was removed or changed); run %s.ClearEdits() to forget it, or declare it again",
-				r.Parent, r.Target, r.Wrapper, r.Module, "model")
+			return nil, fmt.Errorf("an earlier cell loaded the edit %s, but no declaration of it exists any more "+
+				"(its `var ... = edit.New(...)` was removed or changed); run model.ClearEdits() to forget it, or declare it again", s)
 		}
 		edits = append(edits, e)
 	}
-	m.editsMu.Lock()
-	m.edits = edits
-	m.editsMu.Unlock()
-	return nil
+	return edits, nil
 }
