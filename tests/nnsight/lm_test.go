@@ -537,3 +537,330 @@ func TestLM_Order_OutOfOrderSkip2(t *testing.T) {
 		t.Errorf("skipping h.0 with its own output: want an error naming h.0, got %v", err)
 	}
 }
+
+// nnsight's .source reaches the operations inside a module's forward. gonnsight's analog is
+// the labelled values of a forward (attn's query, key, value, attn_weights, attn_output) —
+// and, for any other node, an edit that wraps it (edit.New).
+
+// tests/test_lm.py::TestSource::test_source_output
+// split_1's output is the (query, key, value) tuple: here the three labelled values, which
+// together are c_attn's output split in three and laid out per head.
+func TestLM_Source_SourceOutput(t *testing.T) {
+	m := lm(t)
+	res, err := m.Trace("_", func(tr *nnsight.Tracer) {
+		tr.Module("transformer.h.0.attn.c_attn").Output().Save("qkv")
+		for _, l := range []string{"query", "key", "value"} {
+			tr.Module("transformer.h.0.attn." + l).Output().Save(l)
+		}
+	})
+	must(t, err)
+	qkv, s := f32(t, res, "qkv") // [1, seq, 3*embd]
+	cfg := tinyConfig()
+	hd := cfg.NEmbd / cfg.NHead
+	for i, l := range []string{"query", "key", "value"} {
+		x, xs := f32(t, res, l) // [1, heads, seq, hd]
+		if fmt.Sprint(xs) != fmt.Sprint([]int{1, cfg.NHead, s[1], hd}) {
+			t.Fatalf("%s has shape %v", l, xs)
+		}
+		for h := 0; h < cfg.NHead; h++ {
+			for p := 0; p < s[1]; p++ {
+				for d := 0; d < hd; d++ {
+					if x[(h*s[1]+p)*hd+d] != qkv[p*s[2]+i*cfg.NEmbd+h*hd+d] {
+						t.Fatalf("%s[head %d, pos %d, %d] is not c_attn's output split", l, h, p, d)
+					}
+				}
+			}
+		}
+	}
+}
+
+// tests/test_lm.py::TestSource::test_source_inputs
+// attention_interface_0's inputs are query, key and value: the attention output is
+// softmax weights times value, head by head.
+func TestLM_Source_SourceInputs(t *testing.T) {
+	m := lm(t)
+	res, err := m.Trace("The quick brown fox", func(tr *nnsight.Tracer) {
+		for _, l := range []string{"value", "attn_weights", "attn_output"} {
+			tr.Module("transformer.h.0.attn." + l).Output().Save(l)
+		}
+	})
+	must(t, err)
+	v, vs := f32(t, res, "value")       // [1, h, seq, hd]
+	w, _ := f32(t, res, "attn_weights") // [1, h, seq, seq]
+	o, _ := f32(t, res, "attn_output")  // [1, seq, h*hd]
+	nh, seq, hd := vs[1], vs[2], vs[3]
+	for h := 0; h < nh; h++ {
+		for q := 0; q < seq; q++ {
+			for d := 0; d < hd; d++ {
+				var s float64
+				for k := 0; k < seq; k++ {
+					s += float64(w[(h*seq+q)*seq+k]) * float64(v[(h*seq+k)*hd+d])
+				}
+				if got := o[q*nh*hd+h*hd+d]; math.Abs(float64(got)-s) > 1e-5 {
+					t.Fatalf("attn_output[%d, head %d, %d] = %g, weights·value = %g", q, h, d, got, s)
+				}
+			}
+		}
+	}
+}
+
+// tests/test_lm.py::TestSource::test_source_safe_intervention
+func TestLM_Source_SourceSafeIntervention(t *testing.T) {
+	m := lm(t)
+	before, err := m.Trace(msgPrompt, nil)
+	must(t, err)
+	res, err := m.Trace("_", func(tr *nnsight.Tracer) {
+		tr.Module("transformer.h.0.attn.c_attn").Output().Set(func(x *nnsight.Node) *nnsight.Node { return g.ZerosLike(x) })
+		tr.Module("transformer.h.0.attn.query").Output().Save("out")
+	})
+	must(t, err)
+	if out, _ := f32(t, res, "out"); !allZero(out) {
+		t.Error("query is not zero after c_attn's output was zeroed")
+	}
+	after, err := m.Trace(msgPrompt, nil)
+	must(t, err)
+	a, _ := logits(t, before)
+	b, _ := logits(t, after)
+	if !equal(a, b) {
+		t.Error("a trace's intervention changed a later plain run")
+	}
+}
+
+// tests/test_lm.py::TestSource::test_multiple_source
+func TestLM_Source_MultipleSource(t *testing.T) {
+	m := lm(t)
+	res, err := m.Trace("_", func(tr *nnsight.Tracer) {
+		for _, h := range []string{"0", "1"} {
+			tr.Module("transformer.h." + h + ".attn.query").Output().Save("split_" + h)
+			tr.Module("transformer.h." + h + ".attn.attn_output").Output().Save("attention_interface_" + h)
+		}
+	})
+	must(t, err)
+	a, _ := f32(t, res, "split_0")
+	b, _ := f32(t, res, "split_1")
+	if equal(a, b) {
+		t.Error("layers 0 and 1 gave the same query")
+	}
+	for _, n := range []string{"attention_interface_0", "attention_interface_1"} {
+		f32(t, res, n)
+	}
+}
+
+// tests/test_lm.py::TestSource::test_source_patching
+// h[1]'s split output becomes (zeros, h[0]'s key, h[0]'s value).
+func TestLM_Source_SourcePatching(t *testing.T) {
+	m := lm(t)
+	res, err := m.Trace("_", func(tr *nnsight.Tracer) {
+		k0 := tr.Module("transformer.h.0.attn.key").Output()
+		v0 := tr.Module("transformer.h.0.attn.value").Output()
+		k0.Save("k0")
+		tr.Module("transformer.h.1.attn.query").Output().Set(func(x *nnsight.Node) *nnsight.Node { return g.ZerosLike(x) })
+		tr.Module("transformer.h.1.attn.key").Output().Set(k0)
+		tr.Module("transformer.h.1.attn.value").Output().Set(v0)
+		tr.Module("transformer.h.1.attn.query").Output().Save("q1")
+		tr.Module("transformer.h.1.attn.key").Output().Save("k1")
+	})
+	must(t, err)
+	if q, _ := f32(t, res, "q1"); !allZero(q) {
+		t.Error("h.1's query is not zero")
+	}
+	k0, _ := f32(t, res, "k0")
+	k1, _ := f32(t, res, "k1")
+	if !equal(k0, k1) {
+		t.Error("h.1's key is not h.0's")
+	}
+}
+
+// tests/test_lm.py::TestSource::test_recursive_source
+// sdpa inside attention_interface: gonnsight's labels are flat within the module; the
+// attention probabilities are attn_weights: causal and summing to 1 over the keys.
+func TestLM_Source_RecursiveSource(t *testing.T) {
+	m := lm(t)
+	res, err := m.Trace("_ _ _ _", func(tr *nnsight.Tracer) {
+		tr.Module("transformer.h.0.attn.attn_weights").Output().Save("w")
+	})
+	must(t, err)
+	w, s := f32(t, res, "w")
+	seq := s[3]
+	for h := 0; h < s[1]; h++ {
+		for q := 0; q < seq; q++ {
+			var sum float64
+			for k := 0; k < seq; k++ {
+				x := w[(h*seq+q)*seq+k]
+				if k > q && x != 0 {
+					t.Fatalf("head %d: query %d attends to the later key %d", h, q, k)
+				}
+				sum += float64(x)
+			}
+			if math.Abs(sum-1) > 1e-5 {
+				t.Fatalf("head %d, query %d: weights sum to %g", h, q, sum)
+			}
+		}
+	}
+}
+
+// tests/test_lm.py::TestSource::test_source_imported_function
+// The operations of a forward are listed by its captured graph (print_gm); labelled ones
+// are traceable by name.
+func TestLM_Source_SourceImportedFunction(t *testing.T) {
+	m := lm(t)
+	gr, err := m.Graph("transformer.h[0].attn")
+	must(t, err)
+	if gr.Find("query") == nil {
+		t.Fatalf("attn's graph has no node query; nodes: %v", gr.Names())
+	}
+	res, err := m.Trace("_", func(tr *nnsight.Tracer) { tr.Module("transformer.h[0].attn.query").Output().Save("out") })
+	must(t, err)
+	f32(t, res, "out")
+}
+
+// tests/test_lm.py::TestSource::test_operation_envoy_update
+// A path named before the model is loaded works once it loads.
+func TestLM_Source_OperationEnvoyUpdate(t *testing.T) {
+	m := newLM()
+	fn := "transformer.h.0.attn.query"
+	res, err := m.Trace(msgPrompt, func(tr *nnsight.Tracer) { tr.Module(fn).Output().Save("out") })
+	must(t, err)
+	f32(t, res, "out")
+}
+
+// tests/test_lm.py::TestSource::test_source_output_with_barrier
+// The peer patches head 0 of the last position of the attention output ([b, seq, heads,
+// hd]); gonnsight's attn_output is [b, seq, heads*hd], head 0 being its first hd columns.
+// Invokes run in one batched forward, so no barrier is needed.
+func TestLM_Source_SourceOutputWithBarrier(t *testing.T) {
+	m := lm(t)
+	cfg := tinyConfig()
+	hd := cfg.NEmbd / cfg.NHead
+	res, err := m.Trace(nil, func(tr *nnsight.Tracer) {
+		var src *nnsight.Proxy
+		tr.Invoke(etPrompt, func(iv *nnsight.Tracer) {
+			src = iv.Module("transformer.h.0.attn.attn_output").Output().At(1, -1, 0).At(2, 0, hd)
+			src.Save("attn_out")
+		})
+		tr.Invoke(msgPrompt, func(iv *nnsight.Tracer) {
+			iv.Module("transformer.h.0.attn.attn_output").Output().At(1, -1, 0).At(2, 0, hd).Set(src)
+			iv.Module("transformer.h.0.attn.attn_output").Output().At(1, -1, 0).At(2, 0, hd).Save("attn_out_2")
+		})
+	})
+	must(t, err)
+	a, _ := f32(t, res, "attn_out")
+	b, _ := f32(t, res, "attn_out_2")
+	if !equal(a, b) {
+		t.Errorf("patched head differs: %v vs %v", a, b)
+	}
+}
+
+// tests/test_lm.py::TestSkip::test_basic_skip
+func TestLM_Skip_BasicSkip(t *testing.T) {
+	m := lm(t)
+	res, err := m.Trace("_", func(tr *nnsight.Tracer) {
+		inp := tr.Module("transformer.h.0").Output()
+		inp.Save("inp")
+		tr.Module("transformer.h.1").Skip(inp)
+		tr.Module("transformer.h.1").Output().Save("out")
+	})
+	must(t, err)
+	a, _ := f32(t, res, "inp")
+	b, _ := f32(t, res, "out")
+	if !equal(a, b) {
+		t.Error("the skipped module's output is not the skip value")
+	}
+}
+
+// tests/test_lm.py::TestSkip::test_skip_with_input_modification
+func TestLM_Skip_SkipWithInputModification(t *testing.T) {
+	m := lm(t)
+	res, err := m.Trace("_", func(tr *nnsight.Tracer) {
+		inp := tr.Module("transformer.h.0").Output()
+		inp.Save("inp")
+		tr.Module("transformer.h.1").Input().Set(func(x *nnsight.Node) *nnsight.Node { return g.ZerosLike(x) })
+		tr.Module("transformer.h.1").Skip(inp)
+		tr.Module("transformer.h.1").Output().Save("out")
+	})
+	must(t, err)
+	a, _ := f32(t, res, "inp")
+	b, _ := f32(t, res, "out")
+	if allZero(b) || !equal(a, b) {
+		t.Error("skip must override the input modification: the output is the skip value")
+	}
+}
+
+// tests/test_lm.py::TestSkip::test_multiple_skip
+func TestLM_Skip_MultipleSkip(t *testing.T) {
+	m := lm(t)
+	res, err := m.Trace("_", func(tr *nnsight.Tracer) {
+		inp := tr.Module("transformer.h.0").Output()
+		tr.Module("transformer.h.1").Skip(inp)
+		inp2 := tr.Module("transformer.h.1").Output()
+		tr.Module("transformer.h.2").Skip(inp2)
+		inp3 := tr.Module("transformer.h.2").Output()
+		inp3.Save("inp_3")
+		tr.Module("transformer.h.3").Skip(inp3)
+		tr.Module("transformer.h.3").Output().Save("out")
+		tr.Module("transformer.h.0").Output().Save("h0")
+	})
+	must(t, err)
+	a, _ := f32(t, res, "inp_3")
+	b, _ := f32(t, res, "out")
+	h0, _ := f32(t, res, "h0")
+	if !equal(a, b) || !equal(b, h0) {
+		t.Error("three chained skips must pass h.0's output through to h.3")
+	}
+}
+
+// tests/test_lm.py::TestSkip::test_skip_inner_module_error
+func TestLM_Skip_SkipInnerModuleError(t *testing.T) {
+	m := lm(t)
+	_, err := m.Trace("Hello World", func(tr *nnsight.Tracer) {
+		inp := tr.Module("transformer.h.0").Output()
+		tr.Module("transformer.h.1").Skip(inp)
+		tr.Module("transformer.h.1.attn").Output().Save("hs")
+	})
+	if err == nil || !strings.Contains(err.Error(), "transformer.h.1.attn") {
+		t.Errorf("reading inside a skipped module: want an error naming it, got %v", err)
+	}
+}
+
+// tests/test_lm.py::TestSkip::test_skip_batched
+func TestLM_Skip_SkipBatched(t *testing.T) {
+	m := lm(t)
+	res, err := m.Trace(nil, func(tr *nnsight.Tracer) {
+		tr.Invoke(etPrompt, func(iv *nnsight.Tracer) {
+			inp := iv.Module("transformer.h.0").Output()
+			inp.Save("inp")
+			iv.Module("transformer.h.1").Skip(inp)
+			iv.Module("transformer.h.1").Output().Save("out")
+		})
+		tr.Invoke(msgPrompt, func(iv *nnsight.Tracer) {
+			inp := iv.Module("transformer.h.0").Output()
+			inp.Save("inp_2")
+			iv.Module("transformer.h.1").Skip(inp)
+			iv.Module("transformer.h.1").Output().Save("out_2")
+		})
+	})
+	must(t, err)
+	inp, _ := f32(t, res, "inp")
+	out, _ := f32(t, res, "out")
+	inp2, _ := f32(t, res, "inp_2")
+	out2, _ := f32(t, res, "out_2")
+	if equal(out, out2) {
+		t.Error("the two invokes' outputs are equal")
+	}
+	if !equal(out, inp) {
+		t.Error("invoke 0: h.1's output is not its skip value")
+	}
+	if !equal(out2, inp2) {
+		t.Error("invoke 1: h.1's output is not its skip value")
+	}
+}
+
+// tests/test_lm.py::TestMiscellaneous::test_undispatched_extra_module
+func TestLM_Miscellaneous_UndispatchedExtraModule(t *testing.T) {
+	m := newLM() // declared, not loaded: Generate loads it
+	gen, err := m.Generate(msgPrompt, 1, nil)
+	must(t, err)
+	if len(gen.NewTokens[0]) != 1 {
+		t.Errorf("generated %v", gen.NewTokens)
+	}
+}
