@@ -9,6 +9,7 @@
 package nnsight_test
 
 import (
+	"fmt"
 	"math"
 	"slices"
 	"sync"
@@ -213,3 +214,5 @@ func plainGreedy(t *testing.T, m *nnsight.Model, prompt []int, n int) []int {
 	}
 	return out
 }
+
+func fmtInts(x []int) string { return fmt.Sprint(x) }
