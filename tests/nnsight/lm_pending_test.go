@@ -318,16 +318,23 @@ func TestLM_Iteration_BatchedIter(t *testing.T) {
 }
 
 // tests/test_lm.py::TestIteration::test_iter_and_skip
+// With the KV cache, skipping a block at one step would leave that step's keys and values
+// out of its cache, and later steps would attend over them: gonnsight rejects it, naming
+// NoCache(), with which every step recomputes every position and the peer's checks hold.
 func TestLM_Iteration_IterAndSkip(t *testing.T) {
 	m := lm(t)
-	gen, err := m.Generate("_", 3, func(tr *nnsight.Tracer) {
+	fn := func(tr *nnsight.Tracer) {
 		tr.Iter(0, nnsight.AllSteps, func(tr *nnsight.Tracer) {
 			if tr.Step() == 1 {
 				tr.Module("transformer.h.1").Skip(func(x *nnsight.Node) *nnsight.Node { return g.ZerosLike(x) })
 			}
 			tr.Module("transformer.h.1").Output().Save("arr_gen")
 		})
-	})
+	}
+	if _, err := m.Generate("_", 3, fn, nnsight.IgnoreEOS()); err == nil || !strings.Contains(err.Error(), "NoCache") {
+		t.Errorf("a skip at one step with the KV cache: want an error naming NoCache, got %v", err)
+	}
+	gen, err := m.Generate("_", 3, fn, nnsight.NoCache(), nnsight.IgnoreEOS())
 	must(t, err)
 	arr := gen.Saved.List("arr_gen")
 	if len(arr) != 3 {
