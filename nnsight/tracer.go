@@ -190,7 +190,18 @@ func (t *Tracer) Module(path string) *Envoy {
 			}
 		}
 	}
-	t.errorf("no module %q in %s%s", path, t.tr.model.describe(), suggestPaths(path, paths))
+	hint := suggestPaths(path, paths)
+	if hint == "" {
+		// Nothing is near: list what exists rather than naming nothing.
+		var some []string
+		for _, p := range paths {
+			if p != "" && len(some) < 20 {
+				some = append(some, p)
+			}
+		}
+		hint = "; modules: " + strings.Join(some, ", ")
+	}
+	t.errorf("no module %q in %s%s", path, t.tr.model.describe(), hint)
 	e.bad = true
 	return e
 }

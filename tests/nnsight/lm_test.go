@@ -297,9 +297,8 @@ func attachEdit(t *testing.T, m *nnsight.Model) *edit.Edit {
 func TestLM_Editing_EditWithAttachment(t *testing.T) {
 	orig := lm(t)
 	res1, err := orig.Trace(msgPrompt, func(tr *nnsight.Tracer) {
-		l0 := tr.Module("transformer.h.0").Output()
-		l0.Save("original")
-		l0.Set(func(x *nnsight.Node) *nnsight.Node { return g.MulScalar(x, 0) })
+		tr.Module("transformer.h.0").Output().Save("original") // a read before the set (nnsight's clone)
+		tr.Module("transformer.h.0").Output().Set(func(x *nnsight.Node) *nnsight.Node { return g.MulScalar(x, 0) })
 	})
 	must(t, err)
 	edited := newLM()
@@ -312,8 +311,9 @@ func TestLM_Editing_EditWithAttachment(t *testing.T) {
 	must(t, err)
 	a, _ := f32(t, res1, "original")
 	b, _ := f32(t, res2, "one")
-	if !equal(a, b) {
-		t.Error("the attachment's child does not see h.0's output")
+	// An edited module runs without fused kernels, so values agree to the last bits only.
+	if nnsight.MaxAbsDiff(a, b) > 1e-6 {
+		t.Errorf("the attachment's child does not see h.0's output (max diff %g, %d vs %d values)", nnsight.MaxAbsDiff(a, b), len(a), len(b))
 	}
 	l1, _ := logits(t, res1)
 	l2, _ := logits(t, res2)
@@ -558,14 +558,14 @@ func TestLM_Source_SourceOutput(t *testing.T) {
 	cfg := tinyConfig()
 	hd := cfg.NEmbd / cfg.NHead
 	for i, l := range []string{"query", "key", "value"} {
-		x, xs := f32(t, res, l) // [1, heads, seq, hd]
-		if fmt.Sprint(xs) != fmt.Sprint([]int{1, cfg.NHead, s[1], hd}) {
+		x, xs := f32(t, res, l) // [1, seq, embd]: the seed's 3-D split output, before the head split
+		if fmt.Sprint(xs) != fmt.Sprint([]int{1, s[1], cfg.NEmbd}) {
 			t.Fatalf("%s has shape %v", l, xs)
 		}
 		for h := 0; h < cfg.NHead; h++ {
 			for p := 0; p < s[1]; p++ {
 				for d := 0; d < hd; d++ {
-					if x[(h*s[1]+p)*hd+d] != qkv[p*s[2]+i*cfg.NEmbd+h*hd+d] {
+					if x[p*cfg.NEmbd+h*hd+d] != qkv[p*s[2]+i*cfg.NEmbd+h*hd+d] {
 						t.Fatalf("%s[head %d, pos %d, %d] is not c_attn's output split", l, h, p, d)
 					}
 				}
@@ -585,16 +585,17 @@ func TestLM_Source_SourceInputs(t *testing.T) {
 		}
 	})
 	must(t, err)
-	v, vs := f32(t, res, "value")       // [1, h, seq, hd]
-	w, _ := f32(t, res, "attn_weights") // [1, h, seq, seq]
-	o, _ := f32(t, res, "attn_output")  // [1, seq, h*hd]
-	nh, seq, hd := vs[1], vs[2], vs[3]
+	v, vs := f32(t, res, "value")        // [1, seq, h*hd]
+	w, ws := f32(t, res, "attn_weights") // [1, h, seq, seq]
+	o, _ := f32(t, res, "attn_output")   // [1, seq, h*hd]
+	nh, seq := ws[1], ws[2]
+	hd := vs[2] / nh
 	for h := 0; h < nh; h++ {
 		for q := 0; q < seq; q++ {
 			for d := 0; d < hd; d++ {
 				var s float64
 				for k := 0; k < seq; k++ {
-					s += float64(w[(h*seq+q)*seq+k]) * float64(v[(h*seq+k)*hd+d])
+					s += float64(w[(h*seq+q)*seq+k]) * float64(v[k*nh*hd+h*hd+d])
 				}
 				if got := o[q*nh*hd+h*hd+d]; math.Abs(float64(got)-s) > 1e-5 {
 					t.Fatalf("attn_output[%d, head %d, %d] = %g, weights·value = %g", q, h, d, got, s)
