@@ -85,7 +85,7 @@ func (h *hooks) AfterCall(c *module.Ctx, rec *module.CallRecord, out []*module.N
 		}
 		target := captured.Find(e.Target)
 		if target == nil || target.Node == nil {
-			module.Errorf("edit %s: no node %q in %s; nodes: %s", e, e.Target, displayPath(rec.Path), nodeNames(captured))
+			module.KindErrorf(module.ErrBadEdit, "edit %s: no node %q in %s; nodes: %s", e, e.Target, displayPath(rec.Path), nodeNames(captured))
 		}
 		old := target.Node
 		if n, ok := live[old]; ok {
@@ -94,12 +94,14 @@ func (h *hooks) AfterCall(c *module.Ctx, rec *module.CallRecord, out []*module.N
 		wrapperStart := module.GraphSize(c)
 		wrapped := c.CallModule(e.Wrapper, e.Module, old)
 		if len(wrapped) != 1 {
-			module.Errorf("edit %s: the wrapper must return one value, it returned %d", e, len(wrapped))
+			module.KindErrorf(module.ErrBadEdit, "edit %s: the wrapper must return one value, it returned %d", e, len(wrapped))
 		}
 		nw := wrapped[0]
 		if !nw.Shape().Equal(old.Shape()) {
-			module.Errorf("edit %s: the wrapper changes the shape of %q from %v to %v; an edit must keep the shape",
-				e, e.Target, old.Shape().Dimensions, nw.Shape().Dimensions)
+			// Both a bad edit and a shape mismatch.
+			panic(&module.Error{Kinds: []error{module.ErrBadEdit, module.ErrShape}, Msg: fmt.Sprintf(
+				"edit %s: the wrapper changes the shape of %q from %v to %v; an edit must keep the shape",
+				e, e.Target, old.Shape().Dimensions, nw.Shape().Dimensions)})
 		}
 		// Every node made after the target and before the wrapper (the parent's own nodes
 		// and the re-emitted nodes of earlier edits) is rewired.

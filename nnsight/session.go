@@ -188,7 +188,8 @@ func sessionSaveEdits(m *Model) error {
 	}
 	var recs []editRecord
 	for _, e := range m.Edits() {
-		recs = append(recs, editRecord{Parent: e.Parent, Target: e.Target, Wrapper: e.Wrapper, Instance: e.Instance,
+		// The parent as declared (an alias, a negative index): later cells look it up so.
+		recs = append(recs, editRecord{Parent: m.declared(e).Parent, Target: e.Target, Wrapper: e.Wrapper, Instance: e.Instance,
 			Module: module.TypeName(e.Module)})
 	}
 	data, _ := json.MarshalIndent(recs, "", "  ")
@@ -228,7 +229,11 @@ func sessionRestoreEdits(m *Model) error {
 				"(its `var ... = edit.New(...)` was removed or changed); run %s.ClearEdits() to forget it, or declare it again",
 				r.Parent, r.Target, r.Wrapper, r.Module, "model")
 		}
-		edits = append(edits, e)
+		r, err := m.resolveEdit(e)
+		if err != nil {
+			return err
+		}
+		edits = append(edits, r)
 	}
 	m.editsMu.Lock()
 	m.edits = edits

@@ -1,6 +1,7 @@
 package nnsight
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -27,7 +28,7 @@ type trace struct {
 	points   map[pointKey][]*event
 	saves    []*saved
 	computes []computeSpec
-	errs     []string
+	errs     []error
 	invokes  []*invokeSpec
 	grads    []*Proxy
 	backward func() *Node
@@ -38,7 +39,8 @@ type trace struct {
 	fired    map[pointKey]bool
 	inputs   map[string]*tensors.Tensor // extra graph inputs (patch tensors, scalars)
 	nInputs  int
-	lists    map[string]bool // names saved per generation step
+	lists    map[string]bool   // names saved per generation step
+	spelled  map[string]string // the model's own path -> the path as the user wrote it
 }
 
 type invokeSpec struct {
@@ -102,7 +104,7 @@ type skipSpec struct {
 }
 
 func (t *Tracer) errorf(format string, args ...any) {
-	t.tr.errs = append(t.tr.errs, fmt.Sprintf(format, args...))
+	t.tr.errs = append(t.tr.errs, errors.New(fmt.Sprintf(format, args...)))
 }
 
 // Step is the generation step this closure is registering for (0 in a plain trace; in
@@ -126,29 +128,43 @@ func (t *Tracer) Invoke(input any, fn func(iv *Tracer)) {
 }
 
 // Module returns the envoy of the module (or labelled value) at path: "transformer.h.3.attn",
-// "transformer.h[3].attn", or a labelled intermediate "transformer.h.3.attn.query".
+// "transformer.h[3].attn", "transformer.h[-1]" (the last block), an alias (Rename), or a
+// labelled intermediate "transformer.h.3.attn.query".
 func (t *Tracer) Module(path string) *Envoy {
-	path = module.NormalizePath(path)
-	e := &Envoy{t: t, path: path}
-	paths := t.tr.model.Paths()
-	for _, p := range paths {
-		if p == path {
-			return e
-		}
+	user := module.NormalizePath(path)
+	e := &Envoy{t: t, path: user}
+	mod, rest, err := t.tr.model.names(true).Resolve(user)
+	switch {
+	case err != nil:
+		t.tr.errs = append(t.tr.errs, err)
+	case rest == "":
+		e.path = mod
+		t.tr.spell(mod, user)
+		return e
+	case mod != "" && !strings.Contains(rest, "."):
+		// Not a module: a label of its parent module.
+		e.path, e.label = mod, rest
+		t.tr.spell(module.Join(mod, rest), user)
+		return e
+	default:
+		t.tr.errs = append(t.tr.errs, module.NewError(ErrUnknownPath, "no module %q in %s%s", user, t.tr.model.describe(),
+			suggestPaths(user, t.tr.model.Paths())))
 	}
-	// Not a module: a label of its parent module?
-	if i := strings.LastIndex(path, "."); i > 0 {
-		parent := path[:i]
-		for _, p := range paths {
-			if p == parent {
-				e.path, e.label = parent, path[i+1:]
-				return e
-			}
-		}
-	}
-	t.errorf("no module %q in %s%s", path, t.tr.model.describe(), suggestPaths(path, paths))
 	e.bad = true
 	return e
+}
+
+// spell remembers how the user wrote a path, for messages.
+func (tr *trace) spell(own, user string) {
+	if own == user {
+		return
+	}
+	if tr.spelled == nil {
+		tr.spelled = map[string]string{}
+	}
+	if _, ok := tr.spelled[own]; !ok {
+		tr.spelled[own] = user
+	}
 }
 
 func suggestPaths(path string, paths []string) string {
