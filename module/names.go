@@ -108,8 +108,8 @@ func (n Names) Resolve(p string) (mod, rest string, err error) {
 			if idx < -size || idx >= size {
 				// Both kinds: a range error, and a path that names no module.
 				return cur, "", &Error{Kinds: []error{ErrOutOfRange, ErrUnknownPath},
-					Msg: fmt.Sprintf("no module %q: index %s is out of range for %s, a list of %d (valid: 0..%d or -%d..-1)",
-						norm, seg, displayPath(cur), size, size-1, size)}
+					Msg: fmt.Sprintf("no module %q: index %s is out of range for %s, a list of %d (valid: 0..%d or -%d..-1)%s",
+						norm, seg, displayPath(cur), size, size-1, size, suggest(n.Root, norm))}
 			}
 			if idx < 0 {
 				idx += size
