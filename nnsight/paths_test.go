@@ -331,3 +331,29 @@ func TestErrorKinds(t *testing.T) {
 		t.Errorf("failed LoadEdits left edits loaded: %v", m.Edits())
 	}
 }
+
+// An edit declared with a negative index or an alias is found again by a later notebook cell
+// (a new process that declares it again the same way).
+func TestResolvedEditPersistsAcrossCells(t *testing.T) {
+	t.Setenv(nnsight.EnvSessionDir, t.TempDir())
+	dir := filepath.Join("..", "testdata", "gpt2", "tiny-a")
+	rename := nnsight.Rename(map[string]string{"transformer.h": "layers"})
+	wrap := edit.New("layers[-1].attn", "query", "query_wrapper", edit.Identity())
+	cell1 := nnsight.LanguageModel(dir, nnsight.WithBackend("go"), rename)
+	if err := cell1.LoadEdits(wrap); err != nil {
+		t.Fatal(err)
+	}
+	cell2 := nnsight.LanguageModel(dir, nnsight.WithBackend("go"), rename)
+	res, err := cell2.Trace([]int{1, 2, 3}, func(tr *nnsight.Tracer) {
+		tr.Module("transformer.h.1.attn.query_wrapper").Output().Save("q")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, s, _ := res.Float32("q"); len(s) != 4 || s[2] != 3 {
+		t.Errorf("query wrapper shape %v", s)
+	}
+	if err := cell2.ClearEdits(); err != nil {
+		t.Fatal(err)
+	}
+}

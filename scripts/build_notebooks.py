@@ -389,7 +389,7 @@ fmt.Println("gradient of the logit difference w.r.t. layer 1's output:", shape, 
 %%
 s, err := model.Scan(prompt, nil)
 must(err)
-for _, p := range s.Match("transformer.h.0*") {
+for _, p := range s.Match("transformer.h.0.**") {
 	fmt.Printf("%-32s %v\\n", p, s.Shapes[p])
 }
 '''),
