@@ -43,7 +43,8 @@ func KindErrorf(kind error, format string, args ...any) {
 	panic(NewError(kind, format, args...))
 }
 
-// NewError returns a *Error of the given kind; %w in format also records what it wraps.
+// NewError returns a *Error of the given kind with fmt's formatting; errors among args stay
+// reachable through errors.Is and errors.As as well.
 func NewError(kind error, format string, args ...any) *Error {
 	kinds := []error{kind}
 	for _, a := range args {
