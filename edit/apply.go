@@ -93,12 +93,12 @@ func (h *hooks) apply(c *module.Ctx, rec *module.CallRecord, out []*module.Node)
 		wrapperStart := module.GraphSize(c)
 		wrapped := c.CallModule(e.Wrapper, e.Module, old)
 		if len(wrapped) != 1 {
-			module.Errorf("edit %s: the wrapper must return one value, it returned %d", e, len(wrapped))
+			module.KindErrorf(module.ErrBadEdit, "edit %s: the wrapper must return one value, it returned %d", e, len(wrapped))
 		}
 		nw := wrapped[0]
 		if !nw.Shape().Equal(old.Shape()) {
-			module.Errorf("edit %s: the wrapper changes the shape of %q from %v to %v; an edit must keep the shape",
-				e, e.Target, old.Shape().Dimensions, nw.Shape().Dimensions)
+			panic(module.WithKind(module.NewError(module.ErrShape, "edit %s: the wrapper changes the shape of %q from %v to %v; an edit must keep the shape",
+				e, e.Target, old.Shape().Dimensions, nw.Shape().Dimensions), module.ErrBadEdit))
 		}
 		// Every node of the parent made after the target and before the wrapper (its own
 		// nodes and the re-emitted nodes of earlier edits) is rewired; nodes of the parent's
@@ -157,21 +157,21 @@ func resolve(c *module.Ctx, e *Edit, rec *module.CallRecord, inlined *Graph, fol
 				}
 			}
 		}
-		module.Errorf("edit %s: no node %q in %s; nodes: %s", e, e.Target, displayPath(rec.Path), listNames(names))
+		module.KindErrorf(module.ErrBadEdit, "edit %s: no node %q in %s; nodes: %s", e, e.Target, displayPath(rec.Path), listNames(names))
 	case row.Op == Output:
-		module.Errorf("edit %s: %q is the output row of %s, not a node; edit the node it returns (%s)",
+		module.KindErrorf(module.ErrBadEdit, "edit %s: %q is the output row of %s, not a node; edit the node it returns (%s)",
 			e, e.Target, displayPath(rec.Path), strings.Join(row.Args, ", "))
 	case row.Op == CallModule:
 		ch := row.Call
 		if len(ch.Outputs) != 1 {
-			module.Errorf("edit %s: %q is the call of %s, which returns %d values; edit one of them inside it: edit.New(%q, node, ...)",
+			module.KindErrorf(module.ErrBadEdit, "edit %s: %q is the call of %s, which returns %d values; edit one of them inside it: edit.New(%q, node, ...)",
 				e, e.Target, ch.Path, len(ch.Outputs), ch.Path)
 		}
 		// Only the parent's uses of what the child returned, not uses inside the child
 		// or before the call (a child that returns its input returns an earlier node).
 		return ch.Outputs[0], ch.End
 	case row.Node == nil:
-		module.Errorf("edit %s: %q in %s has no value to wrap", e, e.Target, displayPath(rec.Path))
+		module.KindErrorf(module.ErrBadEdit, "edit %s: %q in %s has no value to wrap", e, e.Target, displayPath(rec.Path))
 	}
 	return row.Node, rec.Start
 }
@@ -186,16 +186,16 @@ func checkCall(c *module.Ctx, rec *module.CallRecord, inlined *Graph, mine []*ap
 		}
 		target := inlined.Find(a.e.Target)
 		if target == nil || target.Node == nil {
-			module.Errorf("edit %s: what %s returns does not depend on %q, so the edit would change nothing",
+			module.KindErrorf(module.ErrBadEdit, "edit %s: what %s returns does not depend on %q, so the edit would change nothing",
 				a.e, displayPath(rec.Path), a.e.Target)
 		}
 		if f := fusedFor(c.G, target.Node, rec); f != nil {
 			fname := rowName(inlined, f)
-			module.Errorf("edit %s: node %q is part of the decomposed form of %s: the backend computes the fused node %q (%s) instead, "+
+			module.KindErrorf(module.ErrBadEdit, "edit %s: node %q is part of the decomposed form of %s: the backend computes the fused node %q (%s) instead, "+
 				"so the edit would change nothing; edit %q (or its inputs: %s) instead",
 				a.e, a.e.Target, f.Type(), fname, f.Type(), fname, strings.Join(argNames(inlined, f), ", "))
 		}
-		module.Errorf("edit %s: node %q of %s is not used by what the module returns (no value its output depends on reads it), "+
+		module.KindErrorf(module.ErrBadEdit, "edit %s: node %q of %s is not used by what the module returns (no value its output depends on reads it), "+
 			"so the edit would change nothing; nodes its output depends on near it: %s",
 			a.e, a.e.Target, displayPath(rec.Path), strings.Join(liveNear(inlined, target.Node, reach), ", "))
 	}
@@ -207,7 +207,7 @@ func (h *hooks) checkModel(c *module.Ctx, outs []*module.Node) {
 	reach := reachable(outs)
 	for _, a := range h.applied {
 		if !reach[a.out] {
-			module.Errorf("edit %s: the model's output does not depend on what %s (call %d) returns, so the edit would change nothing",
+			module.KindErrorf(module.ErrBadEdit, "edit %s: the model's output does not depend on what %s (call %d) returns, so the edit would change nothing",
 				a.e, displayPath(a.call.Path), a.call.Index)
 		}
 	}

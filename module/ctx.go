@@ -210,7 +210,7 @@ func (c *Ctx) forward(rec *CallRecord, m Module, in []*Node) []*Node {
 		if r := recover(); r != nil {
 			if err, ok := r.(error); ok {
 				if _, mine := r.(*Error); !mine {
-					panic(&Error{Msg: fmt.Sprintf("in %s (%s): %v", displayPath(rec.Path), TypeName(m), firstLine(err.Error()))})
+					panic(&Error{Msg: fmt.Sprintf("in %s (%s): %v", displayPath(rec.Path), TypeName(m), firstLine(err.Error())), Kinds: []error{err}})
 				}
 			}
 			panic(r)
@@ -375,29 +375,11 @@ func Paths(root Module) []string {
 	return out
 }
 
-// Find returns the module at path (dotted or with [i]) under root.
+// Find returns the module at path under root: dotted or with [i], negative indices counting
+// from the end of a list ("transformer.h[-1]"). Errors are ErrUnknownPath or ErrOutOfRange.
 func Find(root Module, path string) (Module, error) {
-	path = NormalizePath(path)
-	if path == "" {
-		return root, nil
-	}
-	m := root
-	walked := ""
-	for _, part := range strings.Split(path, ".") {
-		var next Module
-		for _, ch := range ChildrenOf(m) {
-			if ch.Name == part {
-				next = ch.Module
-			}
-		}
-		if next == nil {
-			return nil, fmt.Errorf("no module %q: %q has no child %q (children: %s)%s", path, displayPath(walked), part,
-				strings.Join(childNames(m), ", "), suggest(root, path))
-		}
-		m = next
-		walked = Join(walked, part)
-	}
-	return m, nil
+	_, m, err := Names{Root: root}.Find(path)
+	return m, err
 }
 
 func displayPath(p string) string {

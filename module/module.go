@@ -7,7 +7,6 @@
 package module
 
 import (
-	"fmt"
 	"reflect"
 	"strings"
 
@@ -140,13 +139,3 @@ func Fn1(name string, fn func(x *Node) *Node) Module {
 		return []*Node{fn(in[0])}
 	}}
 }
-
-// Errorf panics with a *Error: used while a graph is built, caught at the API boundary.
-func Errorf(format string, args ...any) {
-	panic(&Error{Msg: fmt.Sprintf(format, args...)})
-}
-
-// Error is a user-facing error raised during graph building.
-type Error struct{ Msg string }
-
-func (e *Error) Error() string { return e.Msg }

@@ -3,74 +3,127 @@ package nnsight
 import (
 	"fmt"
 	"github.com/gomlx/gomlx/core/tensors"
+	"slices"
 	"strings"
+
+	"github.com/gonnsight/gonnsight/module"
 )
 
 // Cache is every module output (and labelled value) of one run, by path: TransformerLens's
 // run_with_cache.
 type Cache struct {
 	*Result
+	// Paths are the cached values' keys, in the order the forward computed them, spelled as
+	// the patterns spell them (aliases, negative indices as written; what a wildcard matched
+	// with the model's own names).
 	Paths []string
+	own   map[string]string // the model's own path -> key
+	order []string          // the model's own paths, in the order of Paths
+	names module.Names
 }
 
 // RunWithCache runs input once and returns the outputs of every module and labelled value
-// whose path matches one of the glob patterns ("transformer.h.*.attn.attn_weights"; all
-// when none are given), and the logits.
+// whose path matches one of the patterns (all when none are given), and the logits.
+// Patterns are paths or globs over dotted segments: "*" within one segment
+// ("transformer.h.*.attn.attn_weights": every layer's attention weights; "transformer.h.*"
+// is the blocks, not what is inside them), "**" one or more whole segments
+// ("transformer.h.**", "**.attn_weights"); literal segments may be aliases (Rename) or
+// negative indices ("transformer.h.-1.**").
 func (m *Model) RunWithCache(input any, patterns ...string) (*Cache, error) {
 	scan, err := m.Scan(input, nil)
 	if err != nil {
 		return nil, err
 	}
-	var paths []string
+	c := &Cache{own: map[string]string{}, names: m.names(true)}
 	for _, p := range scan.Order {
 		if len(patterns) == 0 {
-			paths = append(paths, p)
+			c.add(p, p)
 			continue
 		}
 		for _, pat := range patterns {
-			if Match(pat, p) {
-				paths = append(paths, p)
+			if key, ok := c.names.Match(pat, p); ok {
+				c.add(p, key)
 				break
 			}
 		}
 	}
-	if len(paths) == 0 {
-		return nil, fmt.Errorf("no module or labelled value matches %s; e.g. %s", strings.Join(patterns, ", "),
+	if len(c.Paths) == 0 {
+		return nil, module.NewError(ErrUnknownPath, "no module or labelled value matches %s; e.g. %s", strings.Join(patterns, ", "),
 			strings.Join(scan.Order[:min(5, len(scan.Order))], ", "))
 	}
 	res, err := m.Trace(input, func(t *Tracer) {
-		for _, p := range paths {
-			if p == "lm_head" {
+		for i, own := range c.order {
+			if own == "lm_head" {
 				continue // always saved as "logits"
 			}
-			t.Module(p).Output().Save(p)
+			t.Module(own).Output().Save(c.Paths[i])
 		}
 	})
 	if err != nil {
 		return nil, err
 	}
-	if _, ok := res.values["lm_head"]; !ok && res.Logits() != nil {
-		res.values["lm_head"] = res.Logits()
+	if key, ok := c.own["lm_head"]; ok && res.Logits() != nil {
+		if _, saved := res.values[key]; !saved {
+			res.values[key] = res.Logits()
+		}
 	}
-	return &Cache{Result: res, Paths: paths}, nil
+	c.Result = res
+	return c, nil
+}
+
+func (c *Cache) add(own, key string) {
+	if _, ok := c.own[own]; ok {
+		return
+	}
+	c.own[own] = key
+	c.order = append(c.order, own)
+	c.Paths = append(c.Paths, key)
+}
+
+// key finds the cache key of a path: a key itself, or any other spelling of the same value
+// (the model's own path, an alias, a negative index).
+func (c *Cache) key(p string) (string, error) {
+	if _, ok := c.values[p]; ok && slices.Contains(c.Paths, p) {
+		return p, nil
+	}
+	if mod, rest, err := c.names.Resolve(p); err == nil && !strings.Contains(rest, ".") {
+		if key, ok := c.own[module.Join(mod, rest)]; ok {
+			return key, nil
+		}
+	}
+	return "", module.NewError(ErrUnknownPath, "path %q is not in the cache; cached: %s", p, list(c.Paths, 8))
+}
+
+func list(names []string, n int) string {
+	if len(names) <= n {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s, ... (%d in all)", strings.Join(names[:n], ", "), len(names))
 }
 
 // Stack returns the cached values of the given paths stacked in order (e.g. every layer's
-// residual stream) as float32 data with shape [len(paths), ...].
+// residual stream) as float32 data with shape [len(paths), ...]. The values must all have
+// the same shape (ErrShape otherwise).
 func (c *Cache) Stack(paths ...string) ([]float32, []int, error) {
+	if len(paths) == 0 {
+		return nil, nil, fmt.Errorf("Stack needs at least one path; cached: %s", list(c.Paths, 8))
+	}
 	var out []float32
 	var dims []int
-	for _, p := range paths {
-		t := c.Get(p)
-		if t == nil {
-			return nil, nil, fmt.Errorf("path %q is not in the cache", p)
-		}
-		d, s, err := Float32(t)
+	for i, p := range paths {
+		key, err := c.key(p)
 		if err != nil {
 			return nil, nil, err
 		}
-		if dims == nil {
+		d, s, err := Float32(c.Get(key))
+		if err != nil {
+			return nil, nil, fmt.Errorf("path %q: %w", p, err)
+		}
+		if i == 0 {
 			dims = s
+		} else if !slices.Equal(s, dims) {
+			return nil, nil, module.NewError(ErrShape, "Stack: %q has shape %v but %q has shape %v; stacked values must have one shape",
+				p, s, paths[0], dims)
 		}
 		out = append(out, d...)
 	}
@@ -123,19 +176,19 @@ func (tr *trace) cacheObjects() []*Cache {
 // match the path its patterns are matched against.
 func (tr *trace) record(key, match string, x *Node) {
 	for _, cs := range tr.caches {
-		if !cs.matches(match) {
+		if !cs.matches(tr.model, match) {
 			continue
 		}
 		cs.entries = append(cs.entries, &cacheEntry{key: key, node: view(x, cs.rows, nil)})
 	}
 }
 
-func (cs *cacheSpec) matches(p string) bool {
+func (cs *cacheSpec) matches(m *Model, p string) bool {
 	if len(cs.patterns) == 0 {
 		return true
 	}
 	for _, pat := range cs.patterns {
-		if Match(pat, p) {
+		if _, ok := m.names(true).Match(pat, p); ok {
 			return true
 		}
 	}

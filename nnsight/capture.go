@@ -16,12 +16,13 @@ func (m *Model) Graph(path string, opts ...edit.GraphOption) (*edit.Graph, error
 	if err := m.Load(); err != nil {
 		return nil, err
 	}
-	path = module.NormalizePath(path)
-	if _, err := findModule(m.root, m.Edits(), path); err != nil {
+	// Aliases, negative indices and the wrappers of loaded edits resolve to the tree's path.
+	path, _, err := m.names(true).Find(path)
+	if err != nil {
 		return nil, err
 	}
 	var out *edit.Graph
-	err := m.withBuild(o.Input, func(c *module.Ctx) error {
+	err = m.withBuild(o.Input, func(c *module.Ctx) error {
 		var rec *module.CallRecord
 		calls := 0
 		for _, r := range c.Calls() {

@@ -260,7 +260,7 @@ func fitShape(nv, cur *Node, what string) *Node {
 	if nv.Shape().IsScalar() {
 		return g.BroadcastToDims(nv, cur.Shape().Dimensions...)
 	}
-	module.Errorf("%s: the new value has shape %v but the value it replaces has shape %v",
+	module.KindErrorf(ErrShape, "%s: the new value has shape %v but the value it replaces has shape %v",
 		what, nv.Shape().Dimensions, cur.Shape().Dimensions)
 	return nil
 }
@@ -281,7 +281,7 @@ func resolveRanges(x *Node, rows *[2]int, region []axisRange) [][2]int {
 			axis += len(dims)
 		}
 		if axis < 0 || axis >= len(dims) {
-			module.Errorf("At(%d, %d, %d): axis out of range for a value of shape %v", a.axis, a.lo, a.hi, dims)
+			module.KindErrorf(ErrOutOfRange, "At(%d, %d, %d): axis out of range for a value of shape %v", a.axis, a.lo, a.hi, dims)
 		}
 		size := r[axis][1] - r[axis][0]
 		lo, hi := a.lo, a.hi
@@ -294,7 +294,7 @@ func resolveRanges(x *Node, rows *[2]int, region []axisRange) [][2]int {
 			hi = size
 		}
 		if lo < 0 || hi > size || lo >= hi {
-			module.Errorf("At(%d, %d, %d): range out of bounds for axis %d of size %d (value shape %v)",
+			module.KindErrorf(ErrOutOfRange, "At(%d, %d, %d): range out of bounds for axis %d of size %d (value shape %v)",
 				a.axis, a.lo, a.hi, axis, size, dims)
 		}
 		r[axis] = [2]int{r[axis][0] + lo, r[axis][0] + hi}
@@ -333,7 +333,7 @@ func replaceRegion(x *Node, rows *[2]int, region []axisRange, nv *Node, what str
 		if nv.Shape().IsScalar() {
 			nv = g.BroadcastToDims(nv, want...)
 		} else {
-			module.Errorf("%s: the new value has shape %v but the region it replaces has shape %v", what, nv.Shape().Dimensions, want)
+			module.KindErrorf(ErrShape, "%s: the new value has shape %v but the region it replaces has shape %v", what, nv.Shape().Dimensions, want)
 		}
 	}
 	return replaceAxes(x, r, 0, nv)

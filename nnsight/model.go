@@ -42,7 +42,8 @@ type Model struct {
 	// (a read-validate-write of the loaded edits) without blocking runs while they validate.
 	mu         sync.Mutex
 	editsWrite sync.Mutex
-	restoreErr error // restoring the edits of earlier notebook cells failed (until ClearEdits)
+	declMu     sync.Mutex // guards declaredAs
+	restoreErr error      // restoring the edits of earlier notebook cells failed (until ClearEdits)
 
 	root      module.Module
 	weights   map[string]*tensors.Tensor
@@ -54,6 +55,10 @@ type Model struct {
 	loadHooks []func(*Model) error
 	example   any
 	random    bool
+
+	// declaredAs maps a loaded edit whose parent path was resolved (an alias, a negative
+	// index) to the edit as declared, which is how later cells find it again.
+	declaredAs map[*edit.Edit]*edit.Edit
 }
 
 type options struct {
@@ -66,6 +71,7 @@ type options struct {
 	// transposedLMHead: see TransposedLMHead.
 	transposedLMHead bool
 	noFusion         bool
+	rename           map[string]string
 }
 
 // Option configures a Model.
@@ -98,6 +104,24 @@ func TransposedLMHead() Option { return func(o *options) { o.transposedLMHead = 
 // GELU and LayerNorm kernels (faster on CPU) in modules that no loaded edit rewrites; values
 // then differ from the unfused ops in the last bits.
 func NoFusion() Option { return func(o *options) { o.noFusion = true } }
+
+// Rename gives modules other names, as nnsight's rename does: each key, a module path
+// ("transformer.h") or a single module name ("mlp"), gets its value as an alias, e.g.
+// Rename(map[string]string{"transformer.h": "layers", "mlp": "ffn"}). An alias is one more
+// child name of every module from which its key is a path: "layers" at the root, "ffn" in
+// every block. It works in every path the API takes (Trace, Invoke, Set, Skip, Graph,
+// RunWithCache and its globs, an edit's parent), alongside the real names, which win where
+// both exist; saved names and cache keys are spelled the way the user spelled them. Keys
+// that name no module, aliases that are not one plain name or that a real child would hide
+// are errors when the model loads.
+func Rename(aliases map[string]string) Option {
+	return func(o *options) {
+		o.rename = map[string]string{}
+		for k, v := range aliases {
+			o.rename[k] = v
+		}
+	}
+}
 
 // PadRight pads batched prompts on the right instead of the left (nnsight's default is left).
 func PadRight() Option { return func(o *options) { o.padRight = true } }
@@ -194,6 +218,11 @@ func (m *Model) load() error {
 			return err
 		}
 		m.weights = w
+	}
+	if len(m.opts.rename) > 0 {
+		if err := (module.Names{Root: m.root, Aliases: m.opts.rename}).Check(); err != nil {
+			return fmt.Errorf("nnsight.Rename: %w", err)
+		}
 	}
 	for _, h := range m.loadHooks {
 		if err := h(m); err != nil {
@@ -378,7 +407,14 @@ func (m *Model) LoadEdits(edits ...*edit.Edit) error {
 	}
 	m.editsWrite.Lock()
 	defer m.editsWrite.Unlock()
-	all := append(m.Edits(), edits...)
+	all := m.Edits()
+	for _, e := range edits {
+		r, err := m.resolveEdit(e, all)
+		if err != nil {
+			return err
+		}
+		all = append(all, r)
+	}
 	if err := m.validateEdits(all); err != nil {
 		return err
 	}
@@ -406,17 +442,17 @@ func (m *Model) validateEdits(all []*edit.Edit) error {
 	seen := map[string]bool{}
 	for _, e := range all {
 		if seen[e.WrapperPath()] {
-			return fmt.Errorf("edit %s: wrapper name %q is already used in %q", e, e.Wrapper, e.Parent)
+			return module.NewError(ErrBadEdit, "edit %s: wrapper name %q is already used in %q", e, e.Wrapper, e.Parent)
 		}
 		seen[e.WrapperPath()] = true
 	}
 	for i, e := range all {
 		others := append(append([]*edit.Edit(nil), all[:i]...), all[i+1:]...)
 		if _, err := findModule(m.root, others, e.WrapperPath()); err == nil {
-			return fmt.Errorf("edit %s: %q already has a child called %q", e, e.Parent, e.Wrapper)
+			return module.NewError(ErrBadEdit, "edit %s: %q already has a child called %q", e, e.Parent, e.Wrapper)
 		}
 		if _, err := findModule(m.root, others, e.Parent); err != nil {
-			return fmt.Errorf("edit %s: %w", e, err)
+			return module.WithKind(fmt.Errorf("edit %s: %w", e, err), ErrBadEdit)
 		}
 	}
 	// A dry build checks that each target node exists, each wrapper keeps its shape and
@@ -426,6 +462,79 @@ func (m *Model) validateEdits(all []*edit.Edit) error {
 	}
 	_, err := m.scanWith(all, nil, func(t *Tracer) {})
 	return err
+}
+
+// resolveEdit returns e with its parent path resolved (aliases, negative indices) to the
+// model's own path, which the graph build matches calls against.
+func (m *Model) resolveEdit(e *edit.Edit, earlier []*edit.Edit) (*edit.Edit, error) {
+	parent, _, err := m.namesWith(earlier).Find(e.Parent) // a parent may sit under an earlier edit's wrapper
+	if err != nil {
+		return nil, module.WithKind(fmt.Errorf("edit %s: %w", e, err), ErrBadEdit)
+	}
+	if parent == e.Parent {
+		return e, nil
+	}
+	r := *e
+	r.Parent = parent
+	m.declMu.Lock()
+	if m.declaredAs == nil {
+		m.declaredAs = map[*edit.Edit]*edit.Edit{}
+	}
+	m.declaredAs[&r] = e
+	m.declMu.Unlock()
+	return &r, nil
+}
+
+// declared is the edit as the user declared it (before resolveEdit).
+func (m *Model) declared(e *edit.Edit) *edit.Edit {
+	m.declMu.Lock()
+	defer m.declMu.Unlock()
+	if d, ok := m.declaredAs[e]; ok {
+		return d
+	}
+	return e
+}
+
+// names resolves the paths users write against the model's tree (its aliases, and the
+// wrappers of loaded edits when withEdits).
+func (m *Model) names(withEdits bool) module.Names {
+	if withEdits {
+		return m.namesWith(m.Edits())
+	}
+	return m.namesWith(nil)
+}
+
+// namesWith is names with the wrappers of the given edits (no m.Edits(): usable while loading).
+func (m *Model) namesWith(edits []*edit.Edit) module.Names {
+	n := module.Names{Root: m.root, Aliases: m.opts.rename}
+	if len(edits) > 0 {
+		n.Extra = map[string][]module.Child{}
+		for _, e := range edits {
+			n.Extra[e.Parent] = append(n.Extra[e.Parent], module.Child{Name: e.Wrapper, Module: e.Module})
+		}
+	}
+	return n
+}
+
+// Resolve returns the model's own path for a path as users may write it: with brackets
+// ("transformer.h[3]"), negative list indices ("transformer.h[-1]", the last block) and
+// aliases (Rename). A last segment that is not a module is kept as is (a labelled value,
+// checked when a trace reaches it); any other unknown name or an index out of range is an
+// error (ErrUnknownPath, ErrOutOfRange).
+func (m *Model) Resolve(path string) (string, error) {
+	if err := m.Load(); err != nil {
+		return "", err
+	}
+	n := m.names(true)
+	mod, rest, err := n.Resolve(path)
+	if err != nil {
+		return "", err
+	}
+	if rest != "" && (mod == "" || strings.Contains(rest, ".")) {
+		_, _, err := n.Find(path)
+		return "", err
+	}
+	return module.Join(mod, rest), nil
 }
 
 // env is read once: a notebook's session directory (set by the gonnsight kernel).

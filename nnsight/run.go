@@ -3,7 +3,6 @@ package nnsight
 import (
 	"errors"
 	"fmt"
-	"path"
 	"sort"
 	"strings"
 
@@ -188,7 +187,7 @@ func (m *Model) register(input any, fn func(t *Tracer), step, maxSteps int, cach
 		return nil, errors.New("nothing to run: give Trace an input or call Invoke inside it")
 	}
 	if len(tr.errs) > 0 {
-		return nil, errors.New(strings.Join(tr.errs, "\n"))
+		return nil, errors.Join(tr.errs...) // one message per line, each keeping its kind
 	}
 	if err := tr.attachLoose(); err != nil {
 		return nil, err
@@ -321,7 +320,7 @@ func (m *Model) builder(tr *trace, batch *Batch, edits []*edit.Edit, gs *genStat
 		})
 		if err != nil {
 			if len(tr.reshaped) > 0 {
-				err = fmt.Errorf("%w (%s)", err, strings.Join(tr.reshaped, "; "))
+				err = module.WithKind(fmt.Errorf("%w (%s)", err, strings.Join(tr.reshaped, "; ")), ErrShape)
 			}
 			return nil, err
 		}
@@ -515,7 +514,7 @@ func (tr *trace) remap(mp map[*Node]*Node) {
 
 // checkFired reports interventions whose point the forward never reached.
 func (tr *trace) checkFired(c *module.Ctx) error {
-	var msgs []string
+	var msgs []error
 	keys := make([]pointKey, 0, len(tr.points))
 	for k := range tr.points {
 		keys = append(keys, k)
@@ -540,9 +539,9 @@ func (tr *trace) checkFired(c *module.Ctx) error {
 		}
 		switch {
 		case calls == 0:
-			msgs = append(msgs, fmt.Sprintf("%s: the module %q was not called in this forward", k, k.path))
+			msgs = append(msgs, fmt.Errorf("%s: the module %q was not called in this forward", k, k.path))
 		case rec == nil:
-			msgs = append(msgs, fmt.Sprintf("%s: the module was called %d time(s), there is no call %d", k, calls, k.call))
+			msgs = append(msgs, fmt.Errorf("%s: the module was called %d time(s), there is no call %d", k, calls, k.call))
 		case k.kind == labelPoint:
 			var names []string
 			for _, l := range rec.Labels {
@@ -556,20 +555,17 @@ func (tr *trace) checkFired(c *module.Ctx) error {
 				children = append(children, ch.Name)
 			}
 			full := module.Join(k.path, k.label)
-			msgs = append(msgs, fmt.Sprintf("no module or labelled value %q: %s has labelled values %s and children %s%s",
+			if user, ok := tr.spelled[full]; ok {
+				full = user
+			}
+			msgs = append(msgs, module.NewError(ErrUnknownPath, "no module or labelled value %q: %s has labelled values %s and children %s%s",
 				full, k.path, strings.Join(names, ", "), strings.Join(children, ", "), suggestPaths(full, tr.model.Paths())))
 		default:
-			msgs = append(msgs, fmt.Sprintf("%s was never reached", k))
+			msgs = append(msgs, fmt.Errorf("%s was never reached", k))
 		}
 	}
 	if len(msgs) > 0 {
-		return errors.New(strings.Join(msgs, "\n"))
+		return errors.Join(msgs...)
 	}
 	return nil
-}
-
-// Match reports whether a module path matches a glob pattern ("transformer.h.*.mlp").
-func Match(pattern, p string) bool {
-	ok, _ := path.Match(pattern, p)
-	return ok
 }

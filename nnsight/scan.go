@@ -33,6 +33,7 @@ func (s Shape) String() string {
 type ScanResult struct {
 	Shapes map[string]Shape
 	Order  []string
+	names  module.Names
 }
 
 // String prints one line per value: path, shape and, where known, what each axis is.
@@ -72,7 +73,7 @@ func (m *Model) scanWith(edits []*edit.Edit, input any, fn func(t *Tracer)) (*Sc
 		return nil, err
 	}
 	defer gr.Finalize()
-	res := &ScanResult{Shapes: map[string]Shape{}}
+	res := &ScanResult{Shapes: map[string]Shape{}, names: m.names(true)}
 	for _, rec := range meta.ctx.Calls() {
 		if len(rec.Outputs) > 0 && rec.Path != "" {
 			o := rec.Outputs[0]
@@ -116,11 +117,14 @@ func (m *Model) sampleInput() any {
 	return m.example
 }
 
-// Paths of a scan, sorted, matching a glob pattern.
+// Match returns the scan's paths (keys of Shapes), sorted, that match a path or glob: "*"
+// matches within one dotted segment ("transformer.h.*" is the blocks), "**" one or more
+// whole segments ("transformer.h.0.**" is everything inside block 0); literal segments may be
+// aliases (Rename) or negative indices.
 func (s *ScanResult) Match(pattern string) []string {
 	var out []string
 	for _, p := range s.Order {
-		if Match(pattern, p) {
+		if _, ok := s.names.Match(pattern, p); ok {
 			out = append(out, p)
 		}
 	}

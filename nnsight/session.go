@@ -181,7 +181,7 @@ func sessionSaveEdits(m *Model, edits []*edit.Edit) error {
 	}
 	specs := []edit.Spec{}
 	for _, e := range edits {
-		specs = append(specs, e.Spec())
+		specs = append(specs, m.declared(e).Spec()) // as declared (an alias, a negative index)
 	}
 	data, err := json.MarshalIndent(specs, "", "  ")
 	if err != nil {
@@ -235,7 +235,11 @@ func sessionRestoreEdits(m *Model) ([]*edit.Edit, error) {
 			return nil, fmt.Errorf("an earlier cell loaded the edit %s, but no declaration of it exists any more "+
 				"(its `var ... = edit.New(...)` was removed or changed); run model.ClearEdits() to forget it, or declare it again", s)
 		}
-		edits = append(edits, e)
+		r, err := m.resolveEdit(e, edits)
+		if err != nil {
+			return nil, err
+		}
+		edits = append(edits, r)
 	}
 	return edits, nil
 }

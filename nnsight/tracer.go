@@ -29,7 +29,7 @@ type trace struct {
 	points     map[pointKey][]*event
 	saves      []*saved
 	computes   []computeSpec
-	errs       []string
+	errs       []error
 	invokes    []*invokeSpec
 	passes     []*backwardPass
 	curPass    *backwardPass // the pass whose body is registering (nil outside bodies)
@@ -47,7 +47,8 @@ type trace struct {
 	fired      map[pointKey]bool
 	inputs     map[string]*tensors.Tensor // extra graph inputs (patch tensors, scalars)
 	nInputs    int
-	lists      map[string]bool // names saved per generation step
+	lists      map[string]bool   // names saved per generation step
+	spelled    map[string]string // the model's own path -> the path as the user wrote it
 }
 
 type invokeSpec struct {
@@ -139,7 +140,7 @@ type gradPoint struct {
 }
 
 func (t *Tracer) errorf(format string, args ...any) {
-	t.tr.errs = append(t.tr.errs, fmt.Sprintf(format, args...))
+	t.tr.errs = append(t.tr.errs, errors.New(fmt.Sprintf(format, args...)))
 }
 
 // Step is the generation step this closure is registering for (0 in a plain trace; in
@@ -170,40 +171,54 @@ func (t *Tracer) Invoke(input any, fn func(iv *Tracer)) {
 }
 
 // Module returns the envoy of the module (or labelled value) at path: "transformer.h.3.attn",
-// "transformer.h[3].attn", or a labelled intermediate "transformer.h.3.attn.query".
+// "transformer.h[3].attn", "transformer.h[-1]" (the last block), an alias (Rename), or a
+// labelled intermediate "transformer.h.3.attn.query".
 func (t *Tracer) Module(path string) *Envoy {
-	path = module.NormalizePath(path)
-	e := &Envoy{t: t, path: path}
-	paths := t.tr.model.Paths()
-	for _, p := range paths {
-		if p == path {
-			return e
-		}
-	}
-	// Not a module: a label of its parent module?
-	if i := strings.LastIndex(path, "."); i > 0 {
-		parent := path[:i]
-		for _, p := range paths {
-			if p == parent {
-				e.path, e.label = parent, path[i+1:]
-				return e
+	user := module.NormalizePath(path)
+	e := &Envoy{t: t, path: user}
+	mod, rest, err := t.tr.model.names(true).Resolve(user)
+	switch {
+	case err != nil:
+		t.tr.errs = append(t.tr.errs, err)
+	case rest == "":
+		e.path = mod
+		t.tr.spell(mod, user)
+		return e
+	case mod != "" && !strings.Contains(rest, "."):
+		// Not a module: a label of its parent module.
+		e.path, e.label = mod, rest
+		t.tr.spell(module.Join(mod, rest), user)
+		return e
+	default:
+		paths := t.tr.model.Paths()
+		hint := suggestPaths(user, paths)
+		if hint == "" {
+			// Nothing is near: list what exists rather than naming nothing.
+			var some []string
+			for _, p := range paths {
+				if p != "" && len(some) < 20 {
+					some = append(some, p)
+				}
 			}
+			hint = "; modules: " + strings.Join(some, ", ")
 		}
+		t.tr.errs = append(t.tr.errs, module.NewError(ErrUnknownPath, "no module %q in %s%s", user, t.tr.model.describe(), hint))
 	}
-	hint := suggestPaths(path, paths)
-	if hint == "" {
-		// Nothing is near: list what exists rather than naming nothing.
-		var some []string
-		for _, p := range paths {
-			if p != "" && len(some) < 20 {
-				some = append(some, p)
-			}
-		}
-		hint = "; modules: " + strings.Join(some, ", ")
-	}
-	t.errorf("no module %q in %s%s", path, t.tr.model.describe(), hint)
 	e.bad = true
 	return e
+}
+
+// spell remembers how the user wrote a path, for messages.
+func (tr *trace) spell(own, user string) {
+	if own == user {
+		return
+	}
+	if tr.spelled == nil {
+		tr.spelled = map[string]string{}
+	}
+	if _, ok := tr.spelled[own]; !ok {
+		tr.spelled[own] = user
+	}
 }
 
 func suggestPaths(path string, paths []string) string {

@@ -393,7 +393,7 @@ shape and what each axis is.
 %%
 s, err := model.Scan(prompt, nil)
 must(err)
-for _, p := range s.Match("transformer.h.0*") {
+for _, p := range s.Match("transformer.h.0.**") {
 	fmt.Printf("%-32s %v\\n", p, s.Shapes[p])
 }
 '''),

@@ -212,6 +212,51 @@ func TestTraceMatchesReference(t *testing.T) {
 	}
 }
 
+// Negative indices work in --save and --module; an index out of range names the valid range.
+func TestNegativeIndexFlags(t *testing.T) {
+	t.Parallel()
+	fx := golden.Open(t, "tiny-a") // 2 layers: -1 is block 1
+	ids := idList(fx.Ints(t, "p0"))
+	file := filepath.Join(t.TempDir(), "acts.safetensors")
+	ok(t, nil, "trace", "--model", fixtureDir("tiny-a"), "--ids", ids,
+		"--save", "transformer.h[-1].mlp", "--save", "transformer.h.-1.input", "--save", "transformer.h.-2.attn.query", "--out", file)
+	f, err := safetensors.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for save, key := range map[string]string{
+		"transformer.h[-1].mlp":       "p0/transformer.h.1.mlp",
+		"transformer.h.-1.input":      "p0/input/transformer.h.1",
+		"transformer.h.-2.attn.query": "p0/transformer.h.0.attn.query",
+	} {
+		info, found := f.Info(save)
+		if !found {
+			t.Errorf("no tensor %q; saved %v", save, f.Names())
+			continue
+		}
+		data, err := f.Float32(save)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fx.Compare(t, key, data, info.Shape, 1e-4)
+	}
+	last := ok(t, nil, "graph", "--model", fixtureDir("tiny-a"), "--module", "transformer.h[-1].mlp")
+	one := ok(t, nil, "graph", "--model", fixtureDir("tiny-a"), "--module", "transformer.h.1.mlp")
+	if last != one || !strings.Contains(last, "c_fc.weight") {
+		t.Errorf("graph of h[-1].mlp:\n%s\ngraph of h.1.mlp:\n%s", last, one)
+	}
+	for _, args := range [][]string{
+		{"trace", "--ids", ids, "--save", "transformer.h[-3].mlp", "--out", file},
+		{"graph", "--module", "transformer.h.-3"},
+	} {
+		r := gns(t, nil, append(args, "--model", fixtureDir("tiny-a"))...)
+		if r.code != 1 || !strings.Contains(r.stderr, "-3") || !strings.Contains(r.stderr, "-2..-1") {
+			t.Errorf("gonnsight %s: exit %d\n%s", strings.Join(args, " "), r.code, r.stderr)
+		}
+	}
+}
+
 type generationJSON struct {
 	IDs    []int `json:"ids"`
 	NewIDs []int `json:"new_ids"`

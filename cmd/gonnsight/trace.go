@@ -7,7 +7,6 @@ import (
 
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/gomlx/core/tensors"
-	"github.com/gonnsight/gonnsight/module"
 	"github.com/gonnsight/gonnsight/nnsight"
 	"github.com/gonnsight/gonnsight/safetensors"
 )
@@ -97,20 +96,23 @@ func defaultInput(m *nnsight.Model) any {
 	return []int{0, 1, 2}
 }
 
-// savePoint splits a --save argument into the path to give Tracer.Module and whether it
-// names the module's input: "transformer.h.1.input" is block 1's input unless the model has
-// a module of that name.
-func savePoint(arg string, modules map[string]bool) (path string, input bool) {
-	p := module.NormalizePath(arg)
+// savePoint splits a --save argument into the model's own path to give Tracer.Module and
+// whether it names the module's input: "transformer.h.1.input" is block 1's input unless the
+// model has a module of that name. Negative indices ("transformer.h[-1]") resolve here.
+func savePoint(m *nnsight.Model, arg string, modules map[string]bool) (path string, input bool, err error) {
+	p, err := m.Resolve(arg)
+	if err != nil {
+		return "", false, fmt.Errorf("--save %s: %w", arg, err)
+	}
 	if modules[p] {
-		return p, false
+		return p, false, nil
 	}
 	for _, suffix := range []string{".input", ".output"} {
 		if base, ok := strings.CutSuffix(p, suffix); ok && modules[base] {
-			return base, suffix == ".input"
+			return base, suffix == ".input", nil
 		}
 	}
-	return p, false
+	return p, false, nil
 }
 
 func runTrace(m *nnsight.Model, source string, ids []int, saves []string, out string) error {
@@ -119,19 +121,28 @@ func runTrace(m *nnsight.Model, source string, ids []int, saves []string, out st
 		modules[p] = true
 	}
 	seen := map[string]bool{}
-	for _, s := range saves {
+	type point struct {
+		path  string
+		input bool
+	}
+	points := make([]point, len(saves))
+	for i, s := range saves {
 		if seen[s] {
 			return usageErrorf("--save %s is given twice", s)
 		}
 		seen[s] = true
+		path, input, err := savePoint(m, s, modules)
+		if err != nil {
+			return err
+		}
+		points[i] = point{path, input}
 	}
 	res, err := m.Trace(ids, func(t *nnsight.Tracer) {
-		for _, s := range saves {
-			path, input := savePoint(s, modules)
-			if input {
-				t.Module(path).Input().Save(s)
+		for i, s := range saves {
+			if points[i].input {
+				t.Module(points[i].path).Input().Save(s)
 			} else {
-				t.Module(path).Output().Save(s)
+				t.Module(points[i].path).Output().Save(s)
 			}
 		}
 	})
