@@ -509,7 +509,7 @@ func checkTraceAndSave(t *testing.T, nb *notebook, model string) (ablation float
 	has(t, "scan", c.stdout, fmt.Sprintf(`(?m)^transformer\.h\.0\.attn\.query\s+Float32\[1 %d 64\] \(batch, pos, embd\)$`, n),
 		fmt.Sprintf(`(?m)^transformer\.h\.0\.attn\.attn_weights\s+Float32\[1 4 %d %d\] \(batch, head, query_pos, key_pos\)$`, n, n),
 		fmt.Sprintf(`(?m)^transformer\.h\.0\.mlp\.c_fc\s+Float32\[1 %d 256\] \(batch, pos, inner\)$`, n),
-		fmt.Sprintf(`(?m)^transformer\.h\.0\s+Float32\[1 %d 64\] \(batch, pos, embd\)$`, n))
+		fmt.Sprintf(`(?m)^transformer\.h\.0\.mlp\s+Float32\[1 %d 64\] \(batch, pos, embd\)$`, n))
 	return ablation
 }
 
