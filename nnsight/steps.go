@@ -1,5 +1,7 @@
 package nnsight
 
+import "github.com/gonnsight/gonnsight/module"
+
 // AllSteps, as Iter's hi, means every step to the end of the generation.
 const AllSteps = -1
 
@@ -21,7 +23,8 @@ func (t *Tracer) Iter(lo, hi int, body func(t *Tracer)) {
 		t.errorf("Iter(%d, %d): steps start at 0", lo, hi)
 		return
 	case lo >= n || end > n:
-		t.errorf("Iter(%d, %d): this run has steps 0 to %d only (%d new tokens; a trace is step 0)", lo, hi, n-1, n)
+		t.tr.errs = append(t.tr.errs, module.NewError(ErrOutOfRange,
+			"Iter(%d, %d): this run has steps 0 to %d only (%d new tokens; a trace is step 0)", lo, hi, n-1, n))
 		return
 	case end <= lo:
 		t.errorf("Iter(%d, %d): empty range (hi must be greater than lo, or AllSteps)", lo, hi)

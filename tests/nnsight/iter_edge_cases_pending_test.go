@@ -1,5 +1,3 @@
-//go:build pending
-
 package nnsight_test
 
 // Ports of ndif-team/nnsight tests/test_iter_edge_cases.py that need Iter, invokes in
