@@ -175,20 +175,24 @@ func (tr *trace) cacheObjects() []*Cache {
 // ("transformer.h.0.mlp", "transformer.h.0.mlp.input", "transformer.h.0.attn.query"),
 // match the path its patterns are matched against.
 func (tr *trace) record(key, match string, x *Node) {
+	if tr.cacheNames == nil {
+		n := tr.model.names(true) // once per trace: record runs for every value of the forward
+		tr.cacheNames = &n
+	}
 	for _, cs := range tr.caches {
-		if !cs.matches(tr.model, match) {
+		if !cs.matches(*tr.cacheNames, match) {
 			continue
 		}
 		cs.entries = append(cs.entries, &cacheEntry{key: key, node: view(x, cs.rows, nil)})
 	}
 }
 
-func (cs *cacheSpec) matches(m *Model, p string) bool {
+func (cs *cacheSpec) matches(names module.Names, p string) bool {
 	if len(cs.patterns) == 0 {
 		return true
 	}
 	for _, pat := range cs.patterns {
-		if _, ok := m.names(true).Match(pat, p); ok {
+		if _, ok := names.Match(pat, p); ok {
 			return true
 		}
 	}

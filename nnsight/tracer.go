@@ -40,8 +40,9 @@ type trace struct {
 	step       int // generation step (0 for a plain trace)
 	maxSteps   int // steps the generation may run (1 for a plain trace)
 	caches     []*cacheSpec
-	reshaped   []string // Sets that changed a value's shape, for error messages
-	prevCaches []*Cache // a generation's caches, filled step after step
+	reshaped   []string      // Sets that changed a value's shape, for error messages
+	prevCaches []*Cache      // a generation's caches, filled step after step
+	cacheNames *module.Names // path resolution for cache globs, made once per trace
 	skips      map[string][]*skipSpec
 	ctx        *module.Ctx
 	fired      map[pointKey]bool
