@@ -94,6 +94,44 @@ func (c *Cache) key(p string) (string, error) {
 	return "", module.NewError(ErrUnknownPath, "path %q is not in the cache; cached: %s", p, list(c.Paths, 8))
 }
 
+// Get returns the cached value of a path, spelled any way that names it (the model's own
+// path, an alias, a negative index), or nil.
+func (c *Cache) Get(p string) *tensors.Tensor {
+	if key, err := c.key(p); err == nil {
+		return c.Result.Get(key)
+	}
+	return c.Result.Get(p) // "logits" and the model's outputs
+}
+
+// Value is Get with an error naming what is cached.
+func (c *Cache) Value(p string) (*tensors.Tensor, error) {
+	key, err := c.key(p)
+	if err != nil {
+		if x := c.Result.Get(p); x != nil {
+			return x, nil
+		}
+		return nil, err
+	}
+	return c.Result.Value(key)
+}
+
+// Float32 returns a cached value's data and shape.
+func (c *Cache) Float32(p string) ([]float32, []int, error) {
+	x, err := c.Value(p)
+	if err != nil {
+		return nil, nil, err
+	}
+	return Float32(x)
+}
+
+// List returns a path's value at every generation step, in order.
+func (c *Cache) List(p string) []*tensors.Tensor {
+	if key, err := c.key(p); err == nil {
+		return c.Result.List(key)
+	}
+	return nil
+}
+
 func list(names []string, n int) string {
 	if len(names) <= n {
 		return strings.Join(names, ", ")
@@ -156,7 +194,8 @@ func (t *Tracer) Cache(patterns ...string) *Cache {
 	if k < len(tr.prevCaches) {
 		c = tr.prevCaches[k]
 	} else {
-		c = &Cache{Result: &Result{values: map[string]*tensors.Tensor{}, lists: map[string][]*tensors.Tensor{}}}
+		c = &Cache{Result: &Result{values: map[string]*tensors.Tensor{}, lists: map[string][]*tensors.Tensor{}},
+			own: map[string]string{}, names: tr.model.names(true)}
 	}
 	tr.caches = append(tr.caches, &cacheSpec{patterns: patterns, rows: t.rows, cache: c})
 	return c
@@ -203,10 +242,7 @@ func (cs *cacheSpec) matches(names module.Names, p string) bool {
 func (cs *cacheSpec) fill(outs []*tensors.Tensor) {
 	c := cs.cache
 	for i, e := range cs.entries {
-		if _, seen := c.values[e.key]; !seen {
-			c.order = append(c.order, e.key)
-			c.Paths = append(c.Paths, e.key)
-		}
+		c.add(e.key, e.key)
 		c.values[e.key] = outs[i]
 		c.lists[e.key] = append(c.lists[e.key], outs[i])
 	}

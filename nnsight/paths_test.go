@@ -267,6 +267,26 @@ func TestRename(t *testing.T) {
 	if !errors.Is(err, nnsight.ErrUnknownPath) || !strings.Contains(err.Error(), `"layers.0.fnn.c_fc"`) {
 		t.Errorf("a wrong module under an alias: %v", err)
 	}
+	// Default save names are spelled as written; an in-trace cache answers every spelling.
+	var c2 *nnsight.Cache
+	res, err = m.Trace(ids, func(tr *nnsight.Tracer) {
+		c2 = tr.Cache("transformer.h.*.mlp")
+		tr.Module("layers.-1.ffn").Output().Save()
+		tr.Module("layers.0.attn.query").Output().Save()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(res.Names()); !strings.Contains(got, "layers.-1.ffn.output") || !strings.Contains(got, "layers.0.attn.query") {
+		t.Errorf("default save names %s, want the spelling used", got)
+	}
+	for _, p := range []string{"transformer.h.1.mlp", "layers.1.ffn", "layers.-1.ffn", "transformer.h.-1.mlp"} {
+		d, s, err := c2.Float32(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fx.Compare(t, "p0/transformer.h.1.mlp", d, s, tol)
+	}
 	// A rename that names no module is an error when the model loads.
 	bad := nnsight.LanguageModel(dir, nnsight.WithBackend("go"), nnsight.Rename(map[string]string{"transformer.layers": "x"}))
 	if err := bad.Load(); !errors.Is(err, nnsight.ErrUnknownPath) || !strings.Contains(err.Error(), "transformer.layers") {

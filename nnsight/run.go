@@ -539,9 +539,9 @@ func (tr *trace) checkFired(c *module.Ctx) error {
 		}
 		switch {
 		case calls == 0:
-			msgs = append(msgs, fmt.Errorf("%s: the module %q was not called in this forward", k, k.path))
+			msgs = append(msgs, fmt.Errorf("%s: the module %q was not called in this forward", k.spelled(tr.spelled), tr.spelledPath(k.path)))
 		case rec == nil:
-			msgs = append(msgs, fmt.Errorf("%s: the module was called %d time(s), there is no call %d", k, calls, k.call))
+			msgs = append(msgs, fmt.Errorf("%s: the module was called %d time(s), there is no call %d", k.spelled(tr.spelled), calls, k.call))
 		case k.kind == labelPoint:
 			var names []string
 			for _, l := range rec.Labels {
@@ -561,7 +561,7 @@ func (tr *trace) checkFired(c *module.Ctx) error {
 			msgs = append(msgs, module.NewError(ErrUnknownPath, "no module or labelled value %q: %s has labelled values %s and children %s%s",
 				full, k.path, strings.Join(names, ", "), strings.Join(children, ", "), suggestPaths(full, tr.model.Paths())))
 		default:
-			msgs = append(msgs, fmt.Errorf("%s was never reached", k))
+			msgs = append(msgs, fmt.Errorf("%s was never reached", k.spelled(tr.spelled)))
 		}
 	}
 	if len(msgs) > 0 {

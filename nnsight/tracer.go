@@ -73,8 +73,24 @@ type pointKey struct {
 	call  int
 }
 
-func (k pointKey) String() string {
+func (k pointKey) String() string { return k.spelled(nil) }
+
+// spelled writes the key with the module path as the user wrote it (an alias, a negative
+// index), where spelling (the model's own path -> the user's) has it.
+func (k pointKey) spelled(spelling map[string]string) string {
 	s := k.path
+	if k.kind == labelPoint {
+		if user, ok := spelling[module.Join(k.path, k.label)]; ok {
+			s = user
+			if k.call > 0 {
+				s += fmt.Sprintf(" (call %d)", k.call)
+			}
+			return s
+		}
+	}
+	if user, ok := spelling[k.path]; ok {
+		s = user
+	}
 	switch k.kind {
 	case outputPoint:
 		s += ".output"
@@ -220,6 +236,14 @@ func (tr *trace) spell(own, user string) {
 	if _, ok := tr.spelled[own]; !ok {
 		tr.spelled[own] = user
 	}
+}
+
+// spelledPath is a module path as the user wrote it.
+func (tr *trace) spelledPath(own string) string {
+	if user, ok := tr.spelled[own]; ok {
+		return user
+	}
+	return own
 }
 
 func suggestPaths(path string, paths []string) string {
@@ -431,7 +455,7 @@ type Proxy struct {
 type axisRange struct{ axis, lo, hi int }
 
 // String names the proxy like its path: "transformer.h.0.mlp.output".
-func (p *Proxy) String() string { return p.key.String() }
+func (p *Proxy) String() string { return p.key.spelled(p.t.tr.spelled) }
 
 // At narrows the proxy to [lo, hi) along axis (negative indices count from the end), e.g.
 // At(1, 5, 6) is position 5 of a [batch, seq, hidden] value.

@@ -658,7 +658,6 @@ func TestLM_Cache_CacheNoEntryInput(t *testing.T) {
 // tests/test_lm.py::TestCache::test_cache_alias
 func TestLM_Cache_CacheAlias(t *testing.T) {
 	m := newLM(nnsight.Rename(map[string]string{"transformer.h.0": "first_layer", "transformer.h.1": "second_layer"}))
-	t.Skip("not yet: keys of a cache made inside a trace are the model's own paths, not aliases (issue 11 follow-up)")
 	var c *nnsight.Cache
 	res, err := m.Trace(msgPrompt, func(tr *nnsight.Tracer) {
 		c = tr.Cache()
