@@ -5,7 +5,7 @@ package nnsight_test
 // each solved with gonnsight and checked as the task's verify function checks it, with
 // GPT-2's 768 and 50257 replaced by the tiny model's width and GPT-2's vocabulary, and a
 // relation that holds for any weights added where the task has one. The tasks that need
-// the API being added are in agent_evals_pending_test.go.
+// the API being added are in agent_evals_issue11_test.go.
 
 import (
 	"fmt"

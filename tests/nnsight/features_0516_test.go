@@ -1,7 +1,7 @@
 package nnsight_test
 
 // Ports of ndif-team/nnsight tests/test_0516_features.py that use today's API; the rest are
-// in features_0516_pending_test.go.
+// in features_0516_issue11_test.go.
 
 import (
 	"strings"

@@ -1,7 +1,7 @@
 package nnsight_test
 
 // Ports of ndif-team/nnsight tests/test_iter_edge_cases.py that use today's API. The ports
-// that need Iter, invokes in Generate and Streamer are in iter_edge_cases_pending_test.go.
+// that need Iter, invokes in Generate and Streamer are in iter_edge_cases_issue11_test.go.
 //
 // nnsight's tracer.iter[i] counts every call of a module, so inside one trace it selects
 // the i-th call of a module its forward calls several times. gonnsight separates the two:

@@ -2,7 +2,7 @@ package nnsight_test
 
 // Ports of ndif-team/nnsight tests/test_lm.py that use today's API. The ports that need the
 // API being added (prompt-less invokes, invokes in Generate, Iter, Backward bodies, a cache
-// inside a trace, Rename, typed errors) are in lm_pending_test.go.
+// inside a trace, Rename, typed errors) are in lm_issue11_test.go.
 
 import (
 	"fmt"
