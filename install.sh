@@ -57,6 +57,19 @@ else
   exit 1
 fi
 
+# 2b. For the browser test of the tutorials (tests/browser_test.go): Chromium and the classic
+# notebook page, from Debian's packages where apt-get is available.
+if ! command -v chromium >/dev/null || ! /usr/bin/python3 -c 'import notebook.notebookapp' 2>/dev/null; then
+  if command -v apt-get >/dev/null; then
+    say "browser test tools: chromium, jupyter-notebook (Debian packages)"
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium jupyter-notebook >/dev/null
+  else
+    echo "install.sh: no apt-get: install Chromium and Jupyter's classic notebook for the browser test" >&2
+  fi
+fi
+
 # 3. The CLI.
 say "building gonnsight into $BIN_DIR"
 mkdir -p "$BIN_DIR"
