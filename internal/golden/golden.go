@@ -33,8 +33,15 @@ func Root() string {
 // Open opens a fixture by name ("tiny-a").
 func Open(t testing.TB, name string) *Fixture {
 	t.Helper()
+	return OpenFile(t, name, "golden")
+}
+
+// OpenFile opens another pair of fixture files of a model's directory: base.json and
+// base.safetensors (e.g. "experiments", written by tests/reference/experiments_ref.py).
+func OpenFile(t testing.TB, name, base string) *Fixture {
+	t.Helper()
 	dir := filepath.Join(Root(), "testdata", "gpt2", name)
-	data, err := os.ReadFile(filepath.Join(dir, "golden.json"))
+	data, err := os.ReadFile(filepath.Join(dir, base+".json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +49,7 @@ func Open(t testing.TB, name string) *Fixture {
 	if err := json.Unmarshal(data, &js); err != nil {
 		t.Fatal(err)
 	}
-	f, err := safetensors.Open(filepath.Join(dir, "golden.safetensors"))
+	f, err := safetensors.Open(filepath.Join(dir, base+".safetensors"))
 	if err != nil {
 		t.Fatal(err)
 	}
