@@ -27,7 +27,8 @@ func (a Ablation) String() string {
 // (before c_proj, every position) replaced, and returns the metric as a [layer, head] Map;
 // its Clean field is the metric without ablation.
 func AblateHeads(m *nnsight.Model, prompt any, metric Metric, how Ablation, opts ...Option) (*Map, error) {
-	p, err := newPair(m, prompt, prompt, metric, headsPoint)
+	o := options(opts)
+	p, err := newPair(m, prompt, prompt, metric, headsPoint, o)
 	if err != nil {
 		return nil, err
 	}
@@ -55,7 +56,7 @@ func AblateHeads(m *nnsight.Model, prompt any, metric Metric, how Ablation, opts
 			runs = append(runs, patchRun{layer: l, pos: -1, f0: h * d, f1: (h + 1) * d})
 		}
 	}
-	vals, err := p.sweep(runs, sources, options(opts))
+	vals, err := p.sweep(runs, sources, o)
 	if err != nil {
 		return nil, err
 	}

@@ -12,8 +12,8 @@ import (
 // the metric's gradient · (clean − corrupted value), summed over features, as a
 // [layer, pos] Map. Its Clean and Corrupt fields are the two runs' metrics, so the map
 // estimates patched − corrupted.
-func AttributionPatch(m *nnsight.Model, c Component, clean, corrupt any, metric Metric) (*Map, error) {
-	p, err := newPair(m, clean, corrupt, metric, func(t *nnsight.Tracer, l int) *nnsight.Proxy { return c.point(t, l) })
+func AttributionPatch(m *nnsight.Model, c Component, clean, corrupt any, metric Metric, opts ...Option) (*Map, error) {
+	p, err := newPair(m, clean, corrupt, metric, func(t *nnsight.Tracer, l int) *nnsight.Proxy { return c.point(t, l) }, options(opts))
 	if err != nil {
 		return nil, err
 	}
@@ -29,8 +29,8 @@ func AttributionPatch(m *nnsight.Model, c Component, clean, corrupt any, metric 
 
 // AttributionPatchHeads is AttributionPatch for each head's output (every position), as a
 // [layer, head] Map.
-func AttributionPatchHeads(m *nnsight.Model, clean, corrupt any, metric Metric) (*Map, error) {
-	p, err := newPair(m, clean, corrupt, metric, headsPoint)
+func AttributionPatchHeads(m *nnsight.Model, clean, corrupt any, metric Metric, opts ...Option) (*Map, error) {
+	p, err := newPair(m, clean, corrupt, metric, headsPoint, options(opts))
 	if err != nil {
 		return nil, err
 	}
@@ -48,7 +48,7 @@ func AttributionPatchHeads(m *nnsight.Model, clean, corrupt any, metric Metric) 
 // attribution sums gradient · (clean − corrupted) into cell(layer, pos, feature).
 func (p *pair) attribution(cell func(l, pos, f int) int) ([]float32, error) {
 	res, err := p.m.Trace([][]int{p.corrupt}, func(t *nnsight.Tracer) {
-		lg := t.Logits()
+		lg := p.o.logits(t)
 		t.Backward(func() *ops.Node { return ops.ReduceAllSum(p.metric(lg.Node())) }, func() {
 			for l := 0; l < p.layers; l++ {
 				p.point(t, l).Grad().Save(fmt.Sprint("grad.", l))

@@ -27,7 +27,9 @@ import (
 	"github.com/gonnsight/gonnsight/ops"
 )
 
-// Metric maps the logits [batch, pos, vocab] to one number per row [batch], in the graph.
+// Metric maps the logits to one number per row [batch], in the graph. The logits are those
+// of the last position, [batch, 1, vocab], unless the call has the AllPositions option
+// ([batch, pos, vocab]): the unembedding of every position is most of a sweep's cost.
 type Metric func(logits *ops.Node) *ops.Node
 
 // LogitDiff is logits[:, -1, correct] − logits[:, -1, wrong]: the usual patching metric.
@@ -45,7 +47,7 @@ func LogProb(token int) Metric {
 	}
 }
 
-// lastPosition is x[:, -1, :] as [batch, vocab].
+// lastPosition is x[:, -1, :] as [batch, vocab] (x: [batch, pos or 1, vocab]).
 func lastPosition(x *ops.Node) *ops.Node {
 	d := x.Shape().Dimensions
 	return ops.Reshape(ops.Slice(x, ops.AxisRange(), ops.AxisElem(-1), ops.AxisRange()), d[0], d[2])
@@ -107,6 +109,8 @@ type Options struct {
 	// Rows is the number of patched runs per batched forward (default: as many as fit in
 	// about 2048 tokens, at least 1).
 	Rows int
+	// AllPositions gives the metric the logits of every position, not only the last.
+	AllPositions bool
 }
 
 // Option sets an Options field.
@@ -114,6 +118,20 @@ type Option func(*Options)
 
 // RowsPerBatch sets how many patched runs share one forward.
 func RowsPerBatch(n int) Option { return func(o *Options) { o.Rows = n } }
+
+// AllPositions gives the metric the logits of every position ([batch, pos, vocab]).
+func AllPositions() Option { return func(o *Options) { o.AllPositions = true } }
+
+// logits is the trace's logits proxy for the metric: unless o.AllPositions, lm_head sees
+// only the last position, so the unembedding runs once per row.
+func (o Options) logits(t *nnsight.Tracer) *nnsight.Proxy {
+	if !o.AllPositions {
+		t.Module("lm_head").Input().Set(func(h *ops.Node) *ops.Node {
+			return ops.Slice(h, ops.AxisRange(), ops.AxisElem(-1), ops.AxisRange())
+		})
+	}
+	return t.Logits()
+}
 
 func options(opts []Option) Options {
 	var o Options

@@ -8,6 +8,7 @@ import (
 	"github.com/gonnsight/gonnsight/experiments"
 	"github.com/gonnsight/gonnsight/internal/golden"
 	"github.com/gonnsight/gonnsight/nnsight"
+	"github.com/gonnsight/gonnsight/ops"
 )
 
 // Golden values: tests/reference/experiments_ref.py, one PyTorch forward per patch on the
@@ -40,6 +41,8 @@ func TestPatchingSweepsMatchReference(t *testing.T) {
 			check(t, fx, "patch/resid_pre", r, err)
 			// Several chunks of rows (the last one partly filled) give the same values.
 			r, err = experiments.PatchResidual(m, c, k, metric, experiments.RowsPerBatch(5))
+			check(t, fx, "patch/resid_pre", r, err)
+			r, err = experiments.PatchResidual(m, c, k, metric, experiments.AllPositions())
 			check(t, fx, "patch/resid_pre", r, err)
 			r, err = experiments.Patch(m, experiments.AttnOut, c, k, metric)
 			check(t, fx, "patch/attn_out", r, err)
@@ -165,6 +168,10 @@ func TestBadInputsAreClearErrors(t *testing.T) {
 	}
 	if _, err := experiments.DirectLogitAttribution(m, c, 100000, -1); err == nil || !strings.Contains(err.Error(), "vocabulary") {
 		t.Errorf("a token past the vocabulary: %v", err)
+	}
+	whole := func(logits *ops.Node) *ops.Node { return logits } // not one number per row
+	if _, err := experiments.PatchResidual(m, c, k, whole); err == nil || !strings.Contains(err.Error(), "one number per row") {
+		t.Errorf("a metric of the wrong shape: %v", err)
 	}
 	r, err := experiments.PatchResidual(m, c, c, metric)
 	if err != nil {

@@ -20,7 +20,8 @@ func PatchResidual(m *nnsight.Model, clean, corrupt any, metric Metric, opts ...
 // Patch is PatchResidual for any component: the metric when component c of layer l at
 // position p comes from the clean run, as a [layer, pos] Map.
 func Patch(m *nnsight.Model, c Component, clean, corrupt any, metric Metric, opts ...Option) (*Map, error) {
-	p, err := newPair(m, clean, corrupt, metric, func(t *nnsight.Tracer, l int) *nnsight.Proxy { return c.point(t, l) })
+	o := options(opts)
+	p, err := newPair(m, clean, corrupt, metric, func(t *nnsight.Tracer, l int) *nnsight.Proxy { return c.point(t, l) }, o)
 	if err != nil {
 		return nil, err
 	}
@@ -31,7 +32,7 @@ func Patch(m *nnsight.Model, c Component, clean, corrupt any, metric Metric, opt
 			runs = append(runs, patchRun{layer: l, pos: pos, f0: 0, f1: p.width})
 		}
 	}
-	vals, err := p.sweep(runs, p.cleanActs, options(opts))
+	vals, err := p.sweep(runs, p.cleanActs, o)
 	if err != nil {
 		return nil, err
 	}
@@ -44,7 +45,8 @@ func Patch(m *nnsight.Model, c Component, clean, corrupt any, metric Metric, opt
 // output (before c_proj, every position) taken from the clean run, and returns the metric
 // as a [layer, head] Map (TransformerLens's get_act_patch_attn_head_out_all_pos).
 func PatchHeads(m *nnsight.Model, clean, corrupt any, metric Metric, opts ...Option) (*Map, error) {
-	p, err := newPair(m, clean, corrupt, metric, headsPoint)
+	o := options(opts)
+	p, err := newPair(m, clean, corrupt, metric, headsPoint, o)
 	if err != nil {
 		return nil, err
 	}
@@ -56,7 +58,7 @@ func PatchHeads(m *nnsight.Model, clean, corrupt any, metric Metric, opts ...Opt
 			runs = append(runs, patchRun{layer: l, pos: -1, f0: h * d, f1: (h + 1) * d})
 		}
 	}
-	vals, err := p.sweep(runs, p.cleanActs, options(opts))
+	vals, err := p.sweep(runs, p.cleanActs, o)
 	if err != nil {
 		return nil, err
 	}
@@ -73,12 +75,13 @@ type pair struct {
 	tokens                     []string
 	metric                     Metric
 	point                      func(t *nnsight.Tracer, l int) *nnsight.Proxy
+	o                          Options
 	layers, width              int
 	cleanActs, corruptActs     []*tensors.Tensor // per layer [1, pos, width]
 	cleanMetric, corruptMetric float64
 }
 
-func newPair(m *nnsight.Model, clean, corrupt any, metric Metric, point func(t *nnsight.Tracer, l int) *nnsight.Proxy) (*pair, error) {
+func newPair(m *nnsight.Model, clean, corrupt any, metric Metric, point func(t *nnsight.Tracer, l int) *nnsight.Proxy, o Options) (*pair, error) {
 	if metric == nil {
 		return nil, fmt.Errorf("experiments: no metric (e.g. experiments.LogitDiff(correct, wrong))")
 	}
@@ -97,12 +100,12 @@ func newPair(m *nnsight.Model, clean, corrupt any, metric Metric, point func(t *
 		return nil, fmt.Errorf("experiments: the clean prompt has %d tokens %s but the corrupted one %d %s; patching needs prompts of one length",
 			len(c), quoteTokens(m, c), len(k), quoteTokens(m, k))
 	}
-	p := &pair{m: m, clean: c, corrupt: k, tokens: tokenLabels(m, k), metric: metric, point: point, layers: m.Config().NLayer}
+	p := &pair{m: m, clean: c, corrupt: k, tokens: tokenLabels(m, k), metric: metric, point: point, layers: m.Config().NLayer, o: o}
 	res, err := m.Trace([][]int{c, k}, func(t *nnsight.Tracer) {
 		for l := 0; l < p.layers; l++ {
 			point(t, l).Save(fmt.Sprint("act.", l))
 		}
-		lg := t.Logits()
+		lg := o.logits(t)
 		t.Compute("metric", func() *ops.Node { return metric(lg.Node()) })
 	})
 	if err != nil {
@@ -173,7 +176,7 @@ func (p *pair) sweep(runs []patchRun, sources []*tensors.Tensor, o Options) ([]f
 					return ops.Where(t.Input(mask), ops.BroadcastToDims(t.Input(src), dims...), x)
 				})
 			}
-			lg := t.Logits()
+			lg := o.logits(t)
 			t.Compute("metric", func() *ops.Node { return p.metric(lg.Node()) })
 		})
 		if err != nil {
