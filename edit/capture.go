@@ -328,21 +328,53 @@ var (
 // kwargs extracts the op's static parameters from GoMLX's description of the node
 // ("ReduceSum(x=[#5], axes=[1])" -> "axes=[1]").
 func kwargs(n *g.Node) string {
+	if n.Type() == g.NodeTypeParameter {
+		return ""
+	}
 	s := n.String()
-	// "Node #12 [alias] Op(params) -> [shape] - mem: ..."
+	// "Node #12 [alias] Op(params) [StopGradient] -> [shape] - mem: ...": keep what is
+	// inside Op's parentheses (they nest: shapes print as "(Float32)[2, 3]").
 	i := strings.Index(s, n.Type().String()+"(")
 	if i < 0 {
 		return ""
 	}
 	s = s[i+len(n.Type().String())+1:]
-	if j := strings.LastIndex(s, ") -> "); j >= 0 {
-		s = s[:j]
+	depth := 0
+	for j, r := range s {
+		if r == '(' {
+			depth++
+		} else if r == ')' {
+			if depth == 0 {
+				s = s[:j]
+				break
+			}
+			depth--
+		}
 	}
 	s = nodeRef.ReplaceAllString(s, "")
 	s = emptyKwarg.ReplaceAllString(s, "")
 	s = strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(s), ","))
-	if n.Type() == g.NodeTypeParameter {
-		return ""
-	}
-	return s
+	return fxStyle(s)
+}
+
+var (
+	intList  = regexp.MustCompile(`\[(-?\d+(?: -?\d+)*)\]`)
+	dtypeDim = regexp.MustCompile(`\((\w+)\)\[([\d, ]*)\]`)
+)
+
+// fxStyle writes GoMLX's parameter values as torch.fx prints them: integer lists as tuples
+// ("[0 2 1 3]" -> "(0, 2, 1, 3)", "[3]" -> "(3,)") and shapes as dtype[dims]
+// ("(Float32)[1, 4]" -> "float32[1, 4]").
+func fxStyle(s string) string {
+	s = dtypeDim.ReplaceAllStringFunc(s, func(m string) string {
+		p := dtypeDim.FindStringSubmatch(m)
+		return strings.ToLower(p[1]) + "[" + p[2] + "]"
+	})
+	return intList.ReplaceAllStringFunc(s, func(m string) string {
+		parts := strings.Fields(m[1 : len(m)-1])
+		if len(parts) == 1 {
+			return "(" + parts[0] + ",)"
+		}
+		return "(" + strings.Join(parts, ", ") + ")"
+	})
 }

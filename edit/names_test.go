@@ -92,3 +92,26 @@ func TestEditByFoldedNameWrapsThatNode(t *testing.T) {
 	}
 	sameValues(t, "edit of the call_module row ln_1 vs a trace", logits(t, m, nil), want, 1e-5)
 }
+
+// The kwargs column holds an op's static parameters as torch.fx prints them, never GoMLX's
+// internal node text (flags, output shapes, memory).
+func TestKwargsAreStaticParameters(t *testing.T) {
+	m := tinyGPT2(t)
+	gr, err := m.Graph("transformer.h.0.attn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reshape, transpose bool
+	for _, n := range gr.Nodes {
+		for _, bad := range []string{"->", "mem:", "StopGradient", "[#", "Node"} {
+			if strings.Contains(n.Kwargs, bad) {
+				t.Errorf("%s (%s): kwargs %q contain %q", n.Name, n.Target, n.Kwargs, bad)
+			}
+		}
+		reshape = reshape || strings.HasPrefix(n.Kwargs, "dimensions=(1, 3, 2, 4)")
+		transpose = transpose || n.Kwargs == "permutation=(0, 2, 1, 3)"
+	}
+	if !reshape || !transpose {
+		t.Errorf("no reshape with dimensions=(1, 3, 2, 4) or transpose with permutation=(0, 2, 1, 3):\n%s", gr.Table())
+	}
+}
