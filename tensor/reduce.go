@@ -36,8 +36,16 @@ func (t *Tensor) Min(axes ...int) *Tensor {
 
 // Norm is the Euclidean (L2) norm over the given axes (none: all).
 func (t *Tensor) Norm(axes ...int) *Tensor {
-	sq := t.unary(func(v float32) float32 { return v * v }, false)
-	return sq.reduce("Norm", axes, sumAxis).Sqrt()
+	if t.Rank() == 0 {
+		return t.Abs()
+	}
+	// squares summed in float64 over the first axis reduced, plain sums over the rest
+	first := true
+	return t.reduce("Norm", axes, func(t *Tensor, a int) *Tensor {
+		sq := first
+		first = false
+		return sumAxisOf(t, a, sq)
+	}).Sqrt()
 }
 
 // ArgMax is the index of the largest value along axis (the first one on ties; NaN never
@@ -80,17 +88,38 @@ func (t *Tensor) reduce(op string, axes []int, f func(*Tensor, int) *Tensor) *Te
 	return u
 }
 
-func sumAxis(t *Tensor, a int) *Tensor {
+func sumAxis(t *Tensor, a int) *Tensor { return sumAxisOf(t, a, false) }
+
+// sumAxisOf sums along a (the squares when square).
+func sumAxisOf(t *Tensor, a int, square bool) *Tensor {
 	outer, n, inner := t.split(a)
 	shape, names := t.dropAxis(a)
 	out := make([]float32, outer*inner)
+	if inner == 1 { // rows are contiguous
+		rows(outer, n, func(o int) {
+			var acc float64
+			for _, v := range t.data[o*n : (o+1)*n] {
+				if square {
+					acc += float64(v) * float64(v)
+				} else {
+					acc += float64(v)
+				}
+			}
+			out[o] = float32(acc)
+		})
+		return &Tensor{shape: shape, axes: names, data: out}
+	}
 	acc := make([]float64, inner)
 	for o := 0; o < outer; o++ {
 		clear(acc)
 		blk := t.data[o*n*inner : (o+1)*n*inner]
 		for k := 0; k < n; k++ {
 			for j, v := range blk[k*inner : (k+1)*inner] {
-				acc[j] += float64(v)
+				if square {
+					acc[j] += float64(v) * float64(v)
+				} else {
+					acc[j] += float64(v)
+				}
 			}
 		}
 		for j, v := range acc {
@@ -108,6 +137,22 @@ func extremeAxis(t *Tensor, a int, sign float32, arg bool) *Tensor {
 	}
 	shape, names := t.dropAxis(a)
 	out := make([]float32, outer*inner)
+	if inner == 1 { // rows are contiguous
+		rows(outer, n, func(o int) {
+			b, at := float32(math.NaN()), 0
+			for k, v := range t.data[o*n : (o+1)*n] {
+				if sign*v > sign*b || b != b && v == v {
+					b, at = v, k
+				}
+			}
+			if arg {
+				out[o] = float32(at)
+			} else {
+				out[o] = b
+			}
+		})
+		return &Tensor{shape: shape, axes: names, data: out, isInt: arg || t.isInt}
+	}
 	best := make([]float32, inner)
 	where := make([]int, inner)
 	for o := 0; o < outer; o++ {
@@ -148,6 +193,10 @@ func (t *Tensor) softmax(op string, axis int, logs bool) *Tensor {
 	a := t.axis(op, axis)
 	outer, n, inner := t.split(a)
 	out := make([]float32, len(t.data))
+	if inner == 1 { // rows are contiguous: the common case (the last axis)
+		rows(outer, n, func(r int) { softmaxRow(t.data[r*n:(r+1)*n], out[r*n:(r+1)*n], logs) })
+		return &Tensor{shape: slices.Clone(t.shape), axes: slices.Clone(t.axes), data: out}
+	}
 	rows(outer*inner, n, func(r int) {
 		base := (r/inner)*n*inner + r%inner
 		src := t.data[base:]
@@ -158,7 +207,7 @@ func (t *Tensor) softmax(op string, axis int, logs bool) *Tensor {
 		}
 		var sum float64
 		for k := 0; k < n; k++ {
-			e := math.Exp(float64(src[k*inner] - m))
+			e := exp(float64(src[k*inner] - m))
 			sum += e
 			if !logs {
 				dst[k*inner] = float32(e)
@@ -177,6 +226,37 @@ func (t *Tensor) softmax(op string, axis int, logs bool) *Tensor {
 		}
 	})
 	return &Tensor{shape: slices.Clone(t.shape), axes: slices.Clone(t.axes), data: out}
+}
+
+// softmaxRow writes the softmax (or log-softmax) of src to dst.
+func softmaxRow(src, dst []float32, logs bool) {
+	dst = dst[:len(src)]
+	m := float32(math.Inf(-1))
+	for _, v := range src {
+		if v > m {
+			m = v
+		}
+	}
+	var sum float64
+	if logs {
+		for _, v := range src {
+			sum += exp(float64(v - m))
+		}
+		shift := m + float32(math.Log(sum))
+		for i, v := range src {
+			dst[i] = v - shift
+		}
+		return
+	}
+	for i, v := range src {
+		e := exp(float64(v - m))
+		sum += e
+		dst[i] = float32(e)
+	}
+	inv := float32(1 / sum)
+	for i := range dst {
+		dst[i] *= inv
+	}
 }
 
 // parallelMin is the work (values) below which rows runs on one goroutine.

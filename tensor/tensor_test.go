@@ -144,3 +144,15 @@ func TestConversions(t *testing.T) {
 		t.Error("an operation changed its input")
 	}
 }
+
+func TestExpMatchesMath(t *testing.T) {
+	for x := -120.0; x <= 5; x += 0.001953125 {
+		want := math.Exp(x)
+		if got := exp(x); math.Abs(got-want) > 2e-8*want {
+			t.Fatalf("exp(%v) = %v, want %v", x, got, want)
+		}
+	}
+	if exp(-800) != 0 || !math.IsNaN(exp(math.NaN())) || !math.IsInf(exp(math.Inf(1)), 1) || exp(math.Inf(-1)) != 0 {
+		t.Error("exp at the edges")
+	}
+}
