@@ -51,8 +51,9 @@ func (t *Tensor) Index(axis, i int) *Tensor {
 	return t.Take(a, i).Squeeze(a)
 }
 
-// Slice keeps [lo, hi) of one axis, as t[:, lo:hi] in numpy (negative lo and hi count from
-// the end; hi = the axis size is allowed).
+// Slice keeps [lo, hi) of one axis, as t[:, lo:hi] in numpy: negative lo and hi count from
+// the end, and hi = 0 after a negative lo means "to the end", as in a trace's At: Slice(1,
+// -1, 0) keeps the last position (with its axis, unlike Index(1, -1)).
 func (t *Tensor) Slice(axis, lo, hi int) *Tensor {
 	a := t.axis("Slice", axis)
 	n := t.shape[a]
@@ -62,6 +63,8 @@ func (t *Tensor) Slice(axis, lo, hi int) *Tensor {
 	}
 	if h < 0 {
 		h += n
+	} else if h == 0 && lo < 0 {
+		h = n
 	}
 	if l < 0 || h > n || l > h {
 		fail("Slice", "range [%d, %d) does not fit axis %d%s of size %d (shape %s)", lo, hi, a, t.axisName(a), n, t.describe())

@@ -156,3 +156,19 @@ func TestExpMatchesMath(t *testing.T) {
 		t.Error("exp at the edges")
 	}
 }
+
+func TestSliceToTheEndLikeProxyAt(t *testing.T) {
+	x := Of([][]float32{{1, 2, 3}, {4, 5, 6}})
+	if got := x.Slice(1, -1, 0); !slices.Equal(got.Shape(), []int{2, 1}) || !slices.Equal(got.Data(), []float32{3, 6}) {
+		t.Errorf("Slice(1, -1, 0) = %v", got)
+	}
+	if got := x.Slice(1, -2, 0).Data(); !slices.Equal(got, []float32{2, 3, 5, 6}) {
+		t.Errorf("Slice(1, -2, 0) = %v", got)
+	}
+	if got := x.Slice(1, 0, -1).Data(); !slices.Equal(got, []float32{1, 2, 4, 5}) {
+		t.Errorf("Slice(1, 0, -1) = %v", got)
+	}
+	if got := x.Slice(1, 1, 1).Shape(); !slices.Equal(got, []int{2, 0}) {
+		t.Errorf("an empty slice has shape %v", got)
+	}
+}
