@@ -103,3 +103,42 @@ func TestGenerateTensorList(t *testing.T) {
 		t.Errorf("stacked steps %v", got)
 	}
 }
+
+// A tensor.Tensor works wherever a trace takes a value: Set, and Input inside a function.
+func TestTensorAsTraceValue(t *testing.T) {
+	m := tinyRandom(t)
+	ids := []int{1, 2, 3}
+	zeroed, err := m.Trace(ids, func(tr *nnsight.Tracer) {
+		tr.Module("transformer.h.0.mlp").Output().Set(func(x *g.Node) *g.Node { return g.ZerosLike(x) })
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	viaSet, err := m.Trace(ids, func(tr *nnsight.Tracer) {
+		tr.Module("transformer.h.0.mlp").Output().Set(tensor.Zeros(1, 3, 8))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	viaInput, err := m.Trace(ids, func(tr *nnsight.Tracer) {
+		tr.Module("transformer.h.0.mlp").Output().Set(func(x *g.Node) *g.Node {
+			return g.Mul(x, tr.Input(tensor.Zeros(1, 3, 8)))
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, err := m.Trace(ids, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := zeroed.Tensor("logits")
+	if base.Tensor("logits").Sub(want).Abs().Max().Item() == 0 {
+		t.Fatal("zeroing the MLP changed nothing: the test cannot tell")
+	}
+	for name, r := range map[string]*nnsight.Result{"Set": viaSet, "Input": viaInput} {
+		if d := r.Tensor("logits").Sub(want).Abs().Max().Item(); d > 1e-6 {
+			t.Errorf("%s with a tensor.Tensor: logits differ by %g from zeroing with a function", name, d)
+		}
+	}
+}

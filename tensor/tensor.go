@@ -127,6 +127,15 @@ func Full(v float32, shape ...int) *Tensor {
 	return &Tensor{shape: slices.Clone(shape), data: d}
 }
 
+// Eye is the n x n identity matrix; its rows are one-hot vectors (Eye(n).At(i)).
+func Eye(n int) *Tensor {
+	t := Zeros(n, n)
+	for i := 0; i < n; i++ {
+		t.data[i*n+i] = 1
+	}
+	return t
+}
+
 func checkShape(op string, shape []int) {
 	for i, d := range shape {
 		if d < 0 {

@@ -172,3 +172,12 @@ func TestSliceToTheEndLikeProxyAt(t *testing.T) {
 		t.Errorf("an empty slice has shape %v", got)
 	}
 }
+
+func TestEye(t *testing.T) {
+	if got := Eye(3).At(1).Data(); !slices.Equal(got, []float32{0, 1, 0}) {
+		t.Errorf("Eye(3).At(1) = %v", got)
+	}
+	if got := Eye(3).Sum().Item(); got != 3 {
+		t.Errorf("trace of Eye(3) = %v", got)
+	}
+}
