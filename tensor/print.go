@@ -55,7 +55,7 @@ func (t *Tensor) header(kind string) string {
 	}
 	h := kind + "[" + strings.Join(dims, " ") + "]"
 	if t.axes != nil {
-		h += " (" + strings.Join(t.axes, ", ") + ")"
+		h += " (" + t.axisList() + ")"
 	}
 	return h
 }

@@ -191,7 +191,7 @@ func (t *Tensor) Axis(name string) int {
 	if t.axes == nil {
 		fail("Axis", "no axis %q: this tensor %v has no axis names (WithAxes names them)", name, t.shape)
 	}
-	fail("Axis", "no axis %q; axes: %s", name, strings.Join(t.axes, ", "))
+	fail("Axis", "no axis %q; axes: %s", name, t.axisList())
 	return 0
 }
 
@@ -234,7 +234,7 @@ func (t *Tensor) describe() string {
 	if t.axes == nil {
 		return fmt.Sprint(t.shape)
 	}
-	return fmt.Sprintf("%v (%s)", t.shape, strings.Join(t.axes, ", "))
+	return fmt.Sprintf("%v (%s)", t.shape, t.axisList())
 }
 
 // axis normalizes a possibly negative axis or fails naming the valid range.
@@ -265,4 +265,17 @@ func (t *Tensor) dropAxis(axis int) ([]int, []string) {
 		names = slices.Delete(slices.Clone(t.axes), axis, axis+1)
 	}
 	return shape, names
+}
+
+// axisList is "batch, pos, embd"; an unnamed axis among named ones (a new axis from Stack or
+// Unsqueeze) shows as "_".
+func (t *Tensor) axisList() string {
+	names := make([]string, len(t.axes))
+	for i, a := range t.axes {
+		names[i] = a
+		if a == "" {
+			names[i] = "_"
+		}
+	}
+	return strings.Join(names, ", ")
 }

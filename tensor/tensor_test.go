@@ -181,3 +181,11 @@ func TestEye(t *testing.T) {
 		t.Errorf("trace of Eye(3) = %v", got)
 	}
 }
+
+func TestStackedNamedTensorsPrintTheNewAxis(t *testing.T) {
+	x := Zeros(2).WithAxes("embd")
+	s := Stack([]*Tensor{x, x}, 0)
+	if !slices.Equal(s.Axes(), []string{"", "embd"}) || !strings.HasPrefix(s.String(), "float32[2 2] (_, embd)\n") {
+		t.Errorf("stacked: axes %q, printed\n%s", s.Axes(), s)
+	}
+}
