@@ -193,6 +193,9 @@ func (m *Model) Generate(prompt any, maxNew int, fn func(t *Tracer), opts ...Gen
 				gen.Saved.order = append(gen.Saved.order, name)
 			}
 			gen.Saved.values[name] = res.values[name]
+			if a, ok := res.axes[name]; ok {
+				gen.Saved.setAxes(name, a)
+			}
 		}
 		logits := res.Logits()
 		if logits == nil {

@@ -21,8 +21,9 @@ type Result struct {
 	values  map[string]*tensors.Tensor
 	lists   map[string][]*tensors.Tensor
 	order   []string
-	outputs []*tensors.Tensor // the model's outputs (for language models: the logits)
-	lm      bool              // a language model: outputs[0] is "logits"
+	outputs []*tensors.Tensor   // the model's outputs (for language models: the logits)
+	lm      bool                // a language model: outputs[0] is "logits"
+	axes    map[string][]string // axis names of saved values and outputs, where the model says
 	Batch   *Batch
 	Backend string
 }
@@ -246,8 +247,9 @@ func (gs *genState) checkWritten(kv *gpt2.KVCache, step int) error {
 // execute builds the graph of a trace, runs it and collects the saved values.
 // buildMeta is what a build tells the code that runs it.
 type buildMeta struct {
-	fuse      bool     // runs may use fused kernels; captures and scans may not
-	saveNames []string // the user's values, after the model outputs and the cache
+	fuse      bool       // runs may use fused kernels; captures and scans may not
+	saveNames []string   // the user's values, after the model outputs and the cache
+	saveAxes  [][]string // their axis names (nil where unknown)
 	nModel    int
 	nCache    int
 	ctx       *module.Ctx
@@ -329,7 +331,7 @@ func (m *Model) builder(tr *trace, batch *Batch, edits []*edit.Edit, gs *genStat
 		}
 		// Outputs, in order: the model's outputs, the KV cache, then the user's values.
 		var results []*Node
-		meta.saveNames, meta.nModel = nil, 0
+		meta.saveNames, meta.saveAxes, meta.nModel = nil, nil, 0
 		if !stopped && len(outs) > 0 {
 			if m.cfg != nil {
 				outs = outs[:1] // the logits
@@ -366,10 +368,12 @@ func (m *Model) builder(tr *trace, batch *Batch, edits []*edit.Edit, gs *genStat
 			}
 			results = append(results, n)
 			meta.saveNames = append(meta.saveNames, s.name)
+			meta.saveAxes = append(meta.saveAxes, tr.axesOf(s.proxy, n.Rank()))
 		}
 		for _, cp := range tr.computes {
 			results = append(results, cp.fn())
 			meta.saveNames = append(meta.saveNames, cp.name)
+			meta.saveAxes = append(meta.saveAxes, nil)
 		}
 		for _, cs := range tr.caches {
 			for _, e := range cs.entries {
@@ -431,15 +435,24 @@ func (m *Model) execute(tr *trace, batch *Batch, edits []*edit.Edit, gs *genStat
 	}
 	res := &Result{values: map[string]*tensors.Tensor{}, lists: map[string][]*tensors.Tensor{}, Batch: batch, Backend: m.eng.Name}
 	res.outputs, res.lm = outs[:meta.nModel], m.cfg != nil
+	res.axes = map[string][]string{}
+	if res.lm && len(res.outputs) == 1 {
+		if a := module.OutputAxes(m.root, "lm_head"); len(a) == res.outputs[0].Shape().Rank() {
+			res.axes["logits"] = a
+		}
+	}
 	i := meta.nModel
 	if gs != nil && meta.nCache > 0 {
 		gs.newK = outs[i : i+meta.nCache]
 		gs.newV = outs[i+meta.nCache : i+2*meta.nCache]
 		i += 2 * meta.nCache
 	}
-	for _, name := range meta.saveNames {
+	for j, name := range meta.saveNames {
 		res.values[name] = outs[i]
 		res.order = append(res.order, name)
+		if a := meta.saveAxes[j]; a != nil {
+			res.axes[name] = a
+		}
 		i++
 	}
 	for _, cs := range tr.caches {

@@ -8,6 +8,7 @@ import (
 	g "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gonnsight/gonnsight/module"
+	"github.com/gonnsight/gonnsight/tensor"
 )
 
 // Node is a value in the graph being built (GoMLX's *graph.Node).
@@ -299,7 +300,8 @@ func (t *Tracer) Backward(loss func() *Node, body ...func()) {
 	}
 }
 
-// Input makes a graph input from a tensor or Go value (a slice or a number): changing the
+// Input makes a graph input from a tensor (GoMLX's or a tensor.Tensor) or Go value (a slice
+// or a number): changing the
 // value between traces does not recompile. Use it for patch tensors and scales.
 func (t *Tracer) Input(value any) *Node {
 	if t.tr.ctx == nil {
@@ -320,6 +322,8 @@ func toTensor(value any) (*tensors.Tensor, error) {
 	switch v := value.(type) {
 	case *tensors.Tensor:
 		return v, nil
+	case *tensor.Tensor:
+		return v.GoMLX(), nil
 	case float64:
 		return tensors.FromScalar(float32(v)), nil
 	case float32:

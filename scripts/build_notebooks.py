@@ -23,6 +23,7 @@ IMPORTS = '''import (
 	"github.com/gonnsight/gonnsight/module"
 	"github.com/gonnsight/gonnsight/nnsight"
 	"github.com/gonnsight/gonnsight/ops"
+	"github.com/gonnsight/gonnsight/tensor"
 )
 
 // must stops the cell when err is not nil: it prints the error and the cell fails (so a
@@ -187,10 +188,8 @@ res, err := toy2.Trace(toyInput, func(t *nnsight.Tracer) {
 	t.Module("value_wrapper").Output().Save("value_wrapper.output")
 })
 must(err)
-in, shape, _ := res.Float32("value_wrapper.input")
-out, _, _ := res.Float32("output.0")
-fmt.Println("value_wrapper input:", in, "shape", shape)
-fmt.Println("model output (unchanged by the identity wrapper):", out)
+fmt.Println("value_wrapper input:", res.Tensor("value_wrapper.input"))
+fmt.Println("model output (unchanged by the identity wrapper):", res.Tensor("output.0"))
 toy2.ClearEdits()
 '''),
     md('''
@@ -216,9 +215,8 @@ res, err := model.Trace(prompt, nil)
 must(err)
 // Kept values survive to later cells (each cell is a new process).
 must(nnsight.Keep("baseline_logits", res.Logits()))
-logits, shape, _ := res.Float32("logits")
-last := logits[(shape[1]-1)*shape[2]:]
-display.ShowTopK(display.TopK(last, 5), model.Tokenizer().TokenString)
+logits := res.Tensor("logits") // [batch, pos, vocab]: a tensor.Tensor, with its axis names
+display.ShowTopK(display.TopKOf(logits.At(0, -1), 5), model.Tokenizer().TokenString)
 '''),
     code('''
 %%
@@ -236,13 +234,11 @@ res, err := model.Trace(prompt, func(t *nnsight.Tracer) {
 	t.Module("transformer.h.3.attn.query_wrapper").Output().Save("query")
 })
 must(err)
-_, qshape, _ := res.Float32("query")
-fmt.Println("query_wrapper output shape [batch pos embd]:", qshape)
+fmt.Println("query_wrapper output shape [batch pos embd]:", res.Tensor("query").Shape())
 base, err := nnsight.Kept("baseline_logits")
 must(err)
-a, _, _ := nnsight.Float32(base)
-b, _, _ := res.Float32("logits")
-fmt.Printf("max |logit change| with value x 1000: %.4g\\n", nnsight.MaxAbsDiff(a, b))
+change := res.Tensor("logits").Sub(tensor.From(base)).Abs().Max()
+fmt.Printf("max |logit change| with value x 1000: %.4g\\n", change.Item())
 '''),
     code('''
 %%
@@ -251,9 +247,8 @@ res, err := model.Trace(prompt, nil)
 must(err)
 base, err := nnsight.Kept("baseline_logits")
 must(err)
-a, _, _ := nnsight.Float32(base)
-b, _, _ := res.Float32("logits")
-fmt.Printf("after ClearEdits, max |logit change|: %g\\n", nnsight.MaxAbsDiff(a, b))
+change := res.Tensor("logits").Sub(tensor.From(base)).Abs().Max()
+fmt.Printf("after ClearEdits, max |logit change|: %g\\n", change.Item())
 '''),
     md('''
 ## 5. `print_gm` of `transformer.h.3.mlp.c_proj`
@@ -303,8 +298,8 @@ res, err := model.Trace(prompt, func(t *nnsight.Tracer) {
 })
 must(err)
 for _, name := range res.Names() {
-	_, shape, _ := res.Float32(name)
-	fmt.Printf("%-10s %v\\n", name, shape)
+	x := res.Tensor(name)
+	fmt.Printf("%-10s %v %v\\n", name, x.Shape(), x.Axes())
 }
 '''),
     md('''
@@ -325,9 +320,8 @@ ablated, err := model.Trace(prompt, func(t *nnsight.Tracer) {
 	t.Module("transformer.h.1").Output().At(1, -1, 0).Set(0.0)
 })
 must(err)
-a, _, _ := base.Float32("logits")
-b, _, _ := ablated.Float32("logits")
-fmt.Printf("max |logit change| after the ablations: %.4g\\n", nnsight.MaxAbsDiff(a, b))
+change := ablated.Tensor("logits").Sub(base.Tensor("logits")).Abs().Max()
+fmt.Printf("max |logit change| after the ablations: %.4g\\n", change.Item())
 '''),
     md('''
 ## Invokes: several prompts in one run
@@ -345,9 +339,10 @@ must(err)
 fmt.Println("batch ids (left-padded):", res.Batch.IDs)
 alone, err := model.Trace("Hello", nil)
 must(err)
-x, _, _ := res.Float32("hello")
-y, s, _ := alone.Float32("logits")
-fmt.Printf("'Hello' in the batch vs alone, max |diff|: %.2g\\n", nnsight.MaxAbsDiff(x, y[(s[1]-1)*s[2]:]))
+lastAlone := alone.Tensor("logits").Slice(1, -1, 0) // [batch, last pos, vocab], as saved in the batch
+fmt.Printf("'Hello' in the batch vs alone, max |diff|: %.2g\\n", res.Tensor("hello").Sub(lastAlone).Abs().Max().Item())
+tok := model.Tokenizer()
+fmt.Printf("greedy next tokens: %q, %q\\n", tok.TokenString(res.Tensor("france").ArgMax(-1).Int()), tok.TokenString(res.Tensor("hello").ArgMax(-1).Int()))
 '''),
     md('''
 ## Generation with interventions
@@ -365,7 +360,8 @@ gen, err := model.Generate(prompt, 5, func(t *nnsight.Tracer) {
 })
 must(err)
 fmt.Printf("%q -> %q\\n", prompt, gen.Text[0])
-fmt.Println("steps saved:", len(gen.Saved.List("next")))
+next := tensor.Stack(gen.Saved.TensorList("next"), 0) // [step, batch, pos, vocab]
+fmt.Println("steps saved:", next.Shape(), "greedy token per step:", next.ArgMax(-1).Reshape(-1).Ints())
 '''),
     md('''
 ## Gradients
@@ -380,8 +376,9 @@ res, err := model.Trace(prompt, func(t *nnsight.Tracer) {
 	t.Backward(func() *ops.Node { return ops.LogitDiff(logits.Node(), 0, 6342, 3576) })
 })
 must(err)
-g, shape, _ := res.Float32("grad")
-fmt.Println("gradient of the logit difference w.r.t. layer 1's output:", shape, "max |g| =", nnsight.MaxAbs(g))
+g := res.Tensor("grad") // [batch, pos, embd]
+fmt.Println("gradient of the logit difference w.r.t. layer 1's output:", g.Shape(), "max |g| =", g.Abs().Max().Item())
+fmt.Println("its norm at each position:", g.Norm(g.Axis("embd")))
 '''),
     md('''
 ## Scan
@@ -417,10 +414,14 @@ var prompt = "When Mary and John went to the store, John gave a drink to"
 fmt.Println("model:", modelName, "| backend:", model.Backend())
 cache, err := model.RunWithCache(prompt, "transformer.h.*.attn.attn_weights")
 must(err)
-w, shape, _ := cache.Float32("transformer.h.0.attn.attn_weights")
+w := cache.Tensor("transformer.h.0.attn.attn_weights") // [batch, head, query_pos, key_pos]
 tokens := cache.Batch.Tokens[0]
-fmt.Println("layer 0 attention:", shape)
-display.ShowAttentionHead(w, shape[1], shape[2], tokens, 0)
+fmt.Println("layer 0 attention:", w.Shape(), w.Axes())
+display.ShowAttentionHead(w.Data(), w.Dim(w.Axis("head")), w.Dim(w.Axis("query_pos")), tokens, 0)
+// Where the last token looks: per head, the key position with the largest weight.
+for h, k := range w.At(0).Index(1, -1).ArgMax(-1).Ints() {
+	fmt.Printf("head %d: last token attends most to %q (position %d)\\n", h, tokens[k], k)
+}
 '''),
     md('''
 All heads of the last layer, as small multiples:
@@ -431,8 +432,7 @@ cfg := model.Config()
 path := fmt.Sprintf("transformer.h.%d.attn.attn_weights", cfg.NLayer-1)
 res, err := model.Trace(prompt, func(t *nnsight.Tracer) { t.Module(path).Output().Save("w") })
 must(err)
-w, shape, _ := res.Float32("w")
-display.ShowAttention(w, shape[1], shape[2], res.Batch.Tokens[0])
+display.ShowAttentionOf(res.Tensor("w"), res.Batch.Tokens[0])
 '''),
 ]
 
@@ -462,15 +462,11 @@ tok := model.Tokenizer()
 mary, john := tok.Encode(" Mary")[0], tok.Encode(" John")[0]
 nLayer := model.Config().NLayer
 nPos := len(tok.Encode(clean))
-diff := make([]float32, nLayer*nPos)
+var diffs []*tensor.Tensor // one logit difference per (layer, position)
 for L := 0; L < nLayer; L++ {
 	layer := fmt.Sprintf("transformer.h.%d", L)
 	for P := 0; P < nPos; P++ {
-		mask := make([][][]float32, 1) // [batch 1, position, 1]: 1 at the patched position
-		for p := 0; p < nPos; p++ {
-			mask[0] = append(mask[0], []float32{0})
-		}
-		mask[0][P][0] = 1
+		mask := tensor.Eye(nPos).At(P).Reshape(1, nPos, 1) // [batch 1, position, 1]: 1 at the patched position
 		res, err := model.Trace(nil, func(t *nnsight.Tracer) {
 			var src *nnsight.Proxy
 			t.Invoke(clean, func(iv *nnsight.Tracer) { src = iv.Module(layer).Output() })
@@ -483,10 +479,10 @@ for L := 0; L < nLayer; L++ {
 			})
 		})
 		must(err)
-		d, _, _ := res.Float32("diff")
-		diff[L*nPos+P] = d[0]
+		diffs = append(diffs, res.Tensor("diff"))
 	}
 }
+diff := tensor.Stack(diffs, 0).Reshape(nLayer, nPos)
 var rows, cols []string
 for L := 0; L < nLayer; L++ {
 	rows = append(rows, fmt.Sprintf("layer %d", L))
@@ -494,7 +490,10 @@ for L := 0; L < nLayer; L++ {
 for _, id := range tok.Encode(clean) {
 	cols = append(cols, tok.TokenString(id))
 }
-display.ShowHeatmap(diff, nLayer, nPos, rows, cols, "logit diff (Mary - John) after patching the clean residual stream")
+display.ShowHeatmapOf(diff, rows, cols, "logit diff (Mary - John) after patching the clean residual stream")
+for L, P := range diff.ArgMax(-1).Ints() {
+	fmt.Printf("layer %d: patching %q restores most (logit diff %.3f)\\n", L, cols[P], diff.At(L, P).Item())
+}
 fmt.Printf("%d patched runs, compiled programs so far: %d\\n", nLayer*nPos, model.Engine().Compiles())
 '''),
 ]
@@ -525,24 +524,18 @@ res, err := model.Trace(prompt, func(t *nnsight.Tracer) {
 })
 must(err)
 tok := model.Tokenizer()
-tokens := res.Batch.Tokens[0]
 var layers []string
-var top [][]string
-var probs [][]float32
+var lens []*tensor.Tensor
 for L := 0; L < cfg.NLayer; L++ {
-	logits, shape, _ := res.Float32(fmt.Sprintf("lens.%d", L))
 	layers = append(layers, fmt.Sprintf("layer %d", L))
-	var rowTop []string
-	var rowP []float32
-	for p := 0; p < shape[1]; p++ {
-		c := display.TopK(logits[p*shape[2]:(p+1)*shape[2]], 1)[0]
-		rowTop = append(rowTop, tok.TokenString(c.ID))
-		rowP = append(rowP, c.Prob)
-	}
-	top = append(top, rowTop)
-	probs = append(probs, rowP)
+	lens = append(lens, res.Tensor(fmt.Sprintf("lens.%d", L)).At(0)) // [pos, vocab]
 }
-display.ShowLogitLens(layers, tokens, top, probs)
+lensLogits := tensor.Stack(lens, 0) // [layer, pos, vocab]
+display.ShowLogitLensOf(lensLogits, layers, res.Batch.Tokens[0], tok.TokenString)
+// How sure each layer is of the model's final answer at the last position.
+answer := res.Tensor("logits").At(0, -1).ArgMax(-1).Int()
+pAnswer := lensLogits.Index(1, -1).Softmax(-1).Index(-1, answer) // [layer]
+fmt.Printf("p(%q) by layer: %.3f\\n", tok.TokenString(answer), pAnswer.Data())
 '''),
 ]
 

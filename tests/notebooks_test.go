@@ -442,8 +442,8 @@ func checkWalkthrough(t *testing.T, nb *notebook, model string) {
 	has(t, "toy2 graph", c.plain[0], `(?m)^call_function\s+value\s+Slice\s+\(x,\)`, `(?m)^call_function\s+mul\s+Mul\s`)
 	has(t, "toy2 with the edit", c.stdout, `\(value_wrapper\): \[edit\] WrapperModule\(\)`)
 	c = nb.cell(t, `Save("value_wrapper.input")`)
-	has(t, "value wrapper trace", c.stdout, `(?m)^value_wrapper input: \[1 4\] shape \[2 1\]$`,
-		`(?m)^model output \(unchanged by the identity wrapper\): \[1 2 3 16 20 24\]$`)
+	has(t, "value wrapper trace", c.stdout, `(?m)^value_wrapper input: float32\[2 1\]\n\[\[1\.0000\],\n \[4\.0000\]\]$`,
+		`(?m)^model output \(unchanged by the identity wrapper\): float32\[2 3\]\n\[\[ 1\.0000,  2\.0000,  3\.0000\],\n \[16\.0000, 20\.0000, 24\.0000\]\]$`)
 
 	// 4. GPT-2: baseline, edits loaded in one cell and used in the next, cleared.
 	c = nb.cell(t, `nnsight.Keep("baseline_logits"`)
@@ -486,8 +486,8 @@ func checkTraceAndSave(t *testing.T, nb *notebook, model string) (ablation float
 	n := promptTokens(t, eiffel)
 	c := nb.cell(t, `Save("mlp1")`)
 	has(t, "saving", c.stdout, `(?m)^model: `+regexp.QuoteMeta(model)+` \| backend: \S`,
-		fmt.Sprintf(`(?m)^logits\s+\[1 %d 50257\]$`, n), fmt.Sprintf(`(?m)^mlp1\s+\[1 %d 64\]$`, n),
-		fmt.Sprintf(`(?m)^weights1\s+\[1 4 %d %d\]$`, n, n), fmt.Sprintf(`(?m)^hidden\s+\[1 %d 64\]$`, n))
+		fmt.Sprintf(`(?m)^logits\s+\[1 %d 50257\] \[batch pos vocab\]$`, n), fmt.Sprintf(`(?m)^mlp1\s+\[1 %d 64\] \[batch pos embd\]$`, n),
+		fmt.Sprintf(`(?m)^weights1\s+\[1 4 %d %d\] \[batch head query_pos key_pos\]$`, n, n), fmt.Sprintf(`(?m)^hidden\s+\[1 %d 64\] \[batch pos embd\]$`, n))
 	c = nb.cell(t, "ablated, err :=")
 	ablation = number(t, "setting", c.stdout, `max \|logit change\| after the ablations: (\S+)`)
 	if !(ablation > 0) {
@@ -495,16 +495,18 @@ func checkTraceAndSave(t *testing.T, nb *notebook, model string) (ablation float
 	}
 	c = nb.cell(t, "t.Invoke(\"Hello\"")
 	// "The capital of France is" is 5 tokens, "Hello" 1: left-padded with <|endoftext|> (50256).
-	has(t, "invokes", c.stdout, `(?m)^batch ids \(left-padded\): \[\[464 3139 286 4881 318\] \[50256 50256 50256 50256 15496\]\]$`)
+	has(t, "invokes", c.stdout, `(?m)^batch ids \(left-padded\): \[\[464 3139 286 4881 318\] \[50256 50256 50256 50256 15496\]\]$`,
+		`(?m)^greedy next tokens: ".+", ".+"$`)
 	if d := number(t, "invokes", c.stdout, `'Hello' in the batch vs alone, max \|diff\|: (\S+)`); !(d < 1e-4) {
 		t.Errorf("'Hello' in a padded batch differs from 'Hello' alone by %v", d)
 	}
 	c = nb.cell(t, "model.Generate(")
-	has(t, "generation", c.stdout, `(?m)^"`+regexp.QuoteMeta(eiffel)+`" -> ".+"$`, `(?m)^steps saved: 5$`)
+	has(t, "generation", c.stdout, `(?m)^"`+regexp.QuoteMeta(eiffel)+`" -> ".+"$`, `(?m)^steps saved: \[5 1 1 50257\] greedy token per step: \[\d+ \d+ \d+ \d+ \d+\]$`)
 	c = nb.cell(t, "t.Backward(")
 	if g := number(t, "gradients", c.stdout, fmt.Sprintf(`gradient of the logit difference w\.r\.t\. layer 1's output: \[1 %d 64\] max \|g\| = (\S+)`, n)); !(g > 0) {
 		t.Errorf("zero gradient: %v", g)
 	}
+	has(t, "gradient norms", c.stdout, fmt.Sprintf(`(?m)^its norm at each position: float32\[1 %d\] \(batch, pos\)$`, n))
 	c = nb.cell(t, "model.Scan(")
 	has(t, "scan", c.stdout, fmt.Sprintf(`(?m)^transformer\.h\.0\.attn\.query\s+Float32\[1 %d 64\] \(batch, pos, embd\)$`, n),
 		fmt.Sprintf(`(?m)^transformer\.h\.0\.attn\.attn_weights\s+Float32\[1 4 %d %d\] \(batch, head, query_pos, key_pos\)$`, n, n),
@@ -547,14 +549,15 @@ func TestNotebook03AttentionPatterns(t *testing.T) {
 	checkRunMetadata(t, e, tiny)
 	n := promptTokens(t, ioi)
 	c := e.nb.cell(t, "model.RunWithCache(")
-	has(t, "one head", c.stdout, `(?m)^model: `+tiny+` \| backend: \S`, fmt.Sprintf(`(?m)^layer 0 attention: \[1 4 %d %d\]$`, n, n))
+	has(t, "one head", c.stdout, `(?m)^model: `+tiny+` \| backend: \S`, fmt.Sprintf(`(?m)^layer 0 attention: \[1 4 %d %d\] \[batch head query_pos key_pos\]$`, n, n),
+		`(?m)^head 3: last token attends most to ".+" \(position \d+\)$`)
 	if len(c.plain) != 1 {
 		t.Fatalf("want one attention display:\n%s", c)
 	}
 	has(t, "one head", c.plain[0], `head 0 \(query \\ key\)`, `␣Mary`, `␣drink`)
 	has(t, "one head HTML", c.html[0], `class="gns-heatmap"`, `␣Mary|Mary`)
 	checkHTML(t, "one head", c.html[0])
-	c = e.nb.cell(t, "display.ShowAttention(w, shape[1], shape[2], res.Batch.Tokens[0])")
+	c = e.nb.cell(t, `display.ShowAttentionOf(res.Tensor("w"), res.Batch.Tokens[0])`)
 	if len(c.plain) != 1 {
 		t.Fatalf("want one attention grid display:\n%s", c)
 	}
@@ -570,8 +573,8 @@ func TestNotebook04ActivationPatching(t *testing.T) {
 	e := runNotebook(t, k, "04_activation_patching.ipynb")
 	checkRunMetadata(t, e, tiny)
 	n := promptTokens(t, ioi)
-	c := e.nb.cell(t, "display.ShowHeatmap(")
-	has(t, "patching", c.stdout, `(?m)^model: `+tiny+` \| backend: \S`)
+	c := e.nb.cell(t, "display.ShowHeatmapOf(")
+	has(t, "patching", c.stdout, `(?m)^model: `+tiny+` \| backend: \S`, `(?m)^layer 3: patching ".+" restores most \(logit diff -?\d`)
 	if len(c.plain) != 1 {
 		t.Fatalf("want one heatmap display:\n%s", c)
 	}
@@ -597,8 +600,8 @@ func TestNotebook05LogitLens(t *testing.T) {
 	k := needKernel(t)
 	e := runNotebook(t, k, "05_logit_lens.ipynb")
 	checkRunMetadata(t, e, tiny)
-	c := e.nb.cell(t, "display.ShowLogitLens(")
-	has(t, "logit lens", c.stdout, `(?m)^model: `+tiny+` \| backend: \S`)
+	c := e.nb.cell(t, "display.ShowLogitLensOf(")
+	has(t, "logit lens", c.stdout, `(?m)^model: `+tiny+` \| backend: \S`, `(?m)^p\(".+"\) by layer: \[\d\.\d{3} \d\.\d{3} \d\.\d{3} \d\.\d{3}\]$`)
 	if len(c.plain) != 1 {
 		t.Fatalf("want one logit lens display:\n%s", c)
 	}
