@@ -145,6 +145,14 @@ func TestLogitLens(t *testing.T) {
 			if _, err := lens.Prob(lens.Vocab); err == nil || !strings.Contains(err.Error(), "outside the vocabulary") {
 				t.Errorf("a token past the vocabulary: %v", err)
 			}
+			// The lens as a tensor: the last row is the model's own log-probabilities.
+			lt := lens.Tensor()
+			if got := lt.Shape(); len(got) != 3 || got[0] != len(lens.Layers) || lt.Axis("vocab") != 2 {
+				t.Errorf("lens tensor shape %v axes %v", got, lt.Axes())
+			}
+			if pt := p.Tensor(); pt.Axis("pos") != 1 || pt.At(0, 0).Item() != p.At(0, 0) {
+				t.Errorf("map tensor axes %v", pt.Axes())
+			}
 			if !strings.Contains(lens.String(), "embed") {
 				t.Errorf("the lens table has no embed row:\n%s", lens.String())
 			}

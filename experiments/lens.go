@@ -3,11 +3,13 @@ package experiments
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 
 	"github.com/gonnsight/gonnsight/display"
 	"github.com/gonnsight/gonnsight/nnsight"
 	"github.com/gonnsight/gonnsight/ops"
+	"github.com/gonnsight/gonnsight/tensor"
 )
 
 // Lens is the logit lens of a prompt: the final layer norm and the unembedding applied to
@@ -54,6 +56,11 @@ func LogitLens(m *nnsight.Model, prompt any) (*Lens, error) {
 		lens.LogProbs = append(lens.LogProbs, d...)
 	}
 	return lens, nil
+}
+
+// Tensor is the log-probabilities as a [layer, pos, vocab] tensor.
+func (l *Lens) Tensor() *tensor.Tensor {
+	return tensor.New(slices.Clone(l.LogProbs), len(l.Layers), len(l.Tokens), l.Vocab).WithAxes("layer", "pos", "vocab")
 }
 
 func (l *Lens) row(layer, pos int) []float32 {

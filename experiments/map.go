@@ -2,8 +2,10 @@ package experiments
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/gonnsight/gonnsight/display"
+	"github.com/gonnsight/gonnsight/tensor"
 )
 
 // Map is an experiment's result: a [len(Rows), len(Cols)] matrix (row-major Data) with
@@ -16,6 +18,22 @@ type Map struct {
 	// for ablation, Clean is the metric without any ablation).
 	Clean, Corrupt float64
 	baselines      bool
+}
+
+// Tensor is the map as a [rows, cols] tensor, its axes named after the row and column titles.
+func (m *Map) Tensor() *tensor.Tensor {
+	t := tensor.New(slices.Clone(m.Data), len(m.Rows), len(m.Cols))
+	if m.RowTitle != "" && m.ColTitle != "" {
+		t = t.WithAxes(axisName(m.RowTitle), axisName(m.ColTitle))
+	}
+	return t
+}
+
+func axisName(title string) string {
+	if title == "position" {
+		return "pos"
+	}
+	return title
 }
 
 // Shape is [rows, cols].
