@@ -150,7 +150,7 @@ func (b *Block) Children() []module.Child {
 func (b *Block) Forward(c *module.Ctx, in ...*Node) []*Node {
 	x := in[0]
 	a := c.Call1("attn", c.Call1("ln_1", x))
-	x = g.Add(x, a)
+	x = c.LabelAxes("hook_resid_mid", g.Add(x, a), axesEmbd...)
 	m := c.Call1("mlp", c.Call1("ln_2", x))
 	return []*Node{g.Add(x, m)}
 }
@@ -193,10 +193,14 @@ func (a *Attention) Forward(c *module.Ctx, in ...*Node) []*Node {
 	q := c.LabelAxes("query", part(0), axesEmbd...)
 	k := c.LabelAxes("key", part(1), axesEmbd...)
 	v := c.LabelAxes("value", part(2), axesEmbd...)
-	heads := func(t *Node) *Node { // [batch, pos, embd] -> [batch, head, pos, head_dim]
-		return g.TransposeAllAxes(g.Reshape(t, batch, seq, a.NHead, hd), 0, 2, 1, 3)
+	// [batch, pos, embd] -> [batch, head, pos, head_dim]. The [batch, pos, head, head_dim]
+	// step between the reshape and the transpose is TransformerLens's hook_q/k/v: labelling
+	// it adds no op.
+	heads := func(name string, t *Node) *Node {
+		t = c.LabelAxes(name, g.Reshape(t, batch, seq, a.NHead, hd), axesHeads...)
+		return g.TransposeAllAxes(t, 0, 2, 1, 3)
 	}
-	q, k, v = heads(q), heads(k), heads(v)
+	q, k, v = heads("hook_q", q), heads("hook_k", k), heads("hook_v", v)
 
 	gr := x.Graph()
 	keyLen := seq
@@ -219,13 +223,22 @@ func (a *Attention) Forward(c *module.Ctx, in ...*Node) []*Node {
 	scores = g.DivScalar(scores, math.Sqrt(float64(hd)))
 	// Masked scores get float32's lowest value, as Hugging Face does, so fully masked rows
 	// (padding queries) stay finite.
+	dims4 := scores.Shape().Dimensions
+	validAll := g.BroadcastToDims(valid, dims4...)
 	lowest := g.Scalar(gr, scores.DType(), -math.MaxFloat32)
-	scores = g.Where(g.BroadcastToDims(valid, scores.Shape().Dimensions...), scores,
-		g.BroadcastToDims(lowest, scores.Shape().Dimensions...))
-	w := c.LabelAxes("attn_weights", module.Softmax(c, scores, -1), axesAttention...)
+	masked := g.Where(validAll, scores, g.BroadcastToDims(lowest, dims4...))
+	// TransformerLens's hook_attn_scores masks with -inf instead. The label gets that value;
+	// the forward goes on with the finite one unless the label is set, so nothing is
+	// computed for it when it is not read (unused nodes are not compiled).
+	tl := g.Where(validAll, scores, g.BroadcastToDims(g.Scalar(gr, scores.DType(), math.Inf(-1)), dims4...))
+	if y := c.LabelAxes("hook_attn_scores", tl, axesAttention...); y != tl {
+		masked = g.Max(y, g.BroadcastToDims(lowest, dims4...)) // a set value, -inf made finite
+	}
+	w := c.LabelAxes("attn_weights", module.Softmax(c, masked, -1), axesAttention...)
 	w = c.Call1("attn_dropout", w)
 	o := g.DotGeneral(w, []int{3}, []int{0, 1}, v, []int{2}, []int{0, 1}) // [b, h, seq, hd]
-	o = g.Reshape(g.TransposeAllAxes(o, 0, 2, 1, 3), batch, seq, a.NEmbd)
+	o = c.LabelAxes("hook_z", g.TransposeAllAxes(o, 0, 2, 1, 3), axesHeads...)
+	o = g.Reshape(o, batch, seq, a.NEmbd)
 	o = c.LabelAxes("attn_output", o, axesEmbd...)
 	o = c.Call1("c_proj", o)
 	return c.Call("resid_dropout", o)

@@ -402,7 +402,7 @@ func childNames(m Module) []string {
 
 // suggest returns "; did you mean ...?" with the closest valid paths.
 func suggest(root Module, path string) string {
-	best := Closest(path, Paths(root), 3)
+	best := Closest(path, append(Paths(root), AltPaths(root)...), 3)
 	if len(best) == 0 {
 		return ""
 	}

@@ -35,13 +35,25 @@ func (m *Model) RunWithCache(input any, patterns ...string) (*Cache, error) {
 		return nil, err
 	}
 	c := &Cache{own: map[string]string{}, names: m.names(true)}
-	for _, p := range scan.Order {
+	candidates := scan.Order
+	if len(patterns) > 0 {
+		// Patterns may name modules' inputs too ("transformer.h.0.input",
+		// "blocks.*.hook_resid_pre"): each module's input comes before its output.
+		candidates = nil
+		for _, p := range scan.Order {
+			if scan.modules[p] {
+				candidates = append(candidates, module.Join(p, "input"))
+			}
+			candidates = append(candidates, p)
+		}
+	}
+	for _, p := range candidates {
 		if len(patterns) == 0 {
 			c.add(p, p)
 			continue
 		}
 		for _, pat := range patterns {
-			if key, ok := c.names.Match(pat, p); ok {
+			if key, ok := matchPoint(c.names, pat, p); ok {
 				c.add(p, key)
 				break
 			}
@@ -87,8 +99,12 @@ func (c *Cache) key(p string) (string, error) {
 		return p, nil
 	}
 	if mod, rest, err := c.names.Resolve(p); err == nil && !strings.Contains(rest, ".") {
-		if key, ok := c.own[module.Join(mod, rest)]; ok {
+		own := module.Join(mod, rest)
+		if key, ok := c.own[own]; ok {
 			return key, nil
+		}
+		if _, ok := c.values[own]; ok && slices.Contains(c.Paths, own) {
+			return own, nil // a trace's cache keeps the model's own paths
 		}
 	}
 	return "", module.NewError(ErrUnknownPath, "path %q is not in the cache; cached: %s", p, list(c.Paths, 8))
@@ -173,18 +189,43 @@ func (tr *trace) cacheObjects() []*Cache {
 
 // record offers a value the forward reached to the trace's caches: key is its path
 // ("transformer.h.0.mlp", "transformer.h.0.mlp.input", "transformer.h.0.attn.query"),
-// match the path its patterns are matched against.
-func (tr *trace) record(key, match string, x *Node) {
+// match the path its patterns are matched against (a module's input is matched by the
+// module's patterns and by those naming the input itself, given as alsoMatch:
+// "blocks.*.hook_resid_pre").
+func (tr *trace) record(key, match string, x *Node, alsoMatch ...string) {
 	if tr.cacheNames == nil {
 		n := tr.model.names(true) // once per trace: record runs for every value of the forward
 		tr.cacheNames = &n
 	}
 	for _, cs := range tr.caches {
-		if !cs.matches(*tr.cacheNames, match) {
+		ok := cs.matches(*tr.cacheNames, match)
+		for _, m := range alsoMatch {
+			for _, pat := range cs.patterns {
+				if _, hit := matchPoint(*tr.cacheNames, pat, m); hit {
+					ok = true
+				}
+			}
+		}
+		if !ok {
 			continue
 		}
 		cs.entries = append(cs.entries, &cacheEntry{key: key, node: view(x, cs.rows, nil)})
 	}
+}
+
+// matchPoint is names.Match, except that a module's input ("path.input") matches only a
+// pattern that names it: one ending in "input" or in another name of it (TransformerLens's
+// hook_resid_pre), not a wildcard ("transformer.h.**" is outputs, as it always was).
+func matchPoint(names module.Names, pattern, p string) (string, bool) {
+	key, ok := names.Match(pattern, p)
+	if !ok || !strings.HasSuffix(p, ".input") {
+		return key, ok
+	}
+	pat := strings.Split(module.NormalizePath(pattern), ".")
+	if strings.HasSuffix(key, ".input") && pat[len(pat)-1] != "input" {
+		return "", false
+	}
+	return key, true
 }
 
 func (cs *cacheSpec) matches(names module.Names, p string) bool {

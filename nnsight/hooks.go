@@ -26,7 +26,7 @@ func (tr *trace) BeforeCall(c *module.Ctx, rec *module.CallRecord, in []*Node) (
 		in = newIn
 	}
 	if len(tr.caches) > 0 && rec.Path != "" && len(in) > 0 {
-		tr.record(callKey(rec)+".input", rec.Path, in[0])
+		tr.record(callKey(rec)+".input", rec.Path, in[0], module.Join(rec.Path, "input"))
 	}
 	// A skip for the whole batch replaces the forward; skips for one invoke's rows are
 	// applied to the output (AfterCall), so each invoke keeps its own.

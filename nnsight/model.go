@@ -568,3 +568,13 @@ func RandomLanguageModel(cfg gpt2.Config, seed int64, opts ...Option) *Model {
 	m.random = true
 	return m
 }
+
+// HookNames lists the other names the model's points answer to, in forward order: for
+// GPT-2, TransformerLens's hook names ("hook_embed", "blocks.0.hook_resid_pre",
+// "blocks.0.attn.hook_z", ...). Each works wherever a path does.
+func (m *Model) HookNames() []string {
+	if m.Load() != nil {
+		return nil
+	}
+	return module.AltPaths(m.root)
+}

@@ -34,6 +34,8 @@ type ScanResult struct {
 	Shapes map[string]Shape
 	Order  []string
 	names  module.Names
+	// modules are the paths in Order that are modules (the others are labelled values).
+	modules map[string]bool
 }
 
 // String prints one line per value: path, shape and, where known, what each axis is.
@@ -73,11 +75,12 @@ func (m *Model) scanWith(edits []*edit.Edit, input any, fn func(t *Tracer)) (*Sc
 		return nil, err
 	}
 	defer gr.Finalize()
-	res := &ScanResult{Shapes: map[string]Shape{}, names: m.names(true)}
+	res := &ScanResult{Shapes: map[string]Shape{}, names: m.names(true), modules: map[string]bool{}}
 	for _, rec := range meta.ctx.Calls() {
 		if len(rec.Outputs) > 0 && rec.Path != "" {
 			o := rec.Outputs[0]
 			add(res, rec.Path, shapeWithAxes(o, rec.OutputAxes))
+			res.modules[rec.Path] = len(rec.Inputs) > 0
 		}
 		for _, l := range rec.Labels {
 			add(res, module.Join(rec.Path, l.Name), shapeWithAxes(l.Node, l.Axes))

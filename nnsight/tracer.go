@@ -185,6 +185,12 @@ func (t *Tracer) Module(path string) *Envoy {
 		e.path = mod
 		t.tr.spell(mod, user)
 		return e
+	case mod != "" && rest == "input":
+		// The module's first input, as caches name it ("transformer.h.0.input"), or an
+		// other name for it (TransformerLens's "blocks.0.hook_resid_pre").
+		e.path, e.input = mod, true
+		t.tr.spell(module.Join(mod, rest), user)
+		return e
 	case mod != "" && !strings.Contains(rest, "."):
 		// Not a module: a label of its parent module.
 		e.path, e.label = mod, rest
@@ -311,18 +317,27 @@ type Envoy struct {
 	t     *Tracer
 	path  string
 	label string
+	input bool // the module's first input ("path.input"); Output() reads and sets it
 	call  int
 	bad   bool
 }
 
 // Path is the envoy's dotted path.
-func (e *Envoy) Path() string { return module.Join(e.path, e.label) }
+func (e *Envoy) Path() string {
+	if e.input {
+		return module.Join(e.path, "input")
+	}
+	return module.Join(e.path, e.label)
+}
 
 // Call selects the n-th call of the module (0-based) when the forward calls it several times.
 func (e *Envoy) Call(n int) *Envoy { c := *e; c.call = n; return &c }
 
 // Output is the module's (first) output, or the labelled value.
 func (e *Envoy) Output() *Proxy {
+	if e.input {
+		return e.proxy(pointKey{path: e.path, kind: inputPoint, call: e.call}, 0)
+	}
 	if e.label != "" {
 		return e.proxy(pointKey{path: e.path, kind: labelPoint, label: e.label, call: e.call}, 0)
 	}
@@ -339,8 +354,8 @@ func (e *Envoy) Input() *Proxy { return e.InputN(0) }
 
 // InputN is the module's i-th input.
 func (e *Envoy) InputN(i int) *Proxy {
-	if e.label != "" {
-		e.t.errorf("%s is a labelled value, it has no inputs", e.Path())
+	if e.label != "" || e.input {
+		e.t.errorf("%s is a value (a label or a module's input), it has no inputs; use Output()", e.Path())
 	}
 	return e.proxy(pointKey{path: e.path, kind: inputPoint, call: e.call}, i)
 }
@@ -351,8 +366,8 @@ func (e *Envoy) Skip(value any) {
 	if e.bad {
 		return
 	}
-	if e.label != "" {
-		e.t.errorf("cannot Skip %s: it is a labelled value, use Output().Set", e.Path())
+	if e.label != "" || e.input {
+		e.t.errorf("cannot Skip %s: it is a value, not a module; use Output().Set", e.Path())
 		return
 	}
 	if e.t.tr.skips == nil {
