@@ -110,6 +110,42 @@ func (c *Cache) key(p string) (string, error) {
 	return "", module.NewError(ErrUnknownPath, "path %q is not in the cache; cached: %s", p, list(c.Paths, 8))
 }
 
+// resolve is the key of a path spelled any way that names a cached value (the key, the
+// model's own path, an alias, a negative index, a TransformerLens name), or p itself.
+func (c *Cache) resolve(p string) string {
+	if _, ok := c.values[p]; ok || c.names.Root == nil {
+		return p
+	}
+	if key, err := c.key(p); err == nil {
+		return key
+	}
+	return p
+}
+
+// Get returns the cached value at a path, however it is spelled
+// (c.Get("blocks.0.hook_resid_pre") is c.Get("transformer.h.0.input")); nil when not cached.
+func (c *Cache) Get(p string) *tensors.Tensor { return c.Result.Get(c.resolve(p)) }
+
+// Value is Get with an error naming what is cached.
+func (c *Cache) Value(p string) (*tensors.Tensor, error) {
+	if t := c.Get(p); t != nil {
+		return t, nil
+	}
+	return nil, module.NewError(ErrUnknownPath, "path %q is not in the cache; cached: %s", p, list(c.Paths, 8))
+}
+
+// Float32 is the cached value at a path as float32 data and its shape.
+func (c *Cache) Float32(p string) ([]float32, []int, error) {
+	t, err := c.Value(p)
+	if err != nil {
+		return nil, nil, err
+	}
+	return Float32(t)
+}
+
+// List is every step's value at a path (Generate), however it is spelled.
+func (c *Cache) List(p string) []*tensors.Tensor { return c.Result.List(c.resolve(p)) }
+
 func list(names []string, n int) string {
 	if len(names) <= n {
 		return strings.Join(names, ", ")
@@ -172,7 +208,8 @@ func (t *Tracer) Cache(patterns ...string) *Cache {
 	if k < len(tr.prevCaches) {
 		c = tr.prevCaches[k]
 	} else {
-		c = &Cache{Result: &Result{values: map[string]*tensors.Tensor{}, lists: map[string][]*tensors.Tensor{}}}
+		c = &Cache{Result: &Result{values: map[string]*tensors.Tensor{}, lists: map[string][]*tensors.Tensor{}},
+			names: tr.model.names(true)}
 	}
 	tr.caches = append(tr.caches, &cacheSpec{patterns: patterns, rows: t.rows, cache: c})
 	return c

@@ -1,9 +1,11 @@
 package nnsight_test
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/gonnsight/gonnsight/internal/golden"
@@ -114,4 +116,101 @@ func TestTransformerLensHookZAblatesHead(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TransformerLens names work in RunWithCache, the trace's Cache, Scan's globs and Stack, and
+// a misspelt one is an error that suggests the right one.
+func TestTransformerLensNamesEverywhere(t *testing.T) {
+	m, fx := loadTiny(t, "tiny-a")
+	ids := fx.Ints(t, "p0")
+	ref := func(h string) []float32 { d, _ := fx.Tensor(t, "tl/p0/"+h); return d }
+	check := func(what string, got, want []float32) {
+		t.Helper()
+		if d := maxAbsDiff(got, want); d > tol {
+			t.Errorf("%s: max|diff| %.3g", what, d)
+		}
+	}
+
+	// RunWithCache with globs: keys spelled as the patterns spell them.
+	c, err := m.RunWithCache(ids, "blocks.*.hook_resid_pre", "blocks.1.attn.hook_*", "hook_embed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"hook_embed", "blocks.0.hook_resid_pre", "blocks.1.hook_resid_pre", "blocks.1.attn.hook_q",
+		"blocks.1.attn.hook_k", "blocks.1.attn.hook_v", "blocks.1.attn.hook_attn_scores", "blocks.1.attn.hook_pattern",
+		"blocks.1.attn.hook_z"}
+	if !sameSet(c.Paths, want) {
+		t.Errorf("RunWithCache paths %v, want %v", c.Paths, want)
+	}
+	for _, h := range want {
+		d, _, err := nnsight.Float32(c.Get(h))
+		if err != nil {
+			t.Fatalf("%s: %v", h, err)
+		}
+		check("RunWithCache "+h, d, ref(h))
+	}
+	// Stack accepts any spelling of a cached value.
+	st, dims, err := c.Stack("blocks.0.hook_resid_pre", "transformer.h.1.input")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := len(st) / dims[0]
+	check("Stack[0]", st[:n], ref("blocks.0.hook_resid_pre"))
+	check("Stack[1]", st[n:], ref("blocks.1.hook_resid_pre"))
+	// A plain glob over the blocks does not pick up their inputs.
+	c2, err := m.RunWithCache(ids, "transformer.h.**")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range c2.Paths {
+		if strings.HasSuffix(p, ".input") {
+			t.Errorf("transformer.h.** cached an input: %s", p)
+		}
+	}
+
+	// The trace's Cache, with an intervention before it: hook_resid_pre of block 1 is the
+	// block's input, and reading it sees the set value.
+	var tc *nnsight.Cache
+	_, err = m.Trace(ids, func(tr *nnsight.Tracer) {
+		tc = tr.Cache("blocks.*.hook_resid_pre", "blocks.0.mlp.hook_post")
+		tr.Module("blocks.0.hook_resid_post").Output().Set(0.0)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := nnsight.Float32(tc.Get("blocks.1.hook_resid_pre"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("Cache blocks.1.hook_resid_pre after the Set", got, make([]float32, len(got)))
+	got, _, _ = nnsight.Float32(tc.Get("blocks.0.hook_resid_pre"))
+	check("Cache blocks.0.hook_resid_pre", got, ref("blocks.0.hook_resid_pre"))
+	got, _, _ = nnsight.Float32(tc.Get("blocks.0.mlp.hook_post"))
+	check("Cache blocks.0.mlp.hook_post", got, ref("blocks.0.mlp.hook_post"))
+
+	// Scan: shapes and axis names of the per-head views; globs with TransformerLens names.
+	s, err := m.Scan(ids, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	z := s.Shapes["transformer.h.0.attn.hook_z"]
+	if fmt.Sprint(z.Dims, z.Axes) != "[1 7 2 8] [batch pos head d_head]" {
+		t.Errorf("Scan hook_z: %v", z)
+	}
+	if got := s.Match("blocks.*.attn.hook_pattern"); fmt.Sprint(got) != "[transformer.h.0.attn.attn_weights transformer.h.1.attn.attn_weights]" {
+		t.Errorf("Scan.Match(blocks.*.attn.hook_pattern) = %v", got)
+	}
+
+	// A misspelt hook name: the error says what exists, TransformerLens names included.
+	_, err = m.Trace(ids, func(tr *nnsight.Tracer) { tr.Module("blocks.0.hook_resid_prex").Output().Save("x") })
+	if err == nil || !errors.Is(err, nnsight.ErrUnknownPath) || !strings.Contains(err.Error(), "blocks.0.hook_resid_pre") {
+		t.Errorf("misspelt hook: %v", err)
+	}
+}
+
+func sameSet(a, b []string) bool {
+	x, y := slices.Clone(a), slices.Clone(b)
+	slices.Sort(x)
+	slices.Sort(y)
+	return slices.Equal(x, y)
 }
