@@ -161,7 +161,15 @@ func (b *Block) Forward(c *module.Ctx, in ...*Node) []*Node {
 //	                                                  head split (as in Hugging Face's forward);
 //	                                                  embd is the heads side by side: features
 //	                                                  h*head_dim ... (h+1)*head_dim-1 are head h
+//	hook_q, hook_k,    [batch, pos, head, d_head]     TransformerLens's per-head views of
+//	hook_v                                            query, key, value (after the reshape,
+//	                                                  before the transpose: no extra op)
+//	hook_attn_scores   [batch, head, query_pos, key_pos]  q.k/sqrt(d_head), masked entries
+//	                                                  -inf (TransformerLens's); computed only
+//	                                                  when read
 //	attn_weights       [batch, head, query_pos, key_pos]  after the mask and softmax
+//	                                                  (TransformerLens's hook_pattern)
+//	hook_z             [batch, pos, head, d_head]     weights @ value per head, before the merge
 //	attn_output        [batch, pos, embd]             heads merged (head h at features
 //	                                                  h*head_dim ...), before c_proj
 //

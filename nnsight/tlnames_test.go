@@ -214,3 +214,39 @@ func sameSet(a, b []string) bool {
 	slices.Sort(y)
 	return slices.Equal(x, y)
 }
+
+// Setting hook_attn_scores acts as in TransformerLens, where the mask comes before the hook:
+// the identity changes nothing (its -inf entries stay masked), and zeros make every key,
+// future ones included, equally likely.
+func TestTransformerLensSetAttnScores(t *testing.T) {
+	m, fx := loadTiny(t, "tiny-a")
+	ids := fx.Ints(t, "p0")
+	clean, _ := fx.Tensor(t, "p0/lm_head")
+	res, err := m.Trace(ids, func(tr *nnsight.Tracer) {
+		tr.Module("blocks.0.attn.hook_attn_scores").Output().Set(func(x *nnsight.Node) *nnsight.Node { return x })
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _, _ := nnsight.Float32(res.Logits())
+	if d := maxAbsDiff(got, clean); d > tol {
+		t.Errorf("identity Set on hook_attn_scores changed the logits by %.3g", d)
+	}
+	res, err = m.Trace(ids, func(tr *nnsight.Tracer) {
+		tr.Module("blocks.0.attn.hook_attn_scores").Output().Set(0.0)
+		tr.Module("blocks.0.attn.hook_pattern").Output().Save("pattern")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _, _ := res.Float32("pattern")
+	for i, v := range p {
+		if math.Abs(float64(v)-1/float64(len(ids))) > 1e-6 {
+			t.Fatalf("pattern[%d] = %v after zero scores, want 1/%d everywhere", i, v, len(ids))
+		}
+	}
+	got, _, _ = nnsight.Float32(res.Logits())
+	if maxAbsDiff(got, clean) < 1e-3 {
+		t.Error("zero scores did not change the logits")
+	}
+}
