@@ -172,6 +172,8 @@ func (b *Block) Forward(c *module.Ctx, in ...*Node) []*Node {
 //	hook_z             [batch, pos, head, d_head]     weights @ value per head, before the merge
 //	attn_output        [batch, pos, embd]             heads merged (head h at features
 //	                                                  h*head_dim ...), before c_proj
+//	hook_result        [batch, pos, head, embd]       each head through its rows of c_proj,
+//	                                                  without the bias; computed only when read
 //
 // So attn_output.At(2, h*head_dim, (h+1)*head_dim) is head h; At(1, ...) would be positions.
 // With the KV cache, key_pos counts the cache's slots, not the tokens of this call.
@@ -248,7 +250,18 @@ func (a *Attention) Forward(c *module.Ctx, in ...*Node) []*Node {
 	o = c.LabelAxes("hook_z", g.TransposeAllAxes(o, 0, 2, 1, 3), axesHeads...)
 	o = g.Reshape(o, batch, seq, a.NEmbd)
 	o = c.LabelAxes("attn_output", o, axesEmbd...)
+	// TransformerLens's hook_result: each head's share of c_proj's output, without the bias
+	// (sum over heads + bias = c_proj's output). Computed only when read; a set value changes
+	// the attention's output by the difference it makes.
+	wo := c.ParamAt(module.Join(c.Path(), "c_proj.weight"), module.ParamSpec{Name: "weight", Shape: []int{a.NEmbd, a.NEmbd}})
+	perHead := g.DotGeneral(g.Reshape(o, batch, seq, a.NHead, hd), []int{3}, []int{2},
+		g.Reshape(wo, a.NHead, hd, a.NEmbd), []int{1}, []int{0}) // [head, batch, pos, embd]
+	result := g.TransposeAllAxes(perHead, 1, 2, 0, 3)
+	y := c.LabelAxes("hook_result", result, axesResult...)
 	o = c.Call1("c_proj", o)
+	if y != result {
+		o = g.Add(o, g.ReduceSum(g.Sub(y, result), 2))
+	}
 	return c.Call("resid_dropout", o)
 }
 

@@ -10,8 +10,8 @@ import (
 // unprocessed HookedTransformer (no LayerNorm folding, no weight centring). Most are other
 // names of points the model has anyway; the rest are labels in the forward: hook_q, hook_k,
 // hook_v, hook_z ([batch, pos, head, d_head], the step between the head split's reshape and
-// transpose), hook_attn_scores (masked entries -inf, as TransformerLens's IGNORE) and
-// hook_resid_mid. Setting one changes the computation downstream, as in TransformerLens.
+// transpose), hook_attn_scores (masked entries -inf, as TransformerLens's IGNORE),
+// hook_result ([batch, pos, head, d_model], computed only when read) and hook_resid_mid. Setting one changes the computation downstream, as in TransformerLens.
 var tlNames = []module.AltName{
 	{At: "", Name: "hook_embed", Target: "transformer.wte"},
 	{At: "", Name: "hook_pos_embed", Target: "transformer.wpe"},
@@ -42,7 +42,7 @@ func (m *LMHeadModel) AltPaths() []string {
 	for l := 0; l < m.Config.NLayer; l++ {
 		b := fmt.Sprintf("blocks.%d.", l)
 		for _, h := range []string{"hook_resid_pre", "ln1.hook_normalized", "attn.hook_q", "attn.hook_k", "attn.hook_v",
-			"attn.hook_attn_scores", "attn.hook_pattern", "attn.hook_z", "hook_attn_out", "hook_resid_mid",
+			"attn.hook_attn_scores", "attn.hook_pattern", "attn.hook_z", "attn.hook_result", "hook_attn_out", "hook_resid_mid",
 			"ln2.hook_normalized", "mlp.hook_pre", "mlp.hook_post", "hook_mlp_out", "hook_resid_post"} {
 			out = append(out, b+h)
 		}

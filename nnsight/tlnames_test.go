@@ -138,7 +138,7 @@ func TestTransformerLensNamesEverywhere(t *testing.T) {
 	}
 	want := []string{"hook_embed", "blocks.0.hook_resid_pre", "blocks.1.hook_resid_pre", "blocks.1.attn.hook_q",
 		"blocks.1.attn.hook_k", "blocks.1.attn.hook_v", "blocks.1.attn.hook_attn_scores", "blocks.1.attn.hook_pattern",
-		"blocks.1.attn.hook_z"}
+		"blocks.1.attn.hook_z", "blocks.1.attn.hook_result"}
 	if !sameSet(c.Paths, want) {
 		t.Errorf("RunWithCache paths %v, want %v", c.Paths, want)
 	}
@@ -248,5 +248,24 @@ func TestTransformerLensSetAttnScores(t *testing.T) {
 	got, _, _ = nnsight.Float32(res.Logits())
 	if maxAbsDiff(got, clean) < 1e-3 {
 		t.Error("zero scores did not change the logits")
+	}
+}
+
+// Zeroing one head of hook_result ablates that head as zeroing its hook_z does.
+func TestTransformerLensHookResultAblatesHead(t *testing.T) {
+	m, fx := loadTiny(t, "tiny-b")
+	ids := fx.Ints(t, "p0")
+	for h := 0; h < m.Config().NHead; h++ {
+		res, err := m.Trace(ids, func(tr *nnsight.Tracer) {
+			tr.Module("blocks.1.attn.hook_result").Output().At(2, h, h+1).Set(0.0)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _, _ := nnsight.Float32(res.Logits())
+		want, _ := fx.Tensor(t, fmt.Sprintf("tl/p0/ablate/blocks.1.attn.hook_z/%d/logits", h))
+		if d := maxAbsDiff(got, want); d > tol {
+			t.Errorf("head %d: max|go - reference| = %.3g", h, d)
+		}
 	}
 }
