@@ -100,3 +100,6 @@ func hasPrefix(xs, pre []string) bool {
 	}
 	return true
 }
+
+// AltPathsOf is AltPaths of the names' root.
+func (n Names) AltPathsOf() []string { return AltPaths(n.Root) }

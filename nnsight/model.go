@@ -17,6 +17,7 @@ import (
 	"os"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -381,7 +382,55 @@ func (m *Model) TreeString(withShapes bool) string {
 	for _, e := range m.Edits() {
 		extra[e.Parent] = append(extra[e.Parent], module.Child{Name: e.Wrapper, Module: e.Module})
 	}
-	return module.Tree(m.root, extra, withShapes)
+	tree := module.Tree(m.root, extra, withShapes)
+	if alt := module.AltPaths(m.root); len(alt) > 0 {
+		tree += "\n" + foldHookNames(alt)
+	}
+	return tree
+}
+
+// foldHookNames prints other names (TransformerLens's) once per layer pattern, wrapped:
+// "TransformerLens names (paths too; L = 0-11): hook_embed, blocks.L.hook_resid_pre, ...".
+func foldHookNames(names []string) string {
+	var folded []string
+	seen := map[string]bool{}
+	lo, hi := -1, -1
+	for _, n := range names {
+		segs := strings.Split(n, ".")
+		for i, s := range segs {
+			if k, err := strconv.Atoi(s); err == nil {
+				segs[i] = "L"
+				if lo < 0 || k < lo {
+					lo = k
+				}
+				hi = max(hi, k)
+			}
+		}
+		if f := strings.Join(segs, "."); !seen[f] {
+			seen[f] = true
+			folded = append(folded, f)
+		}
+	}
+	head := "TransformerLens names (paths too"
+	if hi >= 0 {
+		head += fmt.Sprintf("; L = %d-%d", lo, hi)
+	}
+	var b strings.Builder
+	line := head + "):"
+	for i, f := range folded {
+		word := " " + f
+		if i < len(folded)-1 {
+			word += ","
+		}
+		if len(line)+len(word) > 100 {
+			b.WriteString(line + "\n")
+			line = "  "
+			word = strings.TrimPrefix(word, " ")
+		}
+		line += word
+	}
+	b.WriteString(line)
+	return b.String()
 }
 
 // Edits lists the loaded edits.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
+	"slices"
 	"sort"
 	"strings"
 
@@ -118,6 +119,23 @@ func (m *Model) sampleInput() any {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.example
+}
+
+// Shape returns the shape of the value at a path spelled any way that names it: the model's
+// own path, an alias, a negative index, a TransformerLens name ("blocks.0.attn.hook_z").
+func (s *ScanResult) Shape(path string) (Shape, error) {
+	if sh, ok := s.Shapes[path]; ok {
+		return sh, nil
+	}
+	mod, rest, err := s.names.Resolve(path)
+	if err != nil {
+		return Shape{}, err
+	}
+	if sh, ok := s.Shapes[module.Join(mod, rest)]; ok {
+		return sh, nil
+	}
+	return Shape{}, module.NewError(ErrUnknownPath, "no value %q in the scan (it lists module outputs and labelled values)%s",
+		path, suggestPaths(path, append(slices.Clone(s.Order), s.names.AltPathsOf()...)))
 }
 
 // Match returns the scan's paths (keys of Shapes), sorted, that match a path or glob: "*"

@@ -197,6 +197,12 @@ func TestTransformerLensNamesEverywhere(t *testing.T) {
 	if fmt.Sprint(z.Dims, z.Axes) != "[1 7 2 8] [batch pos head d_head]" {
 		t.Errorf("Scan hook_z: %v", z)
 	}
+	if sh, err := s.Shape("blocks.-1.attn.hook_result"); err != nil || fmt.Sprint(sh.Dims, sh.Axes) != "[1 7 2 16] [batch pos head embd]" {
+		t.Errorf("Scan.Shape(blocks.-1.attn.hook_result) = %v, %v", sh, err)
+	}
+	if _, err := s.Shape("blocks.0.attn.hook_zz"); err == nil || !strings.Contains(err.Error(), "blocks.0.attn.hook_z") {
+		t.Errorf("Scan.Shape of a misspelt hook: %v", err)
+	}
 	if got := s.Match("blocks.*.attn.hook_pattern"); fmt.Sprint(got) != "[transformer.h.0.attn.attn_weights transformer.h.1.attn.attn_weights]" {
 		t.Errorf("Scan.Match(blocks.*.attn.hook_pattern) = %v", got)
 	}
@@ -266,6 +272,19 @@ func TestTransformerLensHookResultAblatesHead(t *testing.T) {
 		want, _ := fx.Tensor(t, fmt.Sprintf("tl/p0/ablate/blocks.1.attn.hook_z/%d/logits", h))
 		if d := maxAbsDiff(got, want); d > tol {
 			t.Errorf("head %d: max|go - reference| = %.3g", h, d)
+		}
+	}
+}
+
+// The printed tree ends with the TransformerLens names, one per layer pattern.
+func TestTransformerLensNamesInTree(t *testing.T) {
+	m, _ := loadTiny(t, "tiny-b")
+	tree := m.String()
+	t.Log("\n" + tree)
+	for _, want := range []string{"TransformerLens names (paths too; L = 0-2):", "hook_embed,", "blocks.L.attn.hook_z,",
+		"blocks.L.hook_resid_pre,", "ln_final.hook_normalized"} {
+		if !strings.Contains(tree, want) {
+			t.Errorf("tree lacks %q", want)
 		}
 	}
 }
