@@ -516,15 +516,22 @@ func (m *Model) validateEdits(all []*edit.Edit) error {
 // resolveEdit returns e with its parent path resolved (aliases, negative indices) to the
 // model's own path, which the graph build matches calls against.
 func (m *Model) resolveEdit(e *edit.Edit, earlier []*edit.Edit) (*edit.Edit, error) {
-	parent, _, err := m.namesWith(earlier).Find(e.Parent) // a parent may sit under an earlier edit's wrapper
+	names := m.namesWith(earlier)
+	parent, _, err := names.Find(e.Parent) // a parent may sit under an earlier edit's wrapper
 	if err != nil {
 		return nil, module.WithKind(fmt.Errorf("edit %s: %w", e, err), ErrBadEdit)
 	}
-	if parent == e.Parent {
+	// The node may be another name of a label (TransformerLens's hook_pattern: attn_weights).
+	target := e.Target
+	if mod, rest, err := names.Resolve(module.Join(parent, e.Target)); err == nil && mod == parent &&
+		rest != "" && !strings.Contains(rest, ".") && rest != "input" {
+		target = rest
+	}
+	if parent == e.Parent && target == e.Target {
 		return e, nil
 	}
 	r := *e
-	r.Parent = parent
+	r.Parent, r.Target = parent, target
 	m.declMu.Lock()
 	if m.declaredAs == nil {
 		m.declaredAs = map[*edit.Edit]*edit.Edit{}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gonnsight/gonnsight/edit"
 	"github.com/gonnsight/gonnsight/internal/golden"
 	"github.com/gonnsight/gonnsight/nnsight"
 )
@@ -286,5 +287,35 @@ func TestTransformerLensNamesInTree(t *testing.T) {
 		if !strings.Contains(tree, want) {
 			t.Errorf("tree lacks %q", want)
 		}
+	}
+}
+
+// Edits take TransformerLens names for the parent and the node: scaling hook_z (a label) by
+// 0 in block 1 is every head ablated; hook_pattern is the label attn_weights.
+func TestTransformerLensNamesInEdits(t *testing.T) {
+	m, fx := loadTiny(t, "tiny-a")
+	ids := fx.Ints(t, "p0")
+	run := func(e *edit.Edit) []float32 {
+		t.Helper()
+		if err := m.LoadEdits(e); err != nil {
+			t.Fatal(err)
+		}
+		defer m.ClearEdits()
+		res, err := m.Trace(ids, func(tr *nnsight.Tracer) {})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _, _ := nnsight.Float32(res.Logits())
+		return got
+	}
+	// Both heads' z zeroed = both heads' pattern zeroed.
+	z := run(edit.New("blocks.1.attn", "hook_z", "zw", edit.Scale(0)))
+	p := run(edit.New("blocks.-1.attn", "hook_pattern", "pw", edit.Scale(0)))
+	clean, _ := fx.Tensor(t, "p0/lm_head")
+	if d := maxAbsDiff(z, p); d > tol {
+		t.Errorf("hook_z x0 and hook_pattern x0 differ by %.3g", d)
+	}
+	if maxAbsDiff(z, clean) < 1e-3 {
+		t.Error("the hook_z edit changed nothing")
 	}
 }
