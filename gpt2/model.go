@@ -257,7 +257,7 @@ func (a *Attention) Forward(c *module.Ctx, in ...*Node) []*Node {
 	perHead := g.DotGeneral(g.Reshape(o, batch, seq, a.NHead, hd), []int{3}, []int{2},
 		g.Reshape(wo, a.NHead, hd, a.NEmbd), []int{1}, []int{0}) // [head, batch, pos, embd]
 	result := g.TransposeAllAxes(perHead, 1, 2, 0, 3)
-	y := c.LabelAxes("hook_result", result, axesResult...)
+	y := c.LabelOnDemand("hook_result", result, axesResult...) // not in caches of everything
 	o = c.Call1("c_proj", o)
 	if y != result {
 		o = g.Add(o, g.ReduceSum(g.Sub(y, result), 2))

@@ -49,7 +49,9 @@ func (m *Model) RunWithCache(input any, patterns ...string) (*Cache, error) {
 	}
 	for _, p := range candidates {
 		if len(patterns) == 0 {
-			c.add(p, p)
+			if !scan.onDemand[p] { // hook_result only when a pattern asks for it
+				c.add(p, p)
+			}
 			continue
 		}
 		for _, pat := range patterns {
@@ -228,13 +230,17 @@ func (tr *trace) cacheObjects() []*Cache {
 // ("transformer.h.0.mlp", "transformer.h.0.mlp.input", "transformer.h.0.attn.query"),
 // match the path its patterns are matched against (a module's input is matched by the
 // module's patterns and by those naming the input itself, given as alsoMatch:
-// "blocks.*.hook_resid_pre").
-func (tr *trace) record(key, match string, x *Node, alsoMatch ...string) {
+// "blocks.*.hook_resid_pre"). A value computed only when asked for (onDemand: hook_result)
+// goes only to caches whose patterns match it, not to caches of everything.
+func (tr *trace) record(key, match string, x *Node, onDemand bool, alsoMatch ...string) {
 	if tr.cacheNames == nil {
 		n := tr.model.names(true) // once per trace: record runs for every value of the forward
 		tr.cacheNames = &n
 	}
 	for _, cs := range tr.caches {
+		if onDemand && len(cs.patterns) == 0 {
+			continue
+		}
 		ok := cs.matches(*tr.cacheNames, match)
 		for _, m := range alsoMatch {
 			for _, pat := range cs.patterns {

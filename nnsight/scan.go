@@ -37,6 +37,8 @@ type ScanResult struct {
 	names  module.Names
 	// modules are the paths in Order that are modules (the others are labelled values).
 	modules map[string]bool
+	// onDemand are the labels computed only when asked for (module.Ctx.LabelOnDemand).
+	onDemand map[string]bool
 }
 
 // String prints one line per value: path, shape and, where known, what each axis is.
@@ -76,7 +78,8 @@ func (m *Model) scanWith(edits []*edit.Edit, input any, fn func(t *Tracer)) (*Sc
 		return nil, err
 	}
 	defer gr.Finalize()
-	res := &ScanResult{Shapes: map[string]Shape{}, names: m.names(true), modules: map[string]bool{}}
+	res := &ScanResult{Shapes: map[string]Shape{}, names: m.names(true), modules: map[string]bool{},
+		onDemand: map[string]bool{}}
 	for _, rec := range meta.ctx.Calls() {
 		if len(rec.Outputs) > 0 && rec.Path != "" {
 			o := rec.Outputs[0]
@@ -85,6 +88,9 @@ func (m *Model) scanWith(edits []*edit.Edit, input any, fn func(t *Tracer)) (*Sc
 		}
 		for _, l := range rec.Labels {
 			add(res, module.Join(rec.Path, l.Name), shapeWithAxes(l.Node, l.Axes))
+			if l.OnDemand {
+				res.onDemand[module.Join(rec.Path, l.Name)] = true
+			}
 		}
 	}
 	return res, nil

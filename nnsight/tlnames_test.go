@@ -319,3 +319,37 @@ func TestTransformerLensNamesInEdits(t *testing.T) {
 		t.Error("the hook_z edit changed nothing")
 	}
 }
+
+// hook_result (as TransformerLens's use_attn_result) is in a cache only when a pattern asks
+// for it: caches of everything leave it out.
+func TestTransformerLensHookResultOnlyWhenAsked(t *testing.T) {
+	m, fx := loadTiny(t, "tiny-a")
+	ids := fx.Ints(t, "p0")
+	all, err := m.RunWithCache(ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tc, asked *nnsight.Cache
+	if _, err := m.Trace(ids, func(tr *nnsight.Tracer) { tc = tr.Cache(); asked = tr.Cache("**.hook_result") }); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range append(slices.Clone(all.Paths), tc.Paths...) {
+		if strings.HasSuffix(p, "hook_result") {
+			t.Errorf("a cache of everything has %s", p)
+		}
+	}
+	if !slices.Contains(all.Paths, "transformer.h.0.attn.hook_z") || !slices.Contains(tc.Paths, "transformer.h.0.attn.hook_z") {
+		t.Errorf("caches of everything lack hook_z: %v", all.Paths)
+	}
+	if len(asked.Paths) != 2 {
+		t.Errorf("**.hook_result cached %v", asked.Paths)
+	}
+	got, _, err := asked.Float32("blocks.1.attn.hook_result")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := fx.Tensor(t, "tl/p0/blocks.1.attn.hook_result")
+	if d := maxAbsDiff(got, want); d > tol {
+		t.Errorf("hook_result: max|diff| %.3g", d)
+	}
+}
