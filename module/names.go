@@ -20,12 +20,16 @@ import (
 //     "transformer.h" at the root, "ffn" for "mlp" in every block, so "layers.0.ffn",
 //     "transformer.h.0.ffn" and "layers[-1].mlp" all work. A module's own child names win
 //     over aliases (an alias that a child name would hide is rejected by Check).
+//   - the model's other names (AltNamer: GPT-2's TransformerLens hook names), e.g.
+//     "blocks.0.hook_resid_pre" resolves to "transformer.h.0" with the rest "input", and
+//     "blocks.0.attn.hook_pattern" to "transformer.h.0.attn" with the rest "attn_weights".
 //
 // Globs (Match) work on dotted segments: "*" (and "?") match within one segment, so
 // "transformer.h.*" is the blocks and nothing below them; "**" is one or more whole
 // segments (never zero), so "transformer.h.**" is everything inside the blocks, and
-// "**.attn_weights" every attention's weights. Literal segments may be aliases or negative
-// indices.
+// "**.attn_weights" every attention's weights. Literal segments may be aliases, negative
+// indices or other names; a wildcard segment with a literal part ("hook_*") matches other
+// names too, a bare "*" only the tree's own.
 type Names struct {
 	Root    Module
 	Extra   map[string][]Child // children added at build time (edit wrappers), by parent path
