@@ -103,3 +103,19 @@ func hasPrefix(xs, pre []string) bool {
 
 // AltPathsOf is AltPaths of the names' root.
 func (n Names) AltPathsOf() []string { return AltPaths(n.Root) }
+
+// AltNamesAt lists the other names at the module at own path at ("hook_pattern" at an
+// attention), for messages.
+func (n Names) AltNamesAt(at string) []string {
+	a, ok := n.Root.(AltNamer)
+	if !ok {
+		return nil
+	}
+	var out []string
+	for _, e := range a.AltNames() {
+		if segmentsMatch(e.At, at) {
+			out = append(out, e.Name)
+		}
+	}
+	return out
+}

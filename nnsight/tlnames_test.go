@@ -213,6 +213,16 @@ func TestTransformerLensNamesEverywhere(t *testing.T) {
 	if err == nil || !errors.Is(err, nnsight.ErrUnknownPath) || !strings.Contains(err.Error(), "blocks.0.hook_resid_pre") {
 		t.Errorf("misspelt hook: %v", err)
 	}
+	// A hook name of another place: the message lists the names there and the nearest ones.
+	_, err = m.Trace(ids, func(tr *nnsight.Tracer) { tr.Module("blocks.0.mlp.hook_pattern").Output().Save("x") })
+	if err == nil || !strings.Contains(err.Error(), "other names: hook_pre, hook_post") || !strings.Contains(err.Error(), "blocks.0.attn.hook_pattern") {
+		t.Errorf("hook_pattern under mlp: %v", err)
+	}
+	// Messages about a point name it as the user wrote it.
+	_, err = m.Trace(ids, func(tr *nnsight.Tracer) { tr.Module("blocks.0.attn.hook_z").Output().Set([]float32{1, 2, 3}) })
+	if err == nil || !errors.Is(err, nnsight.ErrShape) || !strings.Contains(err.Error(), "(blocks.0.attn.hook_z)") {
+		t.Errorf("bad Set on hook_z: %v", err)
+	}
 }
 
 func sameSet(a, b []string) bool {

@@ -3,6 +3,7 @@ package nnsight
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	g "github.com/gomlx/gomlx/core/graph"
@@ -198,7 +199,7 @@ func (t *Tracer) Module(path string) *Envoy {
 		return e
 	default:
 		paths := t.tr.model.Paths()
-		hint := suggestPaths(user, paths)
+		hint := suggestPaths(user, append(slices.Clone(paths), t.tr.model.HookNames()...))
 		if hint == "" {
 			// Nothing is near: list what exists rather than naming nothing.
 			var some []string
@@ -330,6 +331,15 @@ func (e *Envoy) Path() string {
 	return module.Join(e.path, e.label)
 }
 
+// userPath is the envoy's path as the user wrote it, with the model's own when they differ.
+func (e *Envoy) userPath() string {
+	own := e.Path()
+	if user, ok := e.t.tr.spelled[own]; ok {
+		return fmt.Sprintf("%s (%s)", user, own)
+	}
+	return own
+}
+
 // Call selects the n-th call of the module (0-based) when the forward calls it several times.
 func (e *Envoy) Call(n int) *Envoy { c := *e; c.call = n; return &c }
 
@@ -355,7 +365,7 @@ func (e *Envoy) Input() *Proxy { return e.InputN(0) }
 // InputN is the module's i-th input.
 func (e *Envoy) InputN(i int) *Proxy {
 	if e.label != "" || e.input {
-		e.t.errorf("%s is a value (a label or a module's input), it has no inputs; use Output()", e.Path())
+		e.t.errorf("%s is a value (a label or a module's input), it has no inputs; use Output()", e.userPath())
 	}
 	return e.proxy(pointKey{path: e.path, kind: inputPoint, call: e.call}, i)
 }
@@ -367,7 +377,7 @@ func (e *Envoy) Skip(value any) {
 		return
 	}
 	if e.label != "" || e.input {
-		e.t.errorf("cannot Skip %s: it is a value, not a module; use Output().Set", e.Path())
+		e.t.errorf("cannot Skip %s: it is a value, not a module; use Output().Set", e.userPath())
 		return
 	}
 	if e.t.tr.skips == nil {
@@ -446,7 +456,22 @@ type Proxy struct {
 type axisRange struct{ axis, lo, hi int }
 
 // String names the proxy like its path: "transformer.h.0.mlp.output".
-func (p *Proxy) String() string { return p.key.String() }
+func (p *Proxy) String() string {
+	s := p.key.String()
+	own := p.key.path
+	switch p.key.kind {
+	case labelPoint:
+		own = module.Join(own, p.key.label)
+	case inputPoint:
+		own = module.Join(own, "input")
+	}
+	if p.t != nil {
+		if user, ok := p.t.tr.spelled[own]; ok {
+			s += " (" + user + ")" // as the user wrote it: an alias, a TransformerLens name
+		}
+	}
+	return s
+}
 
 // At narrows the proxy to [lo, hi) along axis (negative indices count from the end), e.g.
 // At(1, 5, 6) is position 5 of a [batch, seq, hidden] value.
