@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	g "github.com/gomlx/gomlx/core/graph"
 	"github.com/gonnsight/gonnsight/edit"
 	"github.com/gonnsight/gonnsight/internal/golden"
 	"github.com/gonnsight/gonnsight/nnsight"
@@ -361,5 +362,69 @@ func TestTransformerLensHookResultOnlyWhenAsked(t *testing.T) {
 	want, _ := fx.Tensor(t, "tl/p0/blocks.1.attn.hook_result")
 	if d := maxAbsDiff(got, want); d > tol {
 		t.Errorf("hook_result: max|diff| %.3g", d)
+	}
+}
+
+// Gradients at TransformerLens names: the names of existing points give the reference's
+// gradients; hook_attn_scores' gradient is the softmax's backward of hook_pattern's, and each
+// head's hook_result gradient is hook_attn_out's (their sum plus the bias is the output).
+func TestTransformerLensGradients(t *testing.T) {
+	m, fx := loadTiny(t, "tiny-a")
+	A, B := fx.Int(t, "A"), fx.Int(t, "B")
+	res, err := m.Trace(fx.Ints(t, "p0"), func(tr *nnsight.Tracer) {
+		logits := tr.Logits()
+		for _, h := range []string{"blocks.0.hook_resid_post", "blocks.1.attn.hook_pattern", "blocks.1.attn.hook_attn_scores",
+			"blocks.1.attn.hook_result", "blocks.1.hook_attn_out"} {
+			tr.Module(h).Output().Grad().Save(h)
+		}
+		tr.Backward(func() *nnsight.Node {
+			l := logits.Node()
+			last := g.Reshape(g.Slice(l, g.AxisElem(0), g.AxisElem(-1), g.AxisRange()), -1)
+			return g.Reshape(g.Sub(g.Slice(last, g.AxisElem(A)), g.Slice(last, g.AxisElem(B))))
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(name string) []float32 {
+		d, _, err := res.Float32(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	check := func(what string, got, want []float32) {
+		t.Helper()
+		if d := maxAbsDiff(got, want); d > tol {
+			t.Errorf("%s: max|diff| %.3g", what, d)
+		}
+	}
+	want, _ := fx.Tensor(t, "p0/grad/transformer.h.0")
+	check("grad blocks.0.hook_resid_post", get("blocks.0.hook_resid_post"), want)
+	gp, _ := fx.Tensor(t, "p0/grad/transformer.h.1.attn.attn_weights")
+	check("grad blocks.1.attn.hook_pattern", get("blocks.1.attn.hook_pattern"), gp)
+	// Softmax backward on each row: gs = p * (gp - sum(p * gp)).
+	p, shape := fx.Tensor(t, "tl/p0/blocks.1.attn.hook_pattern")
+	k := shape[len(shape)-1]
+	gs := make([]float32, len(p))
+	for r := 0; r < len(p); r += k {
+		dot := 0.0
+		for j := r; j < r+k; j++ {
+			dot += float64(p[j]) * float64(gp[j])
+		}
+		for j := r; j < r+k; j++ {
+			gs[j] = float32(float64(p[j]) * (float64(gp[j]) - dot))
+		}
+	}
+	check("grad blocks.1.attn.hook_attn_scores", get("blocks.1.attn.hook_attn_scores"), gs)
+	out := get("blocks.1.hook_attn_out") // [1, T, E]
+	result := get("blocks.1.attn.hook_result")
+	H, E := m.Config().NHead, m.Config().NEmbd
+	for h := 0; h < H; h++ {
+		var head []float32
+		for i := 0; i < len(out)/E; i++ {
+			head = append(head, result[(i*H+h)*E:(i*H+h+1)*E]...)
+		}
+		check(fmt.Sprintf("grad blocks.1.attn.hook_result head %d", h), head, out)
 	}
 }
