@@ -9,6 +9,10 @@ var (
 	axesEmbd = []string{"batch", "pos", "embd"}
 	// axesAttention: attn_weights.
 	axesAttention = []string{"batch", "head", "query_pos", "key_pos"}
+	// axesHeads: TransformerLens's per-head views hook_q, hook_k, hook_v, hook_z.
+	axesHeads = []string{"batch", "pos", "head", "d_head"}
+	// axesResult: TransformerLens's hook_result, each head's output in the residual stream.
+	axesResult = []string{"batch", "pos", "head", "embd"}
 	// axesVocab: lm_head's logits.
 	axesVocab = []string{"batch", "pos", "vocab"}
 	// axesQKV: c_attn's output, query|key|value side by side on the last axis.

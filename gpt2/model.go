@@ -150,7 +150,7 @@ func (b *Block) Children() []module.Child {
 func (b *Block) Forward(c *module.Ctx, in ...*Node) []*Node {
 	x := in[0]
 	a := c.Call1("attn", c.Call1("ln_1", x))
-	x = g.Add(x, a)
+	x = c.LabelAxes("hook_resid_mid", g.Add(x, a), axesEmbd...)
 	m := c.Call1("mlp", c.Call1("ln_2", x))
 	return []*Node{g.Add(x, m)}
 }
@@ -161,9 +161,19 @@ func (b *Block) Forward(c *module.Ctx, in ...*Node) []*Node {
 //	                                                  head split (as in Hugging Face's forward);
 //	                                                  embd is the heads side by side: features
 //	                                                  h*head_dim ... (h+1)*head_dim-1 are head h
+//	hook_q, hook_k,    [batch, pos, head, d_head]     TransformerLens's per-head views of
+//	hook_v                                            query, key, value (after the reshape,
+//	                                                  before the transpose: no extra op)
+//	hook_attn_scores   [batch, head, query_pos, key_pos]  q.k/sqrt(d_head), masked entries
+//	                                                  -inf (TransformerLens's); computed only
+//	                                                  when read
 //	attn_weights       [batch, head, query_pos, key_pos]  after the mask and softmax
+//	                                                  (TransformerLens's hook_pattern)
+//	hook_z             [batch, pos, head, d_head]     weights @ value per head, before the merge
 //	attn_output        [batch, pos, embd]             heads merged (head h at features
 //	                                                  h*head_dim ...), before c_proj
+//	hook_result        [batch, pos, head, embd]       each head through its rows of c_proj,
+//	                                                  without the bias; computed only when read
 //
 // So attn_output.At(2, h*head_dim, (h+1)*head_dim) is head h; At(1, ...) would be positions.
 // With the KV cache, key_pos counts the cache's slots, not the tokens of this call.
@@ -193,10 +203,14 @@ func (a *Attention) Forward(c *module.Ctx, in ...*Node) []*Node {
 	q := c.LabelAxes("query", part(0), axesEmbd...)
 	k := c.LabelAxes("key", part(1), axesEmbd...)
 	v := c.LabelAxes("value", part(2), axesEmbd...)
-	heads := func(t *Node) *Node { // [batch, pos, embd] -> [batch, head, pos, head_dim]
-		return g.TransposeAllAxes(g.Reshape(t, batch, seq, a.NHead, hd), 0, 2, 1, 3)
+	// [batch, pos, embd] -> [batch, head, pos, head_dim]. The [batch, pos, head, head_dim]
+	// step between the reshape and the transpose is TransformerLens's hook_q/k/v: labelling
+	// it adds no op.
+	heads := func(name string, t *Node) *Node {
+		t = c.LabelAxes(name, g.Reshape(t, batch, seq, a.NHead, hd), axesHeads...)
+		return g.TransposeAllAxes(t, 0, 2, 1, 3)
 	}
-	q, k, v = heads(q), heads(k), heads(v)
+	q, k, v = heads("hook_q", q), heads("hook_k", k), heads("hook_v", v)
 
 	gr := x.Graph()
 	keyLen := seq
@@ -219,15 +233,35 @@ func (a *Attention) Forward(c *module.Ctx, in ...*Node) []*Node {
 	scores = g.DivScalar(scores, math.Sqrt(float64(hd)))
 	// Masked scores get float32's lowest value, as Hugging Face does, so fully masked rows
 	// (padding queries) stay finite.
+	dims4 := scores.Shape().Dimensions
+	validAll := g.BroadcastToDims(valid, dims4...)
 	lowest := g.Scalar(gr, scores.DType(), -math.MaxFloat32)
-	scores = g.Where(g.BroadcastToDims(valid, scores.Shape().Dimensions...), scores,
-		g.BroadcastToDims(lowest, scores.Shape().Dimensions...))
-	w := c.LabelAxes("attn_weights", module.Softmax(c, scores, -1), axesAttention...)
+	masked := g.Where(validAll, scores, g.BroadcastToDims(lowest, dims4...))
+	// TransformerLens's hook_attn_scores masks with -inf instead. The label gets that value;
+	// the forward goes on with the finite one unless the label is set, so nothing is
+	// computed for it when it is not read (unused nodes are not compiled).
+	tl := g.Where(validAll, scores, g.BroadcastToDims(g.Scalar(gr, scores.DType(), math.Inf(-1)), dims4...))
+	if y := c.LabelAxes("hook_attn_scores", tl, axesAttention...); y != tl {
+		masked = g.Max(y, g.BroadcastToDims(lowest, dims4...)) // a set value, -inf made finite
+	}
+	w := c.LabelAxes("attn_weights", module.Softmax(c, masked, -1), axesAttention...)
 	w = c.Call1("attn_dropout", w)
 	o := g.DotGeneral(w, []int{3}, []int{0, 1}, v, []int{2}, []int{0, 1}) // [b, h, seq, hd]
-	o = g.Reshape(g.TransposeAllAxes(o, 0, 2, 1, 3), batch, seq, a.NEmbd)
+	o = c.LabelAxes("hook_z", g.TransposeAllAxes(o, 0, 2, 1, 3), axesHeads...)
+	o = g.Reshape(o, batch, seq, a.NEmbd)
 	o = c.LabelAxes("attn_output", o, axesEmbd...)
+	// TransformerLens's hook_result: each head's share of c_proj's output, without the bias
+	// (sum over heads + bias = c_proj's output). Computed only when read; a set value changes
+	// the attention's output by the difference it makes.
+	wo := c.ParamAt(module.Join(c.Path(), "c_proj.weight"), module.ParamSpec{Name: "weight", Shape: []int{a.NEmbd, a.NEmbd}})
+	perHead := g.DotGeneral(g.Reshape(o, batch, seq, a.NHead, hd), []int{3}, []int{2},
+		g.Reshape(wo, a.NHead, hd, a.NEmbd), []int{1}, []int{0}) // [head, batch, pos, embd]
+	result := g.TransposeAllAxes(perHead, 1, 2, 0, 3)
+	y := c.LabelOnDemand("hook_result", result, axesResult...) // not in caches of everything
 	o = c.Call1("c_proj", o)
+	if y != result {
+		o = g.Add(o, g.ReduceSum(g.Sub(y, result), 2))
+	}
 	return c.Call("resid_dropout", o)
 }
 

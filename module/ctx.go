@@ -28,6 +28,7 @@ type Ctx struct {
 	listeners []func(map[*Node]*Node)
 	hookSpans [][2]graph.NodeId
 	root      Module
+	onDemand  bool // the label being made is LabelOnDemand's
 }
 
 // Hooks act on module calls while a graph is built. Each method returns the (possibly
@@ -61,6 +62,9 @@ type Label struct {
 	Node *Node    // the value the forward continued with (after any intervention)
 	Orig *Node    // the value the module computed
 	Axes []string // what each axis is ("batch", "head", ...), when the model says (LabelAxes)
+	// OnDemand marks a value computed only for those who ask for it by name (LabelOnDemand):
+	// caches of everything leave it out.
+	OnDemand bool
 }
 
 // Label returns the labelled node with the given name, or nil.
@@ -262,9 +266,22 @@ func (c *Ctx) LabelAxes(name string, x *Node, axes ...string) *Node {
 		}
 		c.span(mark)
 	}
-	rec.Labels = append(rec.Labels, Label{Name: name, Node: x, Orig: orig, Axes: append([]string(nil), axes...)})
+	rec.Labels = append(rec.Labels, Label{Name: name, Node: x, Orig: orig, Axes: append([]string(nil), axes...), OnDemand: c.onDemand})
 	return x
 }
+
+// LabelOnDemand is LabelAxes for a value the forward does not need (x is built only for the
+// label, and compiled programs leave it out unless someone reads it) and that is costly
+// enough that caches of everything should not take it: they take it only when a pattern
+// asks for it.
+func (c *Ctx) LabelOnDemand(name string, x *Node, axes ...string) *Node {
+	c.onDemand = true
+	defer func() { c.onDemand = false }()
+	return c.LabelAxes(name, x, axes...)
+}
+
+// LabelingOnDemand reports, to Hooks.OnLabel, whether the label being made is LabelOnDemand's.
+func (c *Ctx) LabelingOnDemand() bool { return c.onDemand }
 
 func (c *Ctx) mark() graph.NodeId { return graph.NodeId(len(c.G.Nodes())) }
 
@@ -402,7 +419,7 @@ func childNames(m Module) []string {
 
 // suggest returns "; did you mean ...?" with the closest valid paths.
 func suggest(root Module, path string) string {
-	best := Closest(path, Paths(root), 3)
+	best := Closest(path, append(Paths(root), AltPaths(root)...), 3)
 	if len(best) == 0 {
 		return ""
 	}

@@ -20,12 +20,16 @@ import (
 //     "transformer.h" at the root, "ffn" for "mlp" in every block, so "layers.0.ffn",
 //     "transformer.h.0.ffn" and "layers[-1].mlp" all work. A module's own child names win
 //     over aliases (an alias that a child name would hide is rejected by Check).
+//   - the model's other names (AltNamer: GPT-2's TransformerLens hook names), e.g.
+//     "blocks.0.hook_resid_pre" resolves to "transformer.h.0" with the rest "input", and
+//     "blocks.0.attn.hook_pattern" to "transformer.h.0.attn" with the rest "attn_weights".
 //
 // Globs (Match) work on dotted segments: "*" (and "?") match within one segment, so
 // "transformer.h.*" is the blocks and nothing below them; "**" is one or more whole
 // segments (never zero), so "transformer.h.**" is everything inside the blocks, and
-// "**.attn_weights" every attention's weights. Literal segments may be aliases or negative
-// indices.
+// "**.attn_weights" every attention's weights. Literal segments may be aliases, negative
+// indices or other names; a wildcard segment with a literal part ("hook_*") matches other
+// names too, a bare "*" only the tree's own.
 type Names struct {
 	Root    Module
 	Extra   map[string][]Child // children added at build time (edit wrappers), by parent path
@@ -124,6 +128,22 @@ func (n Names) Resolve(p string) (mod, rest string, err error) {
 			}
 			continue
 		}
+		if target, ok := n.altTarget(cur, seg); ok {
+			// Another name (TransformerLens's): follow its target as far as it names modules;
+			// the rest (a label, "input") goes before the path's remaining segments.
+			j := 0
+			for ; j < len(target); j++ {
+				ch := n.child(m, cur, target[j])
+				if ch == nil {
+					break
+				}
+				m, cur = ch, Join(cur, target[j])
+			}
+			if j < len(target) {
+				return cur, strings.Join(append(append([]string(nil), target[j:]...), segs[i+1:]...), "."), nil
+			}
+			continue
+		}
 		return cur, strings.Join(segs[i:], "."), nil
 	}
 	return cur, "", nil
@@ -187,12 +207,29 @@ func (n Names) match(ps, xs []string, prefix string, spelled []string) ([]string
 		return nil, false
 	}
 	if len(xs) == 0 {
+		// Only another name for the module itself (hook_resid_post: the block) fits here.
+		names, targets := n.altGlob(prefix, seg)
+		for i, t := range targets {
+			if len(t) == 0 {
+				return n.match(ps[1:], xs, prefix, with(names[i]))
+			}
+		}
 		return nil, false
 	}
 	next := Join(prefix, xs[0])
 	if strings.ContainsAny(seg, "*?") {
 		if ok, _ := path.Match(seg, xs[0]); ok {
-			return n.match(ps[1:], xs[1:], next, with(xs[0]))
+			if out, ok := n.match(ps[1:], xs[1:], next, with(xs[0])); ok {
+				return out, true
+			}
+		}
+		// Other names (TransformerLens's) match wildcards too: "blocks.*.attn.hook_*"
+		// includes hook_pattern, which is attn_weights.
+		names, targets := n.altGlob(prefix, seg)
+		for i, t := range targets {
+			if out, ok := n.matchAlt(ps, xs, prefix, t, with(names[i])); ok {
+				return out, true
+			}
 		}
 		return nil, false
 	}
@@ -210,15 +247,21 @@ func (n Names) match(ps, xs []string, prefix string, spelled []string) ([]string
 		}
 		return nil, false
 	}
-	if key := n.alias(m, prefix, seg); key != nil && len(key) <= len(xs) {
-		for i, k := range key {
-			if xs[i] != k {
-				return nil, false
-			}
-		}
+	if key := n.alias(m, prefix, seg); key != nil && hasPrefix(xs, key) {
 		return n.match(ps[1:], xs[len(key):], Join(append([]string{prefix}, key...)...), with(seg))
 	}
+	if target, ok := n.altTarget(prefix, seg); ok {
+		return n.matchAlt(ps, xs, prefix, target, with(seg))
+	}
 	return nil, false
+}
+
+// matchAlt goes on matching after ps[0], another name whose target segments must start xs.
+func (n Names) matchAlt(ps, xs []string, prefix string, target, spelled []string) ([]string, bool) {
+	if !hasPrefix(xs, target) {
+		return nil, false
+	}
+	return n.match(ps[1:], xs[len(target):], Join(append([]string{prefix}, target...)...), spelled)
 }
 
 // at is the module at one of the tree's own paths (nil for labels and unknown paths).

@@ -35,13 +35,27 @@ func (m *Model) RunWithCache(input any, patterns ...string) (*Cache, error) {
 		return nil, err
 	}
 	c := &Cache{own: map[string]string{}, names: m.names(true)}
-	for _, p := range scan.Order {
+	candidates := scan.Order
+	if len(patterns) > 0 {
+		// Patterns may name modules' inputs too ("transformer.h.0.input",
+		// "blocks.*.hook_resid_pre"): each module's input comes before its output.
+		candidates = nil
+		for _, p := range scan.Order {
+			if scan.modules[p] {
+				candidates = append(candidates, module.Join(p, "input"))
+			}
+			candidates = append(candidates, p)
+		}
+	}
+	for _, p := range candidates {
 		if len(patterns) == 0 {
-			c.add(p, p)
+			if !scan.onDemand[p] { // hook_result only when a pattern asks for it
+				c.add(p, p)
+			}
 			continue
 		}
 		for _, pat := range patterns {
-			if key, ok := c.names.Match(pat, p); ok {
+			if key, ok := matchPoint(c.names, pat, p); ok {
 				c.add(p, key)
 				break
 			}
@@ -87,50 +101,52 @@ func (c *Cache) key(p string) (string, error) {
 		return p, nil
 	}
 	if mod, rest, err := c.names.Resolve(p); err == nil && !strings.Contains(rest, ".") {
-		if key, ok := c.own[module.Join(mod, rest)]; ok {
+		own := module.Join(mod, rest)
+		if key, ok := c.own[own]; ok {
 			return key, nil
+		}
+		if _, ok := c.values[own]; ok && slices.Contains(c.Paths, own) {
+			return own, nil // a trace's cache keeps the model's own paths
 		}
 	}
 	return "", module.NewError(ErrUnknownPath, "path %q is not in the cache; cached: %s", p, list(c.Paths, 8))
 }
 
-// Get returns the cached value of a path, spelled any way that names it (the model's own
-// path, an alias, a negative index), or nil.
-func (c *Cache) Get(p string) *tensors.Tensor {
-	if key, err := c.key(p); err == nil {
-		return c.Result.Get(key)
+// resolve is the key of a path spelled any way that names a cached value (the key, the
+// model's own path, an alias, a negative index, a TransformerLens name), or p itself.
+func (c *Cache) resolve(p string) string {
+	if _, ok := c.values[p]; ok || c.names.Root == nil {
+		return p
 	}
-	return c.Result.Get(p) // "logits" and the model's outputs
+	if key, err := c.key(p); err == nil {
+		return key
+	}
+	return p
 }
+
+// Get returns the cached value at a path, however it is spelled
+// (c.Get("blocks.0.hook_resid_pre") is c.Get("transformer.h.0.input")); nil when not cached.
+func (c *Cache) Get(p string) *tensors.Tensor { return c.Result.Get(c.resolve(p)) }
 
 // Value is Get with an error naming what is cached.
 func (c *Cache) Value(p string) (*tensors.Tensor, error) {
-	key, err := c.key(p)
-	if err != nil {
-		if x := c.Result.Get(p); x != nil {
-			return x, nil
-		}
-		return nil, err
+	if t := c.Get(p); t != nil {
+		return t, nil
 	}
-	return c.Result.Value(key)
+	return nil, module.NewError(ErrUnknownPath, "path %q is not in the cache; cached: %s", p, list(c.Paths, 8))
 }
 
-// Float32 returns a cached value's data and shape.
+// Float32 is the cached value at a path as float32 data and its shape.
 func (c *Cache) Float32(p string) ([]float32, []int, error) {
-	x, err := c.Value(p)
+	t, err := c.Value(p)
 	if err != nil {
 		return nil, nil, err
 	}
-	return Float32(x)
+	return Float32(t)
 }
 
-// List returns a path's value at every generation step, in order.
-func (c *Cache) List(p string) []*tensors.Tensor {
-	if key, err := c.key(p); err == nil {
-		return c.Result.List(key)
-	}
-	return nil
-}
+// List is every step's value at a path (Generate), however it is spelled.
+func (c *Cache) List(p string) []*tensors.Tensor { return c.Result.List(c.resolve(p)) }
 
 func list(names []string, n int) string {
 	if len(names) <= n {
@@ -212,18 +228,47 @@ func (tr *trace) cacheObjects() []*Cache {
 
 // record offers a value the forward reached to the trace's caches: key is its path
 // ("transformer.h.0.mlp", "transformer.h.0.mlp.input", "transformer.h.0.attn.query"),
-// match the path its patterns are matched against.
-func (tr *trace) record(key, match string, x *Node) {
+// match the path its patterns are matched against (a module's input is matched by the
+// module's patterns and by those naming the input itself, given as alsoMatch:
+// "blocks.*.hook_resid_pre"). A value computed only when asked for (onDemand: hook_result)
+// goes only to caches whose patterns match it, not to caches of everything.
+func (tr *trace) record(key, match string, x *Node, onDemand bool, alsoMatch ...string) {
 	if tr.cacheNames == nil {
 		n := tr.model.names(true) // once per trace: record runs for every value of the forward
 		tr.cacheNames = &n
 	}
 	for _, cs := range tr.caches {
-		if !cs.matches(*tr.cacheNames, match) {
+		if onDemand && len(cs.patterns) == 0 {
+			continue
+		}
+		ok := cs.matches(*tr.cacheNames, match)
+		for _, m := range alsoMatch {
+			for _, pat := range cs.patterns {
+				if _, hit := matchPoint(*tr.cacheNames, pat, m); hit {
+					ok = true
+				}
+			}
+		}
+		if !ok {
 			continue
 		}
 		cs.entries = append(cs.entries, &cacheEntry{key: key, node: view(x, cs.rows, nil)})
 	}
+}
+
+// matchPoint is names.Match, except that a module's input ("path.input") matches only a
+// pattern that names it: one ending in "input" or in another name of it (TransformerLens's
+// hook_resid_pre), not a wildcard ("transformer.h.**" is outputs, as it always was).
+func matchPoint(names module.Names, pattern, p string) (string, bool) {
+	key, ok := names.Match(pattern, p)
+	if !ok || !strings.HasSuffix(p, ".input") {
+		return key, ok
+	}
+	pat := strings.Split(module.NormalizePath(pattern), ".")
+	if strings.HasSuffix(key, ".input") && pat[len(pat)-1] != "input" {
+		return "", false
+	}
+	return key, true
 }
 
 func (cs *cacheSpec) matches(names module.Names, p string) bool {

@@ -26,7 +26,7 @@ func (tr *trace) BeforeCall(c *module.Ctx, rec *module.CallRecord, in []*Node) (
 		in = newIn
 	}
 	if len(tr.caches) > 0 && rec.Path != "" && len(in) > 0 {
-		tr.record(callKey(rec)+".input", rec.Path, in[0])
+		tr.record(callKey(rec)+".input", rec.Path, in[0], false, module.Join(rec.Path, "input"))
 	}
 	// A skip for the whole batch replaces the forward; skips for one invoke's rows are
 	// applied to the output (AfterCall), so each invoke keeps its own.
@@ -86,7 +86,7 @@ func (tr *trace) AfterCall(c *module.Ctx, rec *module.CallRecord, out []*Node) [
 			final = result
 		}
 		if len(final) > 0 {
-			tr.record(callKey(rec), rec.Path, final[0])
+			tr.record(callKey(rec), rec.Path, final[0], false)
 		}
 	}
 	tr.maybeStop()
@@ -113,7 +113,7 @@ func (tr *trace) OnLabel(c *module.Ctx, rec *module.CallRecord, name string, x *
 		if y != nil {
 			v = y
 		}
-		tr.record(module.Join(callKey(rec), name), module.Join(rec.Path, name), v)
+		tr.record(module.Join(callKey(rec), name), module.Join(rec.Path, name), v, c.LabelingOnDemand())
 	}
 	return y
 }

@@ -17,6 +17,7 @@ import (
 	"os"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -381,7 +382,55 @@ func (m *Model) TreeString(withShapes bool) string {
 	for _, e := range m.Edits() {
 		extra[e.Parent] = append(extra[e.Parent], module.Child{Name: e.Wrapper, Module: e.Module})
 	}
-	return module.Tree(m.root, extra, withShapes)
+	tree := module.Tree(m.root, extra, withShapes)
+	if alt := module.AltPaths(m.root); len(alt) > 0 {
+		tree += "\n" + foldHookNames(alt)
+	}
+	return tree
+}
+
+// foldHookNames prints other names (TransformerLens's) once per layer pattern, wrapped:
+// "TransformerLens names (paths too; L = 0-11): hook_embed, blocks.L.hook_resid_pre, ...".
+func foldHookNames(names []string) string {
+	var folded []string
+	seen := map[string]bool{}
+	lo, hi := -1, -1
+	for _, n := range names {
+		segs := strings.Split(n, ".")
+		for i, s := range segs {
+			if k, err := strconv.Atoi(s); err == nil {
+				segs[i] = "L"
+				if lo < 0 || k < lo {
+					lo = k
+				}
+				hi = max(hi, k)
+			}
+		}
+		if f := strings.Join(segs, "."); !seen[f] {
+			seen[f] = true
+			folded = append(folded, f)
+		}
+	}
+	head := "TransformerLens names (paths too"
+	if hi >= 0 {
+		head += fmt.Sprintf("; L = %d-%d", lo, hi)
+	}
+	var b strings.Builder
+	line := head + "):"
+	for i, f := range folded {
+		word := " " + f
+		if i < len(folded)-1 {
+			word += ","
+		}
+		if len(line)+len(word) > 100 {
+			b.WriteString(line + "\n")
+			line = "  "
+			word = strings.TrimPrefix(word, " ")
+		}
+		line += word
+	}
+	b.WriteString(line)
+	return b.String()
 }
 
 // Edits lists the loaded edits.
@@ -467,15 +516,22 @@ func (m *Model) validateEdits(all []*edit.Edit) error {
 // resolveEdit returns e with its parent path resolved (aliases, negative indices) to the
 // model's own path, which the graph build matches calls against.
 func (m *Model) resolveEdit(e *edit.Edit, earlier []*edit.Edit) (*edit.Edit, error) {
-	parent, _, err := m.namesWith(earlier).Find(e.Parent) // a parent may sit under an earlier edit's wrapper
+	names := m.namesWith(earlier)
+	parent, _, err := names.Find(e.Parent) // a parent may sit under an earlier edit's wrapper
 	if err != nil {
 		return nil, module.WithKind(fmt.Errorf("edit %s: %w", e, err), ErrBadEdit)
 	}
-	if parent == e.Parent {
+	// The node may be another name of a label (TransformerLens's hook_pattern: attn_weights).
+	target := e.Target
+	if mod, rest, err := names.Resolve(module.Join(parent, e.Target)); err == nil && mod == parent &&
+		rest != "" && !strings.Contains(rest, ".") && rest != "input" {
+		target = rest
+	}
+	if parent == e.Parent && target == e.Target {
 		return e, nil
 	}
 	r := *e
-	r.Parent = parent
+	r.Parent, r.Target = parent, target
 	m.declMu.Lock()
 	if m.declaredAs == nil {
 		m.declaredAs = map[*edit.Edit]*edit.Edit{}
@@ -567,4 +623,14 @@ func RandomLanguageModel(cfg gpt2.Config, seed int64, opts ...Option) *Model {
 	m.opts.seed = seed
 	m.random = true
 	return m
+}
+
+// HookNames lists the other names the model's points answer to, in forward order: for
+// GPT-2, TransformerLens's hook names ("hook_embed", "blocks.0.hook_resid_pre",
+// "blocks.0.attn.hook_z", ...). Each works wherever a path does.
+func (m *Model) HookNames() []string {
+	if m.Load() != nil {
+		return nil
+	}
+	return module.AltPaths(m.root)
 }

@@ -571,8 +571,13 @@ func (tr *trace) checkFired(c *module.Ctx) error {
 			if user, ok := tr.spelled[full]; ok {
 				full = user
 			}
-			msgs = append(msgs, module.NewError(ErrUnknownPath, "no module or labelled value %q: %s has labelled values %s and children %s%s",
-				full, k.path, strings.Join(names, ", "), strings.Join(children, ", "), suggestPaths(full, tr.model.Paths())))
+			other := ""
+			if alt := tr.model.names(false).AltNamesAt(k.path); len(alt) > 0 {
+				other = " (other names: " + strings.Join(alt, ", ") + ")"
+			}
+			msgs = append(msgs, module.NewError(ErrUnknownPath, "no module or labelled value %q: %s has labelled values %s%s and children %s%s",
+				full, k.path, strings.Join(names, ", "), other, strings.Join(children, ", "),
+				suggestPaths(full, append(tr.model.Paths(), tr.model.HookNames()...))))
 		default:
 			msgs = append(msgs, fmt.Errorf("%s was never reached", k.spelled(tr.spelled)))
 		}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
+	"slices"
 	"sort"
 	"strings"
 
@@ -34,6 +35,10 @@ type ScanResult struct {
 	Shapes map[string]Shape
 	Order  []string
 	names  module.Names
+	// modules are the paths in Order that are modules (the others are labelled values).
+	modules map[string]bool
+	// onDemand are the labels computed only when asked for (module.Ctx.LabelOnDemand).
+	onDemand map[string]bool
 }
 
 // String prints one line per value: path, shape and, where known, what each axis is.
@@ -73,14 +78,19 @@ func (m *Model) scanWith(edits []*edit.Edit, input any, fn func(t *Tracer)) (*Sc
 		return nil, err
 	}
 	defer gr.Finalize()
-	res := &ScanResult{Shapes: map[string]Shape{}, names: m.names(true)}
+	res := &ScanResult{Shapes: map[string]Shape{}, names: m.names(true), modules: map[string]bool{},
+		onDemand: map[string]bool{}}
 	for _, rec := range meta.ctx.Calls() {
 		if len(rec.Outputs) > 0 && rec.Path != "" {
 			o := rec.Outputs[0]
 			add(res, rec.Path, shapeWithAxes(o, rec.OutputAxes))
+			res.modules[rec.Path] = len(rec.Inputs) > 0
 		}
 		for _, l := range rec.Labels {
 			add(res, module.Join(rec.Path, l.Name), shapeWithAxes(l.Node, l.Axes))
+			if l.OnDemand {
+				res.onDemand[module.Join(rec.Path, l.Name)] = true
+			}
 		}
 	}
 	return res, nil
@@ -115,6 +125,23 @@ func (m *Model) sampleInput() any {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.example
+}
+
+// Shape returns the shape of the value at a path spelled any way that names it: the model's
+// own path, an alias, a negative index, a TransformerLens name ("blocks.0.attn.hook_z").
+func (s *ScanResult) Shape(path string) (Shape, error) {
+	if sh, ok := s.Shapes[path]; ok {
+		return sh, nil
+	}
+	mod, rest, err := s.names.Resolve(path)
+	if err != nil {
+		return Shape{}, err
+	}
+	if sh, ok := s.Shapes[module.Join(mod, rest)]; ok {
+		return sh, nil
+	}
+	return Shape{}, module.NewError(ErrUnknownPath, "no value %q in the scan (it lists module outputs and labelled values)%s",
+		path, suggestPaths(path, append(slices.Clone(s.Order), s.names.AltPathsOf()...)))
 }
 
 // Match returns the scan's paths (keys of Shapes), sorted, that match a path or glob: "*"

@@ -3,6 +3,7 @@ package nnsight
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	g "github.com/gomlx/gomlx/core/graph"
@@ -202,6 +203,12 @@ func (t *Tracer) Module(path string) *Envoy {
 		e.path = mod
 		t.tr.spell(mod, user)
 		return e
+	case mod != "" && rest == "input":
+		// The module's first input, as caches name it ("transformer.h.0.input"), or an
+		// other name for it (TransformerLens's "blocks.0.hook_resid_pre").
+		e.path, e.input = mod, true
+		t.tr.spell(module.Join(mod, rest), user)
+		return e
 	case mod != "" && !strings.Contains(rest, "."):
 		// Not a module: a label of its parent module.
 		e.path, e.label = mod, rest
@@ -209,7 +216,7 @@ func (t *Tracer) Module(path string) *Envoy {
 		return e
 	default:
 		paths := t.tr.model.Paths()
-		hint := suggestPaths(user, paths)
+		hint := suggestPaths(user, append(slices.Clone(paths), t.tr.model.HookNames()...))
 		if hint == "" {
 			// Nothing is near: list what exists rather than naming nothing.
 			var some []string
@@ -339,18 +346,36 @@ type Envoy struct {
 	t     *Tracer
 	path  string
 	label string
+	input bool // the module's first input ("path.input"); Output() reads and sets it
 	call  int
 	bad   bool
 }
 
 // Path is the envoy's dotted path.
-func (e *Envoy) Path() string { return module.Join(e.path, e.label) }
+func (e *Envoy) Path() string {
+	if e.input {
+		return module.Join(e.path, "input")
+	}
+	return module.Join(e.path, e.label)
+}
+
+// userPath is the envoy's path as the user wrote it, with the model's own when they differ.
+func (e *Envoy) userPath() string {
+	own := e.Path()
+	if user, ok := e.t.tr.spelled[own]; ok {
+		return fmt.Sprintf("%s (%s)", user, own)
+	}
+	return own
+}
 
 // Call selects the n-th call of the module (0-based) when the forward calls it several times.
 func (e *Envoy) Call(n int) *Envoy { c := *e; c.call = n; return &c }
 
 // Output is the module's (first) output, or the labelled value.
 func (e *Envoy) Output() *Proxy {
+	if e.input {
+		return e.proxy(pointKey{path: e.path, kind: inputPoint, call: e.call}, 0)
+	}
 	if e.label != "" {
 		return e.proxy(pointKey{path: e.path, kind: labelPoint, label: e.label, call: e.call}, 0)
 	}
@@ -367,8 +392,8 @@ func (e *Envoy) Input() *Proxy { return e.InputN(0) }
 
 // InputN is the module's i-th input.
 func (e *Envoy) InputN(i int) *Proxy {
-	if e.label != "" {
-		e.t.errorf("%s is a labelled value, it has no inputs", e.Path())
+	if e.label != "" || e.input {
+		e.t.errorf("%s is a value (a label or a module's input), it has no inputs; use Output()", e.userPath())
 	}
 	return e.proxy(pointKey{path: e.path, kind: inputPoint, call: e.call}, i)
 }
@@ -379,8 +404,8 @@ func (e *Envoy) Skip(value any) {
 	if e.bad {
 		return
 	}
-	if e.label != "" {
-		e.t.errorf("cannot Skip %s: it is a labelled value, use Output().Set", e.Path())
+	if e.label != "" || e.input {
+		e.t.errorf("cannot Skip %s: it is a value, not a module; use Output().Set", e.userPath())
 		return
 	}
 	if e.t.tr.skips == nil {
@@ -459,7 +484,22 @@ type Proxy struct {
 type axisRange struct{ axis, lo, hi int }
 
 // String names the proxy like its path: "transformer.h.0.mlp.output".
-func (p *Proxy) String() string { return p.key.spelled(p.t.tr.spelled) }
+func (p *Proxy) String() string {
+	s := p.key.String()
+	own := p.key.path
+	switch p.key.kind {
+	case labelPoint:
+		own = module.Join(own, p.key.label)
+	case inputPoint:
+		own = module.Join(own, "input")
+	}
+	if p.t != nil {
+		if user, ok := p.t.tr.spelled[own]; ok {
+			s += " (" + user + ")" // as the user wrote it: an alias, a TransformerLens name
+		}
+	}
+	return s
+}
 
 // At narrows the proxy to [lo, hi) along axis (negative indices count from the end), e.g.
 // At(1, 5, 6) is position 5 of a [batch, seq, hidden] value.
@@ -481,7 +521,7 @@ func (p *Proxy) At(axis, lo, hi int) *Proxy {
 
 // Save keeps the value after the run, under name (default: the proxy's path).
 func (p *Proxy) Save(name ...string) *Proxy {
-	n := p.String()
+	n := p.key.spelled(p.t.tr.spelled) // the path as the user wrote it
 	if len(name) > 0 && name[0] != "" {
 		n = name[0]
 	}

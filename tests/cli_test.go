@@ -212,6 +212,44 @@ func TestTraceMatchesReference(t *testing.T) {
 	}
 }
 
+// TransformerLens hook names work in --save, in TransformerLens's layouts.
+func TestTraceTransformerLensNames(t *testing.T) {
+	fx := golden.Open(t, "tiny-b")
+	file := filepath.Join(t.TempDir(), "acts.safetensors")
+	hooks := []string{"blocks.1.hook_resid_pre", "blocks.-1.attn.hook_z", "blocks.2.attn.hook_attn_scores", "blocks.0.mlp.hook_post"}
+	args := []string{"trace", "--model", fixtureDir("tiny-b"), "--ids", idList(fx.Ints(t, "p0")), "--out", file}
+	for _, h := range hooks {
+		args = append(args, "--save", h)
+	}
+	ok(t, nil, args...)
+	f, err := safetensors.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, h := range hooks {
+		info, found := f.Info(h)
+		if !found {
+			t.Fatalf("%s has no tensor %q; it has %v", file, h, f.Names())
+		}
+		data, err := f.Float32(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, shape := fx.Tensor(t, "tl/p0/"+strings.Replace(h, "-1", "2", 1))
+		if fmt.Sprint(info.Shape) != fmt.Sprint(shape) {
+			t.Errorf("%s: shape %v, TransformerLens's %v", h, info.Shape, shape)
+			continue
+		}
+		for i := range want {
+			if !(data[i] == want[i] || math.Abs(float64(data[i]-want[i])) <= 1e-4) {
+				t.Errorf("%s[%d] = %v, reference %v", h, i, data[i], want[i])
+				break
+			}
+		}
+	}
+}
+
 // Negative indices work in --save and --module; an index out of range names the valid range.
 func TestNegativeIndexFlags(t *testing.T) {
 	t.Parallel()

@@ -277,6 +277,94 @@ def crosscheck_logits(model, ids):
     return (x @ w["wte.weight"].t()).unsqueeze(0)
 
 
+# --------------------------------------------------------------------------
+# TransformerLens hook points (a second forward, written in TL's layouts)
+# --------------------------------------------------------------------------
+
+def tl_forward(model, ids, z_hook=None):
+    """The hook points of TransformerLens's HookedTransformer for this GPT-2,
+    *unprocessed* (no LayerNorm folding, no weight centring), in TL's layouts,
+    computed by a forward written independently of GPT2Ref.forward: per-head
+    weights W_Q/W_K/W_V [H,E,D] and W_O [H,D,E] cut from c_attn / c_proj, and
+    einsums in TL's axis orders.  Semantics (read from TransformerLens's
+    components, not copied):
+      * ln*.hook_normalized is the LayerNorm's *output*, after the affine w, b
+        (LayerNorm.forward hooks x*w + b; only the folded LayerNormPre hooks
+        the plain normalized value).
+      * hook_q/k/v/z are [batch, pos, head, d_head]; hook_attn_scores is
+        q.k / sqrt(d_head) with masked (future) entries set to -inf (TL's
+        IGNORE buffer), [batch, head, query_pos, key_pos]; hook_pattern is
+        its softmax.
+      * hook_result is each head's output through its slice of W_O, without
+        b_O: [batch, pos, head, d_model] (TL computes it when
+        use_attn_result is on); attn output = sum over heads + b_O.
+    z_hook(layer, z) -> z may replace hook_z.  Returns (hooks dict, logits)."""
+    w = model.w
+    H, D, E, L = model.H, model.D, model.E, model.L
+    T = len(ids)
+    out = {}
+
+    def ln(x, pre):
+        xc = x - x.mean(-1, keepdim=True)
+        scale = (xc.pow(2).mean(-1, keepdim=True) + model.eps).sqrt()
+        return xc / scale * w[pre + ".weight"] + w[pre + ".bias"]
+
+    ids_t = torch.tensor([ids], dtype=torch.long)
+    out["hook_embed"] = w["wte.weight"][ids_t]
+    out["hook_pos_embed"] = w["wpe.weight"][torch.arange(T)].unsqueeze(0)
+    resid = out["hook_embed"] + out["hook_pos_embed"]
+    keep = torch.tril(torch.ones(T, T, dtype=torch.bool))
+    for l in range(L):
+        b = "blocks.%d." % l
+        h = "h.%d." % l
+        out[b + "hook_resid_pre"] = resid
+        n1 = ln(resid, h + "ln_1")
+        out[b + "ln1.hook_normalized"] = n1
+        Wqkv, bqkv = w[h + "attn.c_attn.weight"], w[h + "attn.c_attn.bias"]
+        Wq, Wk, Wv = (Wqkv[:, i * E:(i + 1) * E].reshape(E, H, D).permute(1, 0, 2) for i in range(3))
+        bq, bk, bv = (bqkv[i * E:(i + 1) * E].reshape(H, D) for i in range(3))
+        q = torch.einsum("bpe,hed->bphd", n1, Wq) + bq
+        k = torch.einsum("bpe,hed->bphd", n1, Wk) + bk
+        v = torch.einsum("bpe,hed->bphd", n1, Wv) + bv
+        out[b + "attn.hook_q"], out[b + "attn.hook_k"], out[b + "attn.hook_v"] = q, k, v
+        scores = torch.einsum("bqhd,bkhd->bhqk", q, k) / math.sqrt(D)
+        scores = torch.where(keep, scores, torch.tensor(float("-inf"), dtype=F64))
+        out[b + "attn.hook_attn_scores"] = scores
+        pattern = torch.softmax(scores, dim=-1)
+        out[b + "attn.hook_pattern"] = pattern
+        z = torch.einsum("bhqk,bkhd->bqhd", pattern, v)
+        if z_hook is not None:
+            z = z_hook(l, z)
+        out[b + "attn.hook_z"] = z
+        Wo = w[h + "attn.c_proj.weight"].reshape(H, D, E)
+        result = torch.einsum("bqhd,hde->bqhe", z, Wo)
+        out[b + "attn.hook_result"] = result
+        attn_out = result.sum(2) + w[h + "attn.c_proj.bias"]
+        out[b + "hook_attn_out"] = attn_out
+        resid = resid + attn_out
+        out[b + "hook_resid_mid"] = resid
+        n2 = ln(resid, h + "ln_2")
+        out[b + "ln2.hook_normalized"] = n2
+        pre = n2 @ w[h + "mlp.c_fc.weight"] + w[h + "mlp.c_fc.bias"]
+        out[b + "mlp.hook_pre"] = pre
+        post = gelu_new(pre)
+        out[b + "mlp.hook_post"] = post
+        mlp_out = post @ w[h + "mlp.c_proj.weight"] + w[h + "mlp.c_proj.bias"]
+        out[b + "hook_mlp_out"] = mlp_out
+        resid = resid + mlp_out
+        out[b + "hook_resid_post"] = resid
+    nf = ln(resid, "ln_f")
+    out["ln_final.hook_normalized"] = nf
+    return out, nf @ w["wte.weight"].t()
+
+
+TL_LAYOUT = {
+    "hook_q": "[1,T,H,D]", "hook_k": "[1,T,H,D]", "hook_v": "[1,T,H,D]", "hook_z": "[1,T,H,D]",
+    "hook_attn_scores": "[1,H,T,T], masked (future) entries -inf", "hook_pattern": "[1,H,T,T]",
+    "hook_result": "[1,T,H,E], per head, without b_O", "hook_pre": "[1,T,4E]", "hook_post": "[1,T,4E]",
+}
+
+
 def module_paths(L):
     out = ["transformer.wte", "transformer.wpe", "transformer.drop"]
     for i in range(L):
@@ -456,6 +544,25 @@ def build(cfg):
         return v * 1000.0 if p == "transformer.h.1.attn.value" else None
     put("p0/edit_value_x1000/transformer.h.1.attn/logits", model.forward(p0, hook=value_x1000),
         "p0 logits [1,T,V] with h.1 attention value ([1,T,E], before the head split) multiplied by 1000")
+
+    # ---- 2b. TransformerLens hook names (tl_forward), and hook_z ablations
+    tl, tl_logits = tl_forward(model, p0)
+    err = float((tl_logits - model.forward(p0)).abs().max())
+    assert err < 1e-12, (name, "tl_forward logits", err)
+    for hname in sorted(tl):
+        last = hname.split(".")[-1]
+        put("tl/p0/" + hname, tl[hname], "p0: TransformerLens %s %s" % (hname, TL_LAYOUT.get(last, "[1,T,E]")))
+    for hh in range(H):
+        def zero_z(l, z, hh=hh):
+            if l == 1:
+                z = z.clone()
+                z[:, :, hh] = 0.0
+            return z
+        _, lg = tl_forward(model, p0, z_hook=zero_z)
+        err = float((lg - golden["p0/ablate_head/%d/transformer.h.1.attn/logits" % hh].to(F64)).abs().max())
+        assert err < 1e-5, (name, "hook_z ablation", hh, err)
+        put("tl/p0/ablate/blocks.1.attn.hook_z/%d/logits" % hh, lg,
+            "p0 logits [1,T,V] with blocks.1.attn.hook_z[:, :, %d] (head %d) zeroed, computed by tl_forward" % (hh, hh))
 
     state = {}
 
