@@ -20,11 +20,24 @@ var stdout io.Writer = os.Stdout
 // ShowHTML displays html in a notebook, with text as the text/plain alternative that
 // headless runs and text exports keep; outside a notebook it prints text to stdout.
 func ShowHTML(html, text string) {
+	show(map[protocol.MIMEType]any{protocol.MIMETextHTML: html}, text)
+}
+
+// ShowPicture displays html together with svg (an SVG document) as image/svg+xml in one
+// output, so that viewers which drop or sanitize HTML still have the picture; text is the
+// text/plain alternative and what is printed outside a notebook.
+func ShowPicture(html, svg, text string) {
+	data := map[protocol.MIMEType]any{protocol.MIMETextHTML: html}
+	if svg != "" {
+		data[protocol.MIMEImageSVG] = svg
+	}
+	show(data, text)
+}
+
+func show(data map[protocol.MIMEType]any, text string) {
 	if gonbui.IsNotebook && gonbui.Error() == nil {
-		gonbui.SendData(&protocol.DisplayData{Data: map[protocol.MIMEType]any{
-			protocol.MIMETextHTML:  html,
-			protocol.MIMETextPlain: text,
-		}})
+		data[protocol.MIMETextPlain] = text
+		gonbui.SendData(&protocol.DisplayData{Data: data})
 		// GoNB drops displays still in the pipe when the cell's process exits.
 		gonbui.Sync()
 		if gonbui.Error() == nil {
