@@ -308,6 +308,9 @@ func (s scale) ticks() []tick {
 			for e := math.Ceil(math.Log10(s.lo)); e <= math.Floor(math.Log10(s.hi)); e++ {
 				add(math.Pow(10, e))
 			}
+			if len(out) < 3 { // within one decade: the geometric middle
+				add(math.Sqrt(s.lo * s.hi))
+			}
 		}
 		return sortTicks(out)
 	}

@@ -228,6 +228,9 @@ func TestScaleChoice(t *testing.T) {
 	if ticks := s.ticks(); len(ticks) != 5 || ticks[0].label != "0.0001" || ticks[4].label != "1" {
 		t.Errorf("log ticks %v", ticks)
 	}
+	if ticks := newScale([]float32{2, 8}, LogShading()).ticks(); len(ticks) != 3 || ticks[1].label != "4" || math.Abs(ticks[1].pos-0.5) > 1e-6 {
+		t.Errorf("log ticks within a decade %v, want 2, 4 (the middle), 8", ticks)
+	}
 	// Rank shading: one outlier does not wash out the rest.
 	s = newScale([]float32{1, 2, 3, 1000}, RankShading())
 	if p := s.pos(2); math.Abs(p-1.0/3) > 1e-9 {

@@ -74,11 +74,16 @@ func mdCode(s string) string {
 // mdCell escapes a table cell's pipes.
 func mdCell(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
 
-// firstLine is a cell's first line of code (skipping blank lines and GoNB's "%%"), shortened.
+// firstLine is a cell's first line of code (skipping blank lines, comments and GoNB's "%%"),
+// shortened; the first comment when the cell has nothing else.
 func firstLine(src string) string {
+	comment := ""
 	for _, l := range strings.Split(src, "\n") {
 		l = strings.TrimSpace(l)
-		if l == "" || l == "%%" {
+		if l == "" || l == "%%" || strings.HasPrefix(l, "#") || strings.HasPrefix(l, "//") {
+			if comment == "" && l != "%%" {
+				comment = l
+			}
 			continue
 		}
 		if r := []rune(l); len(r) > 60 {
@@ -86,7 +91,7 @@ func firstLine(src string) string {
 		}
 		return l
 	}
-	return ""
+	return comment
 }
 
 // runHeader writes the header's markdown.
