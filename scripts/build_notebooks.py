@@ -49,7 +49,10 @@ def notebook(cells):
         "cells": cells,
         "metadata": {
             "kernelspec": {"display_name": "Go (gonnsight)", "language": "go", "name": "gonnsight"},
-            "language_info": {"name": "go"},
+            # nbconvert, GitHub and Jupyter pick the highlighter from these (GoNB itself leaves
+            # pygments_lexer and codemirror_mode empty; `gonnsight run` fills them the same way).
+            "language_info": {"name": "go", "pygments_lexer": "go", "codemirror_mode": "go",
+                              "file_extension": ".go", "mimetype": "text/x-go"},
         },
         "nbformat": 4,
         "nbformat_minor": 5,
@@ -420,7 +423,7 @@ must(err)
 w, shape, _ := cache.Float32("transformer.h.0.attn.attn_weights")
 tokens := cache.Batch.Tokens[0]
 fmt.Println("layer 0 attention:", shape)
-display.ShowAttentionHead(w, shape[1], shape[2], tokens, 0)
+display.ShowAttentionHead(w, shape[1], shape[2], tokens, 0, display.Layer(0))
 '''),
     md('''
 All heads of the last layer, as small multiples:
@@ -432,7 +435,7 @@ path := fmt.Sprintf("transformer.h.%d.attn.attn_weights", cfg.NLayer-1)
 res, err := model.Trace(prompt, func(t *nnsight.Tracer) { t.Module(path).Output().Save("w") })
 must(err)
 w, shape, _ := res.Float32("w")
-display.ShowAttention(w, shape[1], shape[2], res.Batch.Tokens[0])
+display.ShowAttention(w, shape[1], shape[2], res.Batch.Tokens[0], display.Layer(cfg.NLayer-1))
 '''),
 ]
 
@@ -494,7 +497,8 @@ for L := 0; L < nLayer; L++ {
 for _, id := range tok.Encode(clean) {
 	cols = append(cols, tok.TokenString(id))
 }
-display.ShowHeatmap(diff, nLayer, nPos, rows, cols, "logit diff (Mary - John) after patching the clean residual stream")
+display.ShowHeatmap(diff, nLayer, nPos, rows, cols, "logit diff (Mary - John) after patching the clean residual stream",
+	display.Axes("patched layer", "patched position"), display.ValueTitle("logit diff (Mary - John)"))
 fmt.Printf("%d patched runs, compiled programs so far: %d\\n", nLayer*nPos, model.Engine().Compiles())
 '''),
 ]
@@ -542,7 +546,7 @@ for L := 0; L < cfg.NLayer; L++ {
 	top = append(top, rowTop)
 	probs = append(probs, rowP)
 }
-display.ShowLogitLens(layers, tokens, top, probs)
+display.ShowLogitLens(layers, tokens, top, probs, display.LogShading()) // probabilities span orders of magnitude
 '''),
 ]
 
