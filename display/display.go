@@ -1,5 +1,11 @@
 // Package display renders gonnsight's results (captured graphs, tensors, attention, module trees,
 // next-token tables, run diffs) as HTML in a GoNB notebook and as plain text everywhere else.
+//
+// Heatmaps, attention patterns and the logit lens are also pictures: an SVG with titled axes and
+// a ticked colour bar, shown through an <img> in the HTML (which Jupyter keeps in untrusted
+// notebooks, where it strips styles) and sent as image/svg+xml beside it. Options (Center, Min,
+// Max, Diverging, Sequential, LogShading, RankShading, Axes, ValueTitle, Layer) choose the
+// colours and titles.
 package display
 
 import (
@@ -14,8 +20,9 @@ import (
 	"github.com/janpfeifer/gonb/gonbui/protocol"
 )
 
-// stdout is where Show* writes outside a notebook; tests replace it.
-var stdout io.Writer = os.Stdout
+// stdout is where Show* writes outside a notebook when set (tests replace it); nil means
+// os.Stdout at the time of the call.
+var stdout io.Writer
 
 // ShowHTML displays html in a notebook, with text as the text/plain alternative that
 // headless runs and text exports keep; outside a notebook it prints text to stdout.
@@ -47,7 +54,11 @@ func show(data map[protocol.MIMEType]any, text string) {
 	if !strings.HasSuffix(text, "\n") {
 		text += "\n"
 	}
-	_, _ = io.WriteString(stdout, text)
+	w := stdout
+	if w == nil {
+		w = os.Stdout
+	}
+	_, _ = io.WriteString(w, text)
 }
 
 // VisibleToken makes a token's whitespace visible: leading and trailing spaces become "␣",
