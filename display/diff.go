@@ -100,8 +100,7 @@ func DiffHTML(labelA, labelB string, a, b []float32, names []string, k int) stri
 	for r, i := range s.top {
 		diffs[r] = b[i] - a[i]
 	}
-	sc := newScale(diffs)
-	sc.diverging = true // a difference has a sign even when all shown are increases
+	sc := newScale(diffs, Center(0)) // a difference has a sign even when all shown are increases
 	var rows [][]string
 	for r, i := range s.top {
 		rows = append(rows, []string{strconv.Itoa(r + 1), tok(nameOf(names, i)), num(a[i]), num(b[i]),

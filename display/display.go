@@ -1,5 +1,11 @@
 // Package display renders gonnsight's results (captured graphs, tensors, attention, module trees,
 // next-token tables, run diffs) as HTML in a GoNB notebook and as plain text everywhere else.
+//
+// Heatmaps, attention patterns and the logit lens are also pictures: an SVG with titled axes and
+// a ticked colour bar, shown through an <img> in the HTML (which Jupyter keeps in untrusted
+// notebooks, where it strips styles) and sent as image/svg+xml beside it. Options (Center, Min,
+// Max, Diverging, Sequential, LogShading, RankShading, Axes, ValueTitle, Layer) choose the
+// colours and titles.
 package display
 
 import (
@@ -14,17 +20,31 @@ import (
 	"github.com/janpfeifer/gonb/gonbui/protocol"
 )
 
-// stdout is where Show* writes outside a notebook; tests replace it.
-var stdout io.Writer = os.Stdout
+// stdout is where Show* writes outside a notebook when set (tests replace it); nil means
+// os.Stdout at the time of the call.
+var stdout io.Writer
 
 // ShowHTML displays html in a notebook, with text as the text/plain alternative that
 // headless runs and text exports keep; outside a notebook it prints text to stdout.
 func ShowHTML(html, text string) {
+	show(map[protocol.MIMEType]any{protocol.MIMETextHTML: html}, text)
+}
+
+// ShowPicture displays html together with svg (an SVG document) as image/svg+xml in one
+// output, so that viewers which drop or sanitize HTML still have the picture; text is the
+// text/plain alternative and what is printed outside a notebook.
+func ShowPicture(html, svg, text string) {
+	data := map[protocol.MIMEType]any{protocol.MIMETextHTML: html}
+	if svg != "" {
+		data[protocol.MIMEImageSVG] = svg
+	}
+	show(data, text)
+}
+
+func show(data map[protocol.MIMEType]any, text string) {
 	if gonbui.IsNotebook && gonbui.Error() == nil {
-		gonbui.SendData(&protocol.DisplayData{Data: map[protocol.MIMEType]any{
-			protocol.MIMETextHTML:  html,
-			protocol.MIMETextPlain: text,
-		}})
+		data[protocol.MIMETextPlain] = text
+		gonbui.SendData(&protocol.DisplayData{Data: data})
 		// GoNB drops displays still in the pipe when the cell's process exits.
 		gonbui.Sync()
 		if gonbui.Error() == nil {
@@ -34,7 +54,11 @@ func ShowHTML(html, text string) {
 	if !strings.HasSuffix(text, "\n") {
 		text += "\n"
 	}
-	_, _ = io.WriteString(stdout, text)
+	w := stdout
+	if w == nil {
+		w = os.Stdout
+	}
+	_, _ = io.WriteString(w, text)
 }
 
 // VisibleToken makes a token's whitespace visible: leading and trailing spaces become "␣",

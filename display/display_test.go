@@ -16,9 +16,16 @@ import (
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
 
+// dataURI matches the base64 payload of data: URIs, which goldens leave out (the pictures
+// have goldens of their own).
+var dataURI = regexp.MustCompile(`;base64,[A-Za-z0-9+/=]+`)
+
 // golden compares got with testdata/name.golden (rewriting it with -update).
 func golden(t *testing.T, name, got string) {
 	t.Helper()
+	if !strings.HasSuffix(name, "_svg") {
+		got = dataURI.ReplaceAllString(got, ";base64,...")
+	}
 	path := filepath.Join("testdata", name+".golden")
 	if *update {
 		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
@@ -149,6 +156,7 @@ func TestHeatmapGolden(t *testing.T) {
 	data := []float32{-2, 0, 1, 0.5, -1, 2}
 	golden(t, "heatmap_html", Heatmap(data, 2, 3, []string{"a", "b"}, []string{" x", "y", "<z>"}, "demo"))
 	golden(t, "heatmap_text", HeatmapText(data, 2, 3, []string{"a", "b"}, []string{" x", "y", "<z>"}, "demo"))
+	golden(t, "heatmap_svg", HeatmapSVG(data, 2, 3, []string{"a", "b"}, []string{" x", "y", "<z>"}, "demo", Axes("rows", "columns"), ValueTitle("value")))
 }
 
 func parseHex(t *testing.T, s string) (r, g, b int) {
@@ -196,8 +204,8 @@ func TestColorScaleEndpoints(t *testing.T) {
 	}
 	// Sequential when nothing is negative: 0 white, the maximum full red.
 	s = newScale([]float32{0, 4, 2})
-	if s.diverging || s.color(0).hex() != "#ffffff" || s.color(4).hex() != red.hex() {
-		t.Errorf("sequential scale: diverging=%v color(0)=%s color(4)=%s", s.diverging, s.color(0).hex(), s.color(4).hex())
+	if s.kind != sequentialScale || s.color(0).hex() != "#ffffff" || s.color(4).hex() != red.hex() {
+		t.Errorf("sequential scale: kind=%v color(0)=%s color(4)=%s", s.kind, s.color(0).hex(), s.color(4).hex())
 	}
 	if got := s.color(float32(math.NaN())).hex(); got != nanGrey.hex() {
 		t.Errorf("NaN drawn %s", got)
@@ -222,6 +230,8 @@ func TestAttentionGolden(t *testing.T) {
 	golden(t, "attention_html", AttentionHTML(w, 2, 3, tokens, 1))
 	golden(t, "attention_grid_html", AttentionGridHTML(w, 2, 3, tokens))
 	golden(t, "attention_text", AttentionGridText(w, 2, 3, tokens))
+	golden(t, "attention_svg", AttentionSVG(w, 2, 3, tokens, 1, Layer(2)))
+	golden(t, "attention_grid_svg", AttentionGridSVG(w, 2, 3, tokens))
 	if got := AttentionHTML(w, 2, 3, tokens, 2); !strings.Contains(got, "no head 2") {
 		t.Errorf("bad head index rendered %q", got)
 	}
@@ -304,6 +314,7 @@ func TestLogitLensGolden(t *testing.T) {
 	probs := [][]float32{{0.05, 0.2, 0.1}, {0.1, 0.6, 0.3}, {0.2, 0.95}} // one missing prob
 	golden(t, "logitlens_html", LogitLensHTML(layers, tokens, top, probs))
 	golden(t, "logitlens_text", LogitLensText(layers, tokens, top, probs))
+	golden(t, "logitlens_svg", LogitLensSVG(layers, tokens, top, probs))
 }
 
 func TestDiffGolden(t *testing.T) {

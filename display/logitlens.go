@@ -2,6 +2,7 @@ package display
 
 import (
 	"fmt"
+	"math"
 	"strings"
 )
 
@@ -19,15 +20,71 @@ func lensCell(top [][]string, probs [][]float32, l, p int) (string, float32, boo
 	return t, pr, hasT, hasP
 }
 
-// LogitLensHTML renders a logit lens: rows are layers, columns are input positions, and each
-// cell shows the layer's top next token at that position, shaded by its probability, with
-// details on hover. top and probs are indexed [layer][position]; missing cells stay empty.
-func LogitLensHTML(layers []string, tokens []string, top [][]string, probs [][]float32) string {
+// lensText shortens a token to fit a logit lens cell.
+func lensText(t string) string {
+	const most = 12
+	if r := []rune(VisibleToken(t)); len(r) > most {
+		return string(r[:most-1]) + "…"
+	}
+	return VisibleToken(t)
+}
+
+// logitLensParts builds the logit lens' HTML and SVG.
+func logitLensParts(layers []string, tokens []string, top [][]string, probs [][]float32, opts []Option) (string, string) {
 	var all []float32
 	for _, row := range probs {
 		all = append(all, row...)
 	}
-	sc := probScale(all)
+	o := collect(opts)
+	sc := probScale(all, opts...)
+	table := logitLensTable(layers, tokens, top, probs, sc)
+	rows, cols := len(layers), len(tokens)
+	data := make([]float32, rows*cols)
+	cellW := 24.0
+	for l := range layers {
+		for p := range tokens {
+			t, pr, _, hasP := lensCell(top, probs, l, p)
+			if hasP {
+				data[l*cols+p] = pr
+			}
+			cellW = max(cellW, textWidth(lensText(t))+8)
+		}
+	}
+	rowTitle, colTitle := "layer", "input position"
+	if o.rowTitle != "" || o.colTitle != "" {
+		rowTitle, colTitle = o.rowTitle, o.colTitle
+	}
+	valueTitle := o.valueTitle
+	if valueTitle == "" {
+		valueTitle = "p(top token)"
+	}
+	pic := picture{scale: sc, valueTitle: valueTitle, panels: []panel{{
+		data: data, rows: rows, cols: cols, rowLabels: layers, colLabels: tokens,
+		rowTitle: rowTitle, colTitle: colTitle, cellW: int(math.Ceil(cellW)), cellH: 18,
+		cellText: func(l, p int) string { t, _, _, _ := lensCell(top, probs, l, p); return lensText(t) },
+		missing:  func(l, p int) bool { _, _, _, hasP := lensCell(top, probs, l, p); return !hasP },
+	}}}
+	svg := pic.svg()
+	alt := fmt.Sprintf("logit lens: %d layers x %d positions, top token per cell, %s", rows, cols, sc.describe())
+	return pictureHTML("gns-logitlens-picture", alt, svg, table), svg
+}
+
+// LogitLensHTML renders a logit lens: rows are layers, columns are input positions, and each
+// cell shows the layer's top next token at that position, shaded by its probability (0..1, or
+// LogShading / RankShading), as a picture above the same table with details on hover. top and
+// probs are indexed [layer][position]; missing cells stay empty.
+func LogitLensHTML(layers []string, tokens []string, top [][]string, probs [][]float32, opts ...Option) string {
+	h, _ := logitLensParts(layers, tokens, top, probs, opts)
+	return h
+}
+
+// LogitLensSVG is LogitLensHTML's picture alone.
+func LogitLensSVG(layers []string, tokens []string, top [][]string, probs [][]float32, opts ...Option) string {
+	_, s := logitLensParts(layers, tokens, top, probs, opts)
+	return s
+}
+
+func logitLensTable(layers []string, tokens []string, top [][]string, probs [][]float32, sc scale) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `<table class="gns-logitlens" style="%s">`, tableStyle)
 	b.WriteString("<thead><tr>")
@@ -55,7 +112,6 @@ func LogitLensHTML(layers []string, tokens []string, top [][]string, probs [][]f
 		b.WriteString("</tr>\n")
 	}
 	b.WriteString("</tbody></table>")
-	b.WriteString(sc.legendHTML())
 	return b.String()
 }
 
@@ -85,7 +141,8 @@ func LogitLensText(layers []string, tokens []string, top [][]string, probs [][]f
 	return textTable(headers, rows, nil)
 }
 
-// ShowLogitLens displays a logit lens table.
-func ShowLogitLens(layers []string, tokens []string, top [][]string, probs [][]float32) {
-	ShowHTML(LogitLensHTML(layers, tokens, top, probs), LogitLensText(layers, tokens, top, probs))
+// ShowLogitLens displays a logit lens picture and table.
+func ShowLogitLens(layers []string, tokens []string, top [][]string, probs [][]float32, opts ...Option) {
+	h, svg := logitLensParts(layers, tokens, top, probs, opts)
+	ShowPicture(h, svg, LogitLensText(layers, tokens, top, probs))
 }

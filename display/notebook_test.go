@@ -4,6 +4,7 @@ import (
 	"encoding/gob"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -15,7 +16,8 @@ import (
 var notebookTested bool
 
 // TestShowInNotebook plays GoNB's side of its named pipes and checks that a display arrives
-// as one bundle with both text/html and text/plain, followed by a sync that completes.
+// as one bundle with both text/html and text/plain, followed by a sync that completes, and
+// that a heatmap's bundle also carries its picture as image/svg+xml.
 func TestShowInNotebook(t *testing.T) {
 	if notebookTested {
 		t.Skip("gonbui keeps the pipes of the first run open for the whole process")
@@ -72,6 +74,7 @@ func TestShowInNotebook(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		ShowTensor([]float32{0.1, 0.2, 0.3, 0.4}, []int{2, 2})
+		ShowHeatmap([]float32{-1, 2}, 1, 2, nil, nil, "h", Axes("r", "c"))
 		close(done)
 	}()
 	select {
@@ -93,5 +96,23 @@ func TestShowInNotebook(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("no display arrived")
+	}
+	select {
+	case data, ok := <-received:
+		if !ok {
+			t.Fatal("the pipe closed before the heatmap arrived")
+		}
+		svg := HeatmapSVG([]float32{-1, 2}, 1, 2, nil, nil, "h", Axes("r", "c"))
+		if got, _ := data.Data[protocol.MIMEImageSVG].(string); got == "" || got != svg {
+			t.Errorf("image/svg+xml = %.100q, want HeatmapSVG's picture", got)
+		}
+		if got, _ := data.Data[protocol.MIMETextHTML].(string); !strings.Contains(got, `<img class="gns-picture"`) {
+			t.Errorf("the heatmap's text/html has no <img>: %.200q", got)
+		}
+		if got := data.Data[protocol.MIMETextPlain]; got != HeatmapText([]float32{-1, 2}, 1, 2, nil, nil, "h") {
+			t.Errorf("text/plain = %q", got)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no heatmap display arrived")
 	}
 }

@@ -224,7 +224,6 @@ type grid struct {
 	cell       int // cell size in pixels
 	scale      scale
 	hover      func(r, c int, v float32) string
-	legend     bool
 }
 
 // cellSize shrinks cells for large matrices so that they stay on screen.
@@ -240,10 +239,10 @@ func cellSize(rows, cols int) int {
 }
 
 // gridHTML draws a matrix as a CSS grid of coloured cells, labels along the axes, values on
-// hover.
+// hover: the interactive view under a picture.
 func gridHTML(g grid) string {
 	var b strings.Builder
-	b.WriteString(`<div class="gns-heatmap" style="display:inline-block;margin:4px 8px 4px 0;vertical-align:top;color:#000">`)
+	b.WriteString(`<div class="gns-grid" style="display:inline-block;margin:4px 8px 4px 0;vertical-align:top;color:#000">`)
 	if g.title != "" {
 		fmt.Fprintf(&b, `<div style="font:bold 12px sans-serif;margin-bottom:2px">%s</div>`, esc(g.title))
 	}
@@ -279,29 +278,51 @@ func gridHTML(g grid) string {
 		}
 		b.WriteByte('\n')
 	}
-	b.WriteString(`</div>`)
-	if g.legend {
-		b.WriteString(g.scale.legendHTML())
-	}
-	b.WriteString(`</div>`)
+	b.WriteString(`</div></div>`)
 	return b.String()
 }
 
-// Heatmap draws a rows x cols matrix (row-major data) as coloured cells: blue–white–red
-// centred at 0, or white–red when no value is negative; each cell shows its value on hover.
-// Labels must have one entry per row or column, else indices are used.
-func Heatmap(data []float32, rows, cols int, rowLabels, colLabels []string, title string) string {
+// heatmapParts builds a heatmap's HTML and SVG, or an error message as HTML and no SVG.
+func heatmapParts(data []float32, rows, cols int, rowLabels, colLabels []string, title string, opts []Option) (string, string) {
 	if err := checkMatrix(data, rows, cols); err != nil {
-		return errorHTML("heatmap: %v", err)
+		return errorHTML("heatmap: %v", err), ""
 	}
+	o := collect(opts)
 	rl, cl := labelsOr(rowLabels, rows), labelsOr(colLabels, cols)
-	return gridHTML(grid{
+	sc := scaleFor(data, o)
+	cell := cellSize(rows, cols)
+	pic := picture{scale: sc, valueTitle: o.valueTitle, panels: []panel{{
+		title: title, data: data, rows: rows, cols: cols, rowLabels: rl, colLabels: cl,
+		rowTitle: o.rowTitle, colTitle: o.colTitle, cellW: cell, cellH: cell,
+	}}}
+	svg := pic.svg()
+	interactive := gridHTML(grid{
 		data: data, rows: rows, cols: cols, rowLabels: rl, colLabels: cl, title: title,
-		cell: cellSize(rows, cols), scale: newScale(data), legend: true,
+		cell: cell, scale: sc,
 		hover: func(r, c int, v float32) string {
 			return fmt.Sprintf("%s, %s: %s", VisibleToken(rl[r]), VisibleToken(cl[c]), num(v))
 		},
 	})
+	alt := fmt.Sprintf("heatmap %s: %d x %d, %s", title, rows, cols, sc.describe())
+	return pictureHTML("gns-heatmap", alt, svg, interactive), svg
+}
+
+// Heatmap draws a rows x cols matrix (row-major data) as an SVG picture (shown through an
+// <img>, which survives untrusted notebooks and HTML exports) with titled axes and a colour
+// bar, above the same cells as HTML with each value on hover. Colours are diverging
+// (blue–white–red around 0) when the values span both signs, else sequential (white–red from
+// the minimum to the maximum); opts change the scale (Center, Min, Max, Diverging, Sequential,
+// LogShading, RankShading) and titles (Axes, ValueTitle). Labels must have one entry per row
+// or column, else indices are used.
+func Heatmap(data []float32, rows, cols int, rowLabels, colLabels []string, title string, opts ...Option) string {
+	h, _ := heatmapParts(data, rows, cols, rowLabels, colLabels, title, opts)
+	return h
+}
+
+// HeatmapSVG is Heatmap's picture alone, an SVG document ("" when the input is malformed).
+func HeatmapSVG(data []float32, rows, cols int, rowLabels, colLabels []string, title string, opts ...Option) string {
+	_, s := heatmapParts(data, rows, cols, rowLabels, colLabels, title, opts)
+	return s
 }
 
 // HeatmapText prints the matrix as a table of numbers with its row and column labels.
@@ -364,8 +385,9 @@ func matrixText(data []float32, rows, cols int, rowLabels, colLabels []string, t
 	return out
 }
 
-// ShowHeatmap displays a matrix as a heatmap in a notebook, a table of numbers elsewhere.
-func ShowHeatmap(data []float32, rows, cols int, rowLabels, colLabels []string, title string) {
-	ShowHTML(Heatmap(data, rows, cols, rowLabels, colLabels, title),
-		HeatmapText(data, rows, cols, rowLabels, colLabels, title))
+// ShowHeatmap displays a matrix as a heatmap in a notebook (HTML, with the SVG picture also as
+// image/svg+xml), a table of numbers elsewhere.
+func ShowHeatmap(data []float32, rows, cols int, rowLabels, colLabels []string, title string, opts ...Option) {
+	h, svg := heatmapParts(data, rows, cols, rowLabels, colLabels, title, opts)
+	ShowPicture(h, svg, HeatmapText(data, rows, cols, rowLabels, colLabels, title))
 }

@@ -32,27 +32,27 @@ func matrixOf(what string, t *tensor.Tensor) ([]float32, int, int, error) {
 }
 
 // HeatmapOf is Heatmap of a [rows, cols] tensor.
-func HeatmapOf(t *tensor.Tensor, rowLabels, colLabels []string, title string) string {
+func HeatmapOf(t *tensor.Tensor, rowLabels, colLabels []string, title string, opts ...Option) string {
 	data, rows, cols, err := matrixOf("heatmap", t)
 	if err != nil {
 		return errorHTML("%v", err)
 	}
-	return Heatmap(data, rows, cols, rowLabels, colLabels, title)
+	return Heatmap(data, rows, cols, rowLabels, colLabels, title, opts...)
 }
 
 // ShowHeatmapOf displays a [rows, cols] tensor as a heatmap (ShowHeatmap).
-func ShowHeatmapOf(t *tensor.Tensor, rowLabels, colLabels []string, title string) {
+func ShowHeatmapOf(t *tensor.Tensor, rowLabels, colLabels []string, title string, opts ...Option) {
 	data, rows, cols, err := matrixOf("heatmap", t)
 	if err != nil {
 		ShowHTML(errorHTML("%v", err), errorText("%v", err))
 		return
 	}
-	ShowHeatmap(data, rows, cols, rowLabels, colLabels, title)
+	ShowHeatmap(data, rows, cols, rowLabels, colLabels, title, opts...)
 }
 
 // ShowAttentionOf displays attention weights [head, query_pos, key_pos] (or with a batch
 // axis of size 1 in front, as attn_weights are saved) as one heatmap per head.
-func ShowAttentionOf(weights *tensor.Tensor, tokens []string) {
+func ShowAttentionOf(weights *tensor.Tensor, tokens []string, opts ...Option) {
 	dims := weights.Shape()
 	if len(dims) == 4 && dims[0] == 1 {
 		dims = dims[1:]
@@ -62,7 +62,7 @@ func ShowAttentionOf(weights *tensor.Tensor, tokens []string) {
 		ShowHTML(errorHTML("%v", err), errorText("%v", err))
 		return
 	}
-	ShowAttention(weights.Data(), dims[0], dims[1], tokens)
+	ShowAttention(weights.Data(), dims[0], dims[1], tokens, opts...)
 }
 
 // TopKOf is TopK of a vector of logits ([vocab], or with leading axes of size 1).
@@ -73,7 +73,7 @@ func TopKOf(logits *tensor.Tensor, k int) []Candidate {
 // ShowLogitLensOf displays a logit lens from lens logits [layer, pos, vocab]: each cell is
 // the layer's most likely next token at that position and its probability. layers and
 // tokens label the rows and columns; tokenString turns an id into its text.
-func ShowLogitLensOf(lens *tensor.Tensor, layers, tokens []string, tokenString func(int) string) {
+func ShowLogitLensOf(lens *tensor.Tensor, layers, tokens []string, tokenString func(int) string, opts ...Option) {
 	if lens == nil || lens.Rank() != 3 {
 		err := fmt.Errorf("logit lens: need [layer, pos, vocab] logits, got %v", shapeOf(lens))
 		ShowHTML(errorHTML("%v", err), errorText("%v", err))
@@ -88,7 +88,7 @@ func ShowLogitLensOf(lens *tensor.Tensor, layers, tokens []string, tokenString f
 		}
 		p[l] = probs.At(l).Data()
 	}
-	ShowLogitLens(layers, tokens, top, p)
+	ShowLogitLens(layers, tokens, top, p, opts...)
 }
 
 func shapeOf(t *tensor.Tensor) string {

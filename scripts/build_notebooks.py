@@ -50,7 +50,10 @@ def notebook(cells):
         "cells": cells,
         "metadata": {
             "kernelspec": {"display_name": "Go (gonnsight)", "language": "go", "name": "gonnsight"},
-            "language_info": {"name": "go"},
+            # nbconvert, GitHub and Jupyter pick the highlighter from these (GoNB itself leaves
+            # pygments_lexer and codemirror_mode empty; `gonnsight run` fills them the same way).
+            "language_info": {"name": "go", "pygments_lexer": "go", "codemirror_mode": "go",
+                              "file_extension": ".go", "mimetype": "text/x-go"},
         },
         "nbformat": 4,
         "nbformat_minor": 5,
@@ -417,7 +420,7 @@ must(err)
 w := cache.Tensor("transformer.h.0.attn.attn_weights") // [batch, head, query_pos, key_pos]
 tokens := cache.Batch.Tokens[0]
 fmt.Println("layer 0 attention:", w.Shape(), w.Axes())
-display.ShowAttentionHead(w.Data(), w.Dim(w.Axis("head")), w.Dim(w.Axis("query_pos")), tokens, 0)
+display.ShowAttentionHead(w.Data(), w.Dim(w.Axis("head")), w.Dim(w.Axis("query_pos")), tokens, 0, display.Layer(0))
 // Where the last token looks: per head, the key position with the largest weight.
 for h, k := range w.At(0).Index(1, -1).ArgMax(-1).Ints() {
 	fmt.Printf("head %d: last token attends most to %q (position %d)\\n", h, tokens[k], k)
@@ -432,7 +435,7 @@ cfg := model.Config()
 path := fmt.Sprintf("transformer.h.%d.attn.attn_weights", cfg.NLayer-1)
 res, err := model.Trace(prompt, func(t *nnsight.Tracer) { t.Module(path).Output().Save("w") })
 must(err)
-display.ShowAttentionOf(res.Tensor("w"), res.Batch.Tokens[0])
+display.ShowAttentionOf(res.Tensor("w"), res.Batch.Tokens[0], display.Layer(cfg.NLayer-1))
 '''),
 ]
 
@@ -490,7 +493,8 @@ for L := 0; L < nLayer; L++ {
 for _, id := range tok.Encode(clean) {
 	cols = append(cols, tok.TokenString(id))
 }
-display.ShowHeatmapOf(diff, rows, cols, "logit diff (Mary - John) after patching the clean residual stream")
+display.ShowHeatmapOf(diff, rows, cols, "logit diff (Mary - John) after patching the clean residual stream",
+	display.Axes("patched layer", "patched position"), display.ValueTitle("logit diff (Mary - John)"))
 for L, P := range diff.ArgMax(-1).Ints() {
 	fmt.Printf("layer %d: patching %q restores most (logit diff %.3f)\\n", L, cols[P], diff.At(L, P).Item())
 }
@@ -531,7 +535,7 @@ for L := 0; L < cfg.NLayer; L++ {
 	lens = append(lens, res.Tensor(fmt.Sprintf("lens.%d", L)).At(0)) // [pos, vocab]
 }
 lensLogits := tensor.Stack(lens, 0) // [layer, pos, vocab]
-display.ShowLogitLensOf(lensLogits, layers, res.Batch.Tokens[0], tok.TokenString)
+display.ShowLogitLensOf(lensLogits, layers, res.Batch.Tokens[0], tok.TokenString, display.LogShading()) // probabilities span orders of magnitude
 // How sure each layer is of the model's final answer at the last position.
 answer := res.Tensor("logits").At(0, -1).ArgMax(-1).Int()
 pAnswer := lensLogits.Index(1, -1).Softmax(-1).Index(-1, answer) // [layer]

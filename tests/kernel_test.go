@@ -149,7 +149,10 @@ func TestKernelThroughJupyterClient(t *testing.T) {
 	s = okStep("attention", fmt.Sprintf(`attention weights: \[1 4 %d %d\]`, n, n))
 	plain, html = display(s)
 	has(t, "attention text/plain", plain, `head 0 \(query \\ key\)`, `head 3 \(query \\ key\)`, `␣Tower`)
-	has(t, "attention text/html", html, `class="gns-attention-grid"`, `class="gns-heatmap"`, `>head 3<`, `Tower`)
+	has(t, "attention text/html", html, `class="gns-attention-grid"`, `<img class="gns-picture"`, `class="gns-grid"`, `>head 3<`, `Tower`)
+	if svg, _ := s.Displays[0].Data["image/svg+xml"].(string); !strings.Contains(svg, ">head 3</text>") {
+		t.Errorf("attention: the display has no image/svg+xml picture with the heads' titles:\n%.300s", svg)
+	}
 
 	// (d) A minute-long cell, interrupted: it stops early, and the kernel runs the next cell.
 	s = step("sleep")

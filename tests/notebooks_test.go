@@ -162,6 +162,7 @@ type cellOutput struct {
 	source         string
 	stdout, stderr string
 	plain, html    []string // text/plain and text/html of each display
+	svg            []string // image/svg+xml of each display ("" when it has none)
 	errors         []string
 }
 
@@ -188,6 +189,7 @@ func (nb *notebook) codeCells() []cellOutput {
 			case "display_data", "execute_result":
 				co.plain = append(co.plain, multiline(o.Data["text/plain"]))
 				co.html = append(co.html, multiline(o.Data["text/html"]))
+				co.svg = append(co.svg, multiline(o.Data["image/svg+xml"]))
 			case "error":
 				co.errors = append(co.errors, o.Ename+": "+o.Evalue)
 			}
@@ -562,7 +564,7 @@ func TestNotebook03AttentionPatterns(t *testing.T) {
 		t.Fatalf("want one attention grid display:\n%s", c)
 	}
 	has(t, "all heads", c.plain[0], `head 0 \(query \\ key\)`, `head 3 \(query \\ key\)`)
-	has(t, "all heads HTML", c.html[0], `class="gns-attention-grid"`, `>head 3<`)
+	has(t, "all heads HTML", c.html[0], `class="gns-attention-grid"`, `>layer \d+, head 3<`)
 	checkHTML(t, "all heads", c.html[0])
 	// Attention rows are softmaxed: the first query attends only to itself.
 	has(t, "all heads", c.plain[0], `(?m)^When\s+1\s+0\s+0`)

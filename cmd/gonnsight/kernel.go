@@ -81,10 +81,14 @@ func init() {
 					extra["model"] = defaults["modelName"] // the parameters cell's own value
 				}
 				res, err := runner.RunNotebook(path, runner.Options{KernelName: *name, Timeout: *timeout, AllowErrors: *allow,
-					Params: params, Out: *out, ExtraMetadata: extra, Log: kernelLog(*verbose), Version: version.Version})
+					Params: params, Out: *out, ExtraMetadata: extra, Log: kernelLog(*verbose), Version: version.Version,
+					Header: true})
 				if res != nil {
 					for _, c := range res.Cells {
 						fmt.Fprintf(stderr, "cell %d: %s (%.1fs)\n", c.Number, c.Status, c.Duration.Seconds())
+						if c.Err != nil && err == nil { // with --allow-errors; otherwise err says it below
+							fmt.Fprintf(stderr, "\t%s\n", strings.ReplaceAll(c.Err.Error(), "\n", "\n\t"))
+						}
 					}
 					fmt.Fprintln(stdout, "executed notebook:", res.OutputPath)
 				}

@@ -42,6 +42,10 @@ type Options struct {
 	Cwd string
 	// Version is recorded as metadata.gonnsight.version.
 	Version string
+	// Header puts a markdown cell at the top of the executed notebook that shows the run: the
+	// version, backend, model, parameters, date and each cell's status and time. It replaces
+	// the header of an earlier run instead of adding another.
+	Header bool
 }
 
 // Result describes an executed notebook.
@@ -66,6 +70,10 @@ type CellResult struct {
 	// Status is "ok", "error", "timeout" or "dead".
 	Status  string
 	Outputs []map[string]any
+	// Source is the code that ran.
+	Source string
+	// Err is why the cell failed (nil when Status is "ok").
+	Err *CellError
 }
 
 // Reasons a cell failed, in CellError.Reason.
@@ -87,16 +95,25 @@ type CellError struct {
 	Timeout time.Duration
 	// Err is the kernel's exit (ReasonKernelDied).
 	Err error
+	// Output is the text the cell wrote about its failure: its stderr (a panic's message and
+	// stack) and the kernel's error reports (the compiler's messages), last lines only.
+	Output string
 }
 
 func (e *CellError) Error() string {
+	var msg string
 	switch e.Reason {
 	case ReasonTimeout:
-		return fmt.Sprintf("cell %d: timed out after %v", e.Cell, e.Timeout)
+		msg = fmt.Sprintf("cell %d: timed out after %v", e.Cell, e.Timeout)
 	case ReasonKernelDied:
-		return fmt.Sprintf("cell %d: %v", e.Cell, e.Err)
+		msg = fmt.Sprintf("cell %d: %v", e.Cell, e.Err)
+	default:
+		msg = fmt.Sprintf("cell %d: %s: %s", e.Cell, e.Ename, e.Evalue)
 	}
-	return fmt.Sprintf("cell %d: %s: %s", e.Cell, e.Ename, e.Evalue)
+	if out := strings.TrimSpace(e.Output); out != "" && !strings.Contains(msg, out) {
+		msg += "\n\t" + strings.ReplaceAll(out, "\n", "\n\t")
+	}
+	return msg
 }
 
 func (e *CellError) Unwrap() error { return e.Err }
@@ -144,6 +161,9 @@ func RunNotebook(path string, opts Options) (*Result, error) {
 		startup = 2 * time.Minute
 	}
 
+	if opts.Header {
+		removeRunHeader(nb)
+	}
 	cells := notebookCells(nb)
 	var minor int64
 	if n, ok := nb["nbformat_minor"].(json.Number); ok {
@@ -180,7 +200,7 @@ func RunNotebook(path string, opts Options) (*Result, error) {
 			return err
 		}
 		if li, ok := info["language_info"].(map[string]any); ok {
-			meta["language_info"] = li
+			meta["language_info"] = completeLanguageInfo(li, spec.Language)
 		}
 		ks, _ := meta["kernelspec"].(map[string]any)
 		if ks == nil {
@@ -188,7 +208,7 @@ func RunNotebook(path string, opts Options) (*Result, error) {
 			meta["kernelspec"] = ks
 		}
 		for k, v := range map[string]string{"name": spec.Name, "display_name": spec.DisplayName, "language": spec.Language} {
-			if _, ok := ks[k]; !ok && v != "" {
+			if cur, _ := ks[k].(string); cur == "" && v != "" {
 				ks[k] = v
 			}
 		}
@@ -197,6 +217,10 @@ func RunNotebook(path string, opts Options) (*Result, error) {
 				continue
 			}
 			cr, err := r.executeCell(i+1, cellSource(c))
+			cr.Source = cellSource(c)
+			if ce := (*CellError)(nil); errors.As(err, &ce) {
+				cr.Err = ce
+			}
 			c["outputs"] = notebookOutputs(cr.Outputs)
 			if cr.ExecutionCount > 0 {
 				c["execution_count"] = cr.ExecutionCount
@@ -222,6 +246,9 @@ func RunNotebook(path string, opts Options) (*Result, error) {
 		}
 	}
 	meta[MetadataKey] = runMetadata(res, opts, runErr)
+	if opts.Header {
+		insertRunHeader(nb, res, opts, runErr, minor >= 5)
+	}
 	if err := saveNotebook(out, nb); err != nil {
 		if runErr != nil {
 			return res, fmt.Errorf("%w (and %v)", runErr, err)
@@ -247,10 +274,14 @@ func runMetadata(res *Result, opts Options, runErr error) map[string]any {
 	}
 	cells := []any{}
 	for _, c := range res.Cells {
-		cells = append(cells, map[string]any{
+		entry := map[string]any{
 			"cell": c.Number, "execution_count": c.ExecutionCount, "status": c.Status,
 			"duration_seconds": c.Duration.Seconds(),
-		})
+		}
+		if c.Err != nil {
+			entry["error"] = c.Err.Error()
+		}
+		cells = append(cells, entry)
 	}
 	params := map[string]any{}
 	for k, v := range opts.Params {
@@ -383,7 +414,8 @@ func (r *run) executeCell(number int, code string) (cr CellResult, err error) {
 				}
 			}
 			cr.Status = "dead"
-			return cr, &CellError{Cell: number, Reason: ReasonKernelDied, Err: k.diedError(fmt.Sprintf("while running cell %d", number))}
+			return cr, &CellError{Cell: number, Reason: ReasonKernelDied, Err: k.diedError(fmt.Sprintf("while running cell %d", number)),
+				Output: errorText(cr.Outputs)}
 		case <-timeoutC:
 			timedOut, timeoutC = true, nil
 			logf(r.opts.Log, "gonnsight: cell %d timed out after %v, interrupting the kernel", number, r.opts.Timeout)
@@ -401,11 +433,11 @@ func (r *run) executeCell(number int, code string) (cr CellResult, err error) {
 	}
 	if timedOut {
 		cr.Status = "timeout"
-		return cr, &CellError{Cell: number, Reason: ReasonTimeout, Timeout: r.opts.Timeout}
+		return cr, &CellError{Cell: number, Reason: ReasonTimeout, Timeout: r.opts.Timeout, Output: errorText(cr.Outputs)}
 	}
 	if status, _ := reply["status"].(string); status != "ok" {
 		cr.Status = "error"
-		ce := &CellError{Cell: number, Reason: ReasonError}
+		ce := &CellError{Cell: number, Reason: ReasonError, Output: errorText(cr.Outputs)}
 		src := reply
 		if _, ok := src["ename"]; !ok && lastError != nil {
 			src = lastError
