@@ -194,8 +194,8 @@ func DirectLogitAttribution(m *nnsight.Model, prompt any, correct, wrong int) (*
 		}
 	}
 	a.Components = &Map{Data: comps, Rows: []string{"last position"}, Cols: labels, RowTitle: "", ColTitle: "component",
-		Title: "direct logit attribution: " + what}
+		Title: "direct logit attribution: " + what, Value: what}
 	a.Heads = &Map{Data: heads, Rows: layerLabels(L), Cols: numberLabels(H), RowTitle: "layer", ColTitle: "head",
-		Title: "direct logit attribution per head: " + what}
+		Title: "direct logit attribution per head: " + what, Value: what}
 	return a, nil
 }

@@ -110,7 +110,7 @@ func (l *Lens) tokenString(id int) string {
 // Show displays the top token and its probability at every layer and position.
 func (l *Lens) Show() {
 	top, probs := l.table()
-	display.ShowLogitLens(l.Layers, l.Tokens, top, probs)
+	display.ShowLogitLens(l.Layers, l.Tokens, top, probs, display.LogShading()) // probabilities span decades
 }
 
 // String is the lens as a text table.

@@ -17,7 +17,9 @@ type Map struct {
 	// Clean and Corrupt are the metric on the unpatched clean and corrupted runs (patching;
 	// for ablation, Clean is the metric without any ablation).
 	Clean, Corrupt float64
-	baselines      bool
+	// Value names what a cell holds ("metric" when empty).
+	Value     string
+	baselines bool
 }
 
 // Tensor is the map as a [rows, cols] tensor, its axes named after the row and column titles.
@@ -70,6 +72,7 @@ func (m *Map) Normalized() (*Map, error) {
 		n.Data[i] = float32((float64(v) - m.Corrupt) / den)
 	}
 	n.Title = m.Title + " (normalized: 0 = corrupted, 1 = clean)"
+	n.Value = "fraction of the clean metric restored"
 	return &n, nil
 }
 
@@ -78,9 +81,19 @@ func (m *Map) String() string {
 	return display.HeatmapText(m.Data, len(m.Rows), len(m.Cols), m.Rows, m.Cols, m.title())
 }
 
-// Show displays the map as a heatmap in a notebook (a table of numbers elsewhere).
-func (m *Map) Show() {
-	display.ShowHeatmap(m.Data, len(m.Rows), len(m.Cols), m.Rows, m.Cols, m.title())
+// Show displays the map as a heatmap in a notebook (a table of numbers elsewhere), with its
+// axis titles; opts adjust the colour scale (display.Center, display.Sequential, ...).
+func (m *Map) Show(opts ...display.Option) {
+	opts = append([]display.Option{display.Axes(m.RowTitle, m.ColTitle), display.ValueTitle(m.ValueTitle())}, opts...)
+	display.ShowHeatmap(m.Data, len(m.Rows), len(m.Cols), m.Rows, m.Cols, m.title(), opts...)
+}
+
+// ValueTitle is what the cells measure.
+func (m *Map) ValueTitle() string {
+	if m.Value != "" {
+		return m.Value
+	}
+	return "metric"
 }
 
 func (m *Map) title() string {

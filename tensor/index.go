@@ -250,3 +250,36 @@ func gather(src []float32, shape, strides []int) []float32 {
 	}
 	return out
 }
+
+// Diagonal is the diagonal of the last two axes, offset above (> 0) or below (< 0) the main
+// one, as torch's diagonal(offset, dim1=-2, dim2=-1): [..., n, m] gives [..., k] with
+// element i = t[..., i, i+offset] (i-offset, i for a negative offset). TransformerLens's
+// induction score is the mean of pattern.Diagonal(1-seqLen).
+func (t *Tensor) Diagonal(offset int) *Tensor {
+	r := t.Rank()
+	if r < 2 {
+		fail("Diagonal", "needs at least two axes, got shape %s", t.describe())
+	}
+	n, m := t.shape[r-2], t.shape[r-1]
+	r0, c0 := 0, offset
+	if offset < 0 {
+		r0, c0 = -offset, 0
+	}
+	k := min(n-r0, m-c0)
+	if k <= 0 {
+		fail("Diagonal", "offset %d leaves no diagonal in the last two axes of shape %s (valid: %d..%d)", offset, t.describe(), 1-n, m-1)
+	}
+	outer := size(t.shape[:r-2])
+	data := make([]float32, 0, outer*k)
+	for o := 0; o < outer; o++ {
+		base := o * n * m
+		for i := 0; i < k; i++ {
+			data = append(data, t.data[base+(r0+i)*m+c0+i])
+		}
+	}
+	u := &Tensor{shape: append(slices.Clone(t.shape[:r-2]), k), data: data, isInt: t.isInt}
+	if t.axes != nil {
+		u.axes = append(slices.Clone(t.axes[:r-2]), "diag")
+	}
+	return u
+}

@@ -189,3 +189,23 @@ func TestStackedNamedTensorsPrintTheNewAxis(t *testing.T) {
 		t.Errorf("stacked: axes %q, printed\n%s", s.Axes(), s)
 	}
 }
+
+func TestDiagonal(t *testing.T) {
+	x := New([]float32{
+		0, 1, 2, 3,
+		4, 5, 6, 7,
+		8, 9, 10, 11,
+	}, 1, 3, 4)
+	for _, c := range []struct {
+		offset int
+		want   []float32
+	}{{0, []float32{0, 5, 10}}, {1, []float32{1, 6, 11}}, {-1, []float32{4, 9}}, {3, []float32{3}}, {-2, []float32{8}}} {
+		d := x.Diagonal(c.offset)
+		if got := d.Data(); !slices.Equal(got, c.want) || !slices.Equal(d.Shape(), []int{1, len(c.want)}) {
+			t.Errorf("Diagonal(%d) = %v %v, want %v", c.offset, got, d.Shape(), c.want)
+		}
+	}
+	if err := Catch(func() { x.Diagonal(4) }); err == nil || !strings.Contains(err.Error(), "valid: -2..3") {
+		t.Errorf("an offset past the matrix: %v", err)
+	}
+}
