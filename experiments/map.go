@@ -97,7 +97,10 @@ func (m *Map) ValueTitle() string {
 }
 
 func (m *Map) title() string {
-	t := fmt.Sprintf("%s (rows: %s, columns: %s)", m.Title, m.RowTitle, m.ColTitle)
+	t := m.Title
+	if m.RowTitle != "" {
+		t += fmt.Sprintf(" (rows: %s, columns: %s)", m.RowTitle, m.ColTitle)
+	}
 	if m.baselines {
 		t += fmt.Sprintf("; clean %.4g, corrupted %.4g", m.Clean, m.Corrupt)
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/gomlx/gomlx/core/tensors"
 
+	"github.com/gonnsight/gonnsight/display"
 	"github.com/gonnsight/gonnsight/nnsight"
 	"github.com/gonnsight/gonnsight/ops"
 )
@@ -229,7 +230,7 @@ func tokenLabels(m *nnsight.Model, ids []int) []string {
 	tok := m.Tokenizer()
 	for i, id := range ids {
 		if tok != nil {
-			out[i] = fmt.Sprintf("%d %s", i, tok.TokenString(id))
+			out[i] = fmt.Sprintf("%d %s", i, display.VisibleToken(tok.TokenString(id)))
 		} else {
 			out[i] = fmt.Sprintf("%d #%d", i, id)
 		}

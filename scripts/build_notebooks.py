@@ -16,10 +16,12 @@ var modelName = "gonnsight/tiny-gpt2"'''
 
 IMPORTS = '''import (
 	"fmt"
+	"math/rand/v2"
 	"os"
 
 	"github.com/gonnsight/gonnsight/display"
 	"github.com/gonnsight/gonnsight/edit"
+	"github.com/gonnsight/gonnsight/experiments"
 	"github.com/gonnsight/gonnsight/module"
 	"github.com/gonnsight/gonnsight/nnsight"
 	"github.com/gonnsight/gonnsight/ops"
@@ -446,10 +448,11 @@ PATCHING = [
 The IOI task: in "When Mary and John went to the store, John gave a drink to", the model should
 prefer " Mary" over " John". The corrupted prompt swaps the names in the first clause. For every
 layer and position we copy the clean residual stream into the corrupted run and measure how much
-of the logit difference comes back. Clean and corrupted run in one batch (two invokes), so each
-patch is one forward. The patched position is a graph *input* (a one-hot mask given to
-`t.Input`), not a constant of the program, so the sweep compiles one program per layer instead
-of one per (layer, position).
+of the logit difference comes back.
+
+`experiments.PatchResidual` does the whole sweep in one call: one batched forward whose rows
+each patch their own (layer, position), with the metric computed in the graph. The last cell
+writes the same sweep by hand with traces and invokes, to show what happens underneath.
 '''),
     code(PARAMS, tags=["parameters"]),
     code(IMPORTS),
@@ -457,6 +460,47 @@ of one per (layer, position).
 var model = nnsight.LanguageModel(modelName)
 var clean = "When Mary and John went to the store, John gave a drink to"
 var corrupted = "When John and Mary went to the store, John gave a drink to"
+'''),
+    code('''
+%%
+fmt.Println("model:", modelName, "| backend:", model.Backend())
+tok := model.Tokenizer()
+mary, john := tok.Encode(" Mary")[0], tok.Encode(" John")[0]
+metric := experiments.LogitDiff(mary, john)
+r, err := experiments.PatchResidual(model, clean, corrupted, metric)
+must(err)
+r.Show()
+fmt.Printf("clean %.3f, corrupted %.3f\\n", r.Clean, r.Corrupt)
+diff := r.Tensor() // [layer, pos]
+for L, P := range diff.ArgMax(-1).Ints() {
+	fmt.Printf("layer %d: patching %q restores most (logit diff %.3f)\\n", L, r.Cols[P], diff.At(L, P).Item())
+}
+'''),
+    md('''
+Which heads carry the names? Patch each head's output (all positions) from the clean run, and
+compare with attribution patching: the first-order estimate from one forward and one backward
+pass, instead of one forward per head.
+'''),
+    code('''
+%%
+tok := model.Tokenizer()
+metric := experiments.LogitDiff(tok.Encode(" Mary")[0], tok.Encode(" John")[0])
+heads, err := experiments.PatchHeads(model, clean, corrupted, metric)
+must(err)
+heads.Show()
+approx, err := experiments.AttributionPatchHeads(model, clean, corrupted, metric)
+must(err)
+approx.Show()
+// How well the estimate tracks the real effect (patched - corrupted), over all heads.
+effect := heads.Tensor().Sub(heads.Corrupt).Reshape(-1)
+fmt.Printf("cosine(attribution patching, activation patching) over heads: %.3f\\n",
+	tensor.CosineSim(approx.Tensor().Reshape(-1), effect, 0).Item())
+'''),
+    md('''
+A residual sweep by hand, here of each block's *output* (`experiments.ResidPost` in the
+one-call form): each patch is one trace with two invokes (clean and corrupted). The patched position is a graph *input* (a one-hot mask given to `t.Input`), not a
+constant of the program, so the sweep compiles one program per layer instead of one per
+(layer, position).
 '''),
     code('''
 %%
@@ -518,6 +562,22 @@ var prompt = "The Eiffel Tower is in the city of"
     code('''
 %%
 fmt.Println("model:", modelName, "| backend:", model.Backend())
+lens, err := experiments.LogitLens(model, prompt)
+must(err)
+lens.Show() // rows: the embeddings, then after each block
+lp := lens.Tensor() // [layer, pos, vocab] log-probabilities
+answer := lp.At(-1, -1).ArgMax(-1).Int() // the model's own prediction at the last position
+p, err := lens.Prob(answer)
+must(err)
+p.Show()
+fmt.Printf("p(%q) at the last position, by layer: %.2g\\n", model.Tokenizer().TokenString(answer), lp.Index(1, -1).Exp().Index(-1, answer).Data())
+'''),
+    md('''
+By hand, with `t.LogitLens` inside a trace (the final layer norm and the unembedding applied to
+each block's output):
+'''),
+    code('''
+%%
 cfg := model.Config()
 res, err := model.Trace(prompt, func(t *nnsight.Tracer) {
 	for L := 0; L < cfg.NLayer; L++ {
@@ -543,6 +603,164 @@ fmt.Printf("p(%q) by layer: %.3f\\n", tok.TokenString(answer), pAnswer.Data())
 '''),
 ]
 
+TLDEMO = [
+    md('''
+# TransformerLens's main demo, in gonnsight
+
+TransformerLens's *Main Demo* walks through caching activations, attention patterns, hooks,
+head ablation, activation patching, direct logit attribution and induction heads. Here is the
+same walk in gonnsight: TransformerLens's hook names (`blocks.0.attn.hook_pattern`,
+`blocks.3.attn.hook_z`, ...) work wherever a path does, with TransformerLens's layouts and the
+values of the unprocessed model (no LayerNorm folding). On the tiny default model the weights
+are random, so the *pictures* have no structure to find: run it with
+`-p modelName=openai-community/gpt2` to see the real heads.
+'''),
+    code(PARAMS, tags=["parameters"]),
+    code(IMPORTS),
+    code('''
+var model = nnsight.LanguageModel(modelName)
+var prompt = "When Mary and John went to the store, John gave a drink to"
+'''),
+    md('''
+## Caching activations
+
+`run_with_cache` is `RunWithCache`, with patterns over TransformerLens names. Each value is a
+tensor that knows what its axes are.
+'''),
+    code('''
+%%
+fmt.Println("model:", modelName, "| backend:", model.Backend())
+cache, err := model.RunWithCache(prompt, "blocks.*.attn.hook_pattern", "blocks.*.hook_resid_post")
+must(err)
+pattern := cache.Tensor("blocks.0.attn.hook_pattern")
+resid := cache.Tensor("blocks.0.hook_resid_post")
+fmt.Println("hook_pattern:", pattern.Shape(), pattern.Axes())
+fmt.Println("hook_resid_post:", resid.Shape(), resid.Axes())
+display.ShowAttentionOf(pattern, cache.Batch.Tokens[0], display.Layer(0))
+'''),
+    md('''
+## Hooks: ablating a head
+
+A hook that zeroes one head's `hook_z` (`[batch, pos, head, d_head]`) is a `Set` on that
+slice. The loss is the mean next-token cross-entropy, computed from the logits with tensor
+operations: log-softmax, then each position's log-probability of the token that follows it.
+'''),
+    code('''
+%%
+ids := model.Tokenizer().Encode(prompt)
+loss := func(res *nnsight.Result) float32 {
+	lp := res.Tensor("logits").At(0).LogSoftmax(-1).Slice(0, 0, -1) // [pos-1, vocab]
+	return lp.Take(-1, ids[1:]...).Diagonal(0).Mean().Neg().Item()   // log p(next token), averaged
+}
+clean, err := model.Trace(prompt, nil)
+must(err)
+layer, head := 0, 1
+ablated, err := model.Trace(prompt, func(t *nnsight.Tracer) {
+	t.Module(fmt.Sprintf("blocks.%d.attn.hook_z", layer)).Output().At(2, head, head+1).Set(0.0)
+})
+must(err)
+fmt.Printf("loss %.4f, with head %d.%d ablated %.4f\\n", loss(clean), layer, head, loss(ablated))
+'''),
+    md('''
+Every head at once, as one batched sweep (`experiments.AblateHeads`), measured by the logit
+difference between the right and the wrong name:
+'''),
+    code('''
+%%
+tok := model.Tokenizer()
+metric := experiments.LogitDiff(tok.Encode(" Mary")[0], tok.Encode(" John")[0])
+abl, err := experiments.AblateHeads(model, prompt, metric, experiments.Zero)
+must(err)
+abl.Show()
+worst := abl.Tensor().Reshape(-1).ArgMin(0).Int()
+H := model.Config().NHead
+fmt.Printf("unablated logit diff %.3f; ablating layer %d head %d lowers it most (to %.3f)\\n", abl.Clean,
+	worst/H, worst%H, abl.At(worst/H, worst%H))
+'''),
+    md('''
+## Activation patching
+
+Clean: the prompt above. Corrupted: the names swapped in the first clause.
+'''),
+    code('''
+%%
+corrupted := "When John and Mary went to the store, John gave a drink to"
+tok := model.Tokenizer()
+metric := experiments.LogitDiff(tok.Encode(" Mary")[0], tok.Encode(" John")[0])
+resid, err := experiments.PatchResidual(model, prompt, corrupted, metric)
+must(err)
+norm, err := resid.Normalized()
+must(err)
+norm.Show()
+attn, err := experiments.Patch(model, experiments.AttnOut, prompt, corrupted, metric)
+must(err)
+attn.Show()
+heads, err := experiments.PatchHeads(model, prompt, corrupted, metric)
+must(err)
+heads.Show()
+'''),
+    md('''
+## Direct logit attribution
+
+How much each component writes onto the " Mary" − " John" direction at the last position,
+through the final layer norm. The parts add up to the model's logit difference.
+'''),
+    code('''
+%%
+tok := model.Tokenizer()
+dla, err := experiments.DirectLogitAttribution(model, prompt, tok.Encode(" Mary")[0], tok.Encode(" John")[0])
+must(err)
+dla.Components.Show()
+dla.Heads.Show()
+sum := dla.Components.Tensor().Sum().Item() + float32(dla.Bias)
+fmt.Printf("sum of the parts + ln_f bias = %.4f; the model's logit difference = %.4f\\n", sum, dla.Total)
+'''),
+    md('''
+## Induction heads
+
+A sequence of random tokens repeated twice: an induction head attends from each token of the
+second copy to the token after its earlier occurrence, a stripe `n − 1` below the diagonal. The
+induction score of a head is its mean attention on that stripe.
+'''),
+    code('''
+%%
+n := 20
+rng := rand.New(rand.NewPCG(1, 2))
+seq := []int{model.Tokenizer().EOS()} // a BOS token first, as TransformerLens prepends
+for range n {
+	seq = append(seq, 1000+rng.IntN(20000))
+}
+seq = append(seq, seq[1:]...)
+cache, err := model.RunWithCache(seq, "blocks.*.attn.hook_pattern")
+must(err)
+var scores []*tensor.Tensor
+for l := range model.Config().NLayer {
+	pattern := cache.Tensor(fmt.Sprintf("blocks.%d.attn.hook_pattern", l)).At(0) // [head, query, key]
+	scores = append(scores, pattern.Diagonal(1-n).Mean(-1))                        // [head]
+}
+score := tensor.Stack(scores, 0) // [layer, head]
+rows := make([]string, score.Dim(0))
+for l := range rows {
+	rows[l] = fmt.Sprint(l)
+}
+display.ShowHeatmapOf(score, rows, nil, "induction score: mean attention to the token after the earlier copy",
+	display.Axes("layer", "head"), display.ValueTitle("induction score"), display.Min(0), display.Max(1))
+best := score.Reshape(-1).ArgMax(0).Int()
+fmt.Printf("best induction score %.3f at layer %d head %d\\n", score.Reshape(-1).At(best).Item(), best/score.Dim(1), best%score.Dim(1))
+'''),
+    md('''
+## Logit lens
+
+The residual stream decoded after every block:
+'''),
+    code('''
+%%
+lens, err := experiments.LogitLens(model, prompt)
+must(err)
+lens.Show()
+'''),
+]
+
 
 def main():
     books = {
@@ -551,6 +769,7 @@ def main():
         "03_attention_patterns.ipynb": ATTENTION,
         "04_activation_patching.ipynb": PATCHING,
         "05_logit_lens.ipynb": LENS,
+        "06_transformerlens_demo.ipynb": TLDEMO,
     }
     for name, cells in books.items():
         nb = split_source(notebook(cells))

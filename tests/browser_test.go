@@ -119,7 +119,8 @@ func notebookServer(t *testing.T, python, dir string) (string, string) {
 
 // pictureCheck runs in the page: for every output of every cell that is a picture, whether an
 // img or svg of non-zero size shows. A picture is a display whose bundle carries an image, or
-// whose HTML draws one (svg, img, or coloured cells: a heatmap).
+// whose HTML draws one (svg, img, or gonnsight's grids of coloured cells: heatmaps, attention,
+// logit lens). Tables (graphs, trees, top-k) are text, not pictures.
 const pictureCheck = `(() => {
   const nb = Jupyter.notebook;
   const out = {trusted: nb.trusted, pictures: []};
@@ -130,7 +131,7 @@ const pictureCheck = `(() => {
       const d = o.data || {};
       const html = String(d['text/html'] || '');
       const picture = d['image/png'] !== undefined || d['image/svg+xml'] !== undefined ||
-        /<svg|<img|background(-color)?\s*:/i.test(html);
+        /<svg|<img|class="gns-(heatmap|logitlens|attention|grid)/i.test(html);
       if (!picture) return;
       const area = areas[oi];
       let shown = 0;
@@ -197,7 +198,10 @@ func TestTutorialPicturesShowUntrusted(t *testing.T) {
 	for _, p := range nbs {
 		name := filepath.Base(p)
 		t.Run(strings.TrimSuffix(name, ".ipynb"), func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(bctx, 90*time.Second)
+			// A tab per notebook: the notebook page asks before it is left, so tabs are not reused.
+			tab, closeTab := chromedp.NewContext(bctx)
+			defer closeTab()
+			ctx, cancel := context.WithTimeout(tab, 90*time.Second)
 			defer cancel()
 			err := chromedp.Do(ctx,
 				chromedp.Navigate(base+"/notebooks/"+name+"?token="+token),
@@ -211,12 +215,17 @@ func TestTutorialPicturesShowUntrusted(t *testing.T) {
 				raw, err = chromedp.Run(ctx, chromedp.Evaluate[string](pictureCheck))
 			}
 			if err == nil {
-				shot, err = chromedp.Run(ctx, chromedp.FullScreenshot(80))
+				// The notebook scrolls inside #site; unfold it so the screenshot has every cell.
+				_, err = chromedp.Run(ctx, chromedp.Evaluate[bool](`(() => { const s = document.getElementById('site');
+					s.style.height = 'auto'; s.style.overflow = 'visible'; document.body.style.overflow = 'visible'; return true })()`))
+			}
+			if err == nil {
+				shot, err = chromedp.Run(ctx, chromedp.FullScreenshot(100))
 			}
 			if err != nil {
 				t.Fatalf("opening %s in the notebook page: %v", name, err)
 			}
-			if err := os.WriteFile(filepath.Join(artifacts, strings.TrimSuffix(name, ".ipynb")+".jpg"), shot, 0o644); err != nil {
+			if err := os.WriteFile(filepath.Join(artifacts, strings.TrimSuffix(name, ".ipynb")+".png"), shot, 0o644); err != nil {
 				t.Error(err)
 			}
 			var rep pictureReport
@@ -233,7 +242,7 @@ func TestTutorialPicturesShowUntrusted(t *testing.T) {
 						pic.Cell, pic.Output, pic.Mimes)
 				}
 			}
-			t.Logf("%s: %d pictures, screenshot %s", name, len(rep.Pictures), filepath.Join(artifacts, strings.TrimSuffix(name, ".ipynb")+".jpg"))
+			t.Logf("%s: %d pictures, screenshot %s", name, len(rep.Pictures), filepath.Join(artifacts, strings.TrimSuffix(name, ".ipynb")+".png"))
 		})
 	}
 	if total == 0 {

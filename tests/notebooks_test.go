@@ -559,7 +559,7 @@ func TestNotebook03AttentionPatterns(t *testing.T) {
 	has(t, "one head", c.plain[0], `head 0 \(query \\ key\)`, `␣Mary`, `␣drink`)
 	has(t, "one head HTML", c.html[0], `class="gns-heatmap"`, `␣Mary|Mary`)
 	checkHTML(t, "one head", c.html[0])
-	c = e.nb.cell(t, `display.ShowAttentionOf(res.Tensor("w"), res.Batch.Tokens[0])`)
+	c = e.nb.cell(t, `display.ShowAttentionOf(res.Tensor("w")`)
 	if len(c.plain) != 1 {
 		t.Fatalf("want one attention grid display:\n%s", c)
 	}
@@ -575,7 +575,24 @@ func TestNotebook04ActivationPatching(t *testing.T) {
 	e := runNotebook(t, k, "04_activation_patching.ipynb")
 	checkRunMetadata(t, e, tiny)
 	n := promptTokens(t, ioi)
-	c := e.nb.cell(t, "display.ShowHeatmapOf(")
+	// One call: experiments.PatchResidual.
+	c := e.nb.cell(t, "experiments.PatchResidual(")
+	has(t, "one-call patching", c.stdout, `(?m)^model: `+tiny+` \| backend: \S`, `(?m)^clean -?\d\.\d{3}, corrupted -?\d\.\d{3}$`,
+		`(?m)^layer 3: patching "\d+ .+" restores most \(logit diff -?\d`)
+	if len(c.plain) != 1 || len(c.svg) != 1 || c.svg[0] == "" {
+		t.Fatalf("want one heatmap picture:\n%s", c)
+	}
+	has(t, "one-call heatmap", c.plain[0], `activation patching: resid_pre`, `(?m)^3\s+-?\d`, `␣Mary`)
+	// Heads, and attribution patching against them.
+	c = e.nb.cell(t, "experiments.PatchHeads(")
+	if len(c.plain) != 2 {
+		t.Fatalf("want two heatmaps (patching, attribution patching):\n%s", c)
+	}
+	has(t, "heads", c.plain[0], `head outputs`, `(?m)^3\s+-?\d`)
+	has(t, "attribution", c.plain[1], `attribution patching: head outputs`)
+	has(t, "attribution", c.stdout, `(?m)^cosine\(attribution patching, activation patching\) over heads: -?\d\.\d{3}$`)
+	// By hand.
+	c = e.nb.cell(t, "display.ShowHeatmapOf(")
 	has(t, "patching", c.stdout, `(?m)^model: `+tiny+` \| backend: \S`, `(?m)^layer 3: patching ".+" restores most \(logit diff -?\d`)
 	if len(c.plain) != 1 {
 		t.Fatalf("want one heatmap display:\n%s", c)
@@ -602,14 +619,54 @@ func TestNotebook05LogitLens(t *testing.T) {
 	k := needKernel(t)
 	e := runNotebook(t, k, "05_logit_lens.ipynb")
 	checkRunMetadata(t, e, tiny)
-	c := e.nb.cell(t, "display.ShowLogitLensOf(")
-	has(t, "logit lens", c.stdout, `(?m)^model: `+tiny+` \| backend: \S`, `(?m)^p\(".+"\) by layer: \[\d\.\d{3} \d\.\d{3} \d\.\d{3} \d\.\d{3}\]$`)
+	c := e.nb.cell(t, "experiments.LogitLens(")
+	has(t, "one-call lens", c.stdout, `(?m)^model: `+tiny+` \| backend: \S`, `(?m)^p\(".+"\) at the last position, by layer: \[(\S+ ){4}\S+\]$`)
+	if len(c.plain) != 2 {
+		t.Fatalf("want the lens and the probability map:\n%s", c)
+	}
+	has(t, "one-call lens", c.plain[0], `(?m)^embed\s+\S`, `(?m)^3\s+\S`)
+	has(t, "probability map", c.plain[1], `logit lens: probability of`)
+	c = e.nb.cell(t, "display.ShowLogitLensOf(")
+	has(t, "logit lens", c.stdout, `(?m)^p\(".+"\) by layer: \[\d\.\d{3} \d\.\d{3} \d\.\d{3} \d\.\d{3}\]$`)
 	if len(c.plain) != 1 {
 		t.Fatalf("want one logit lens display:\n%s", c)
 	}
 	has(t, "logit lens", c.plain[0], `(?m)^layer\s+The\s+␣E\s+iff`, `(?m)^layer 0\s+\S`, `(?m)^layer 3\s+\S`, `\(\d\.\d\d\)`)
 	has(t, "logit lens HTML", c.html[0], `class="gns-logitlens"`, `layer 3`)
 	checkHTML(t, "logit lens", c.html[0])
+}
+
+// TestNotebook06TransformerLensDemo: TransformerLens's main demo in gonnsight, on the tiny
+// model; each section's output and its relation (DLA's parts add up).
+func TestNotebook06TransformerLensDemo(t *testing.T) {
+	k := needKernel(t)
+	e := runNotebook(t, k, "06_transformerlens_demo.ipynb")
+	checkRunMetadata(t, e, tiny)
+	c := e.nb.cell(t, `"blocks.*.attn.hook_pattern", "blocks.*.hook_resid_post"`)
+	has(t, "cache", c.stdout, `(?m)^hook_pattern: \[1 4 14 14\] \[batch head query_pos key_pos\]$`, `(?m)^hook_resid_post: \[1 14 64\] \[batch pos embd\]$`)
+	c = e.nb.cell(t, "hook_z")
+	m := regexp.MustCompile(`(?m)^loss (\d+\.\d+), with head 0\.1 ablated (\d+\.\d+)$`).FindStringSubmatch(c.stdout)
+	if m == nil || m[1] == m[2] {
+		t.Errorf("head ablation through hook_z: want two different losses:\n%s", c)
+	}
+	c = e.nb.cell(t, "experiments.AblateHeads(")
+	has(t, "ablation", c.stdout, `(?m)^unablated logit diff -?\d\.\d{3}; ablating layer \d head \d lowers it most`)
+	c = e.nb.cell(t, "experiments.PatchResidual(")
+	if len(c.svg) != 3 {
+		t.Errorf("want three patching pictures (residual, attention, heads), got %d:\n%s", len(c.svg), c)
+	}
+	c = e.nb.cell(t, "experiments.DirectLogitAttribution(")
+	m = regexp.MustCompile(`(?m)^sum of the parts \+ ln_f bias = (-?\d+\.\d{4}); the model's logit difference = (-?\d+\.\d{4})$`).FindStringSubmatch(c.stdout)
+	if m == nil || m[1] != m[2] {
+		t.Errorf("direct logit attribution's parts do not add up:\n%s", c)
+	}
+	c = e.nb.cell(t, "Diagonal(1-n)")
+	has(t, "induction", c.stdout, `(?m)^best induction score \d\.\d{3} at layer \d head \d$`)
+	has(t, "induction", c.plain[0], `induction score`)
+	c = e.nb.cell(t, "lens.Show()")
+	if len(c.svg) != 1 {
+		t.Errorf("want the logit lens picture:\n%s", c)
+	}
 }
 
 // TestNotebookNbconvert runs the walkthrough through Jupyter's own `nbconvert --execute` and
