@@ -308,8 +308,8 @@ func (t *Tracer) Backward(loss func() *Node, body ...func()) {
 }
 
 // Input makes a graph input from a tensor (GoMLX's or a tensor.Tensor) or Go value (a slice
-// or a number): changing the
-// value between traces does not recompile. Use it for patch tensors and scales.
+// or a number): changing the value between traces does not recompile. Use it for patch
+// tensors and scales.
 func (t *Tracer) Input(value any) *Node {
 	if t.tr.ctx == nil {
 		// Called at registration time: defer until the graph exists.
