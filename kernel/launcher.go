@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+
+	"github.com/gonnsight/gonnsight/internal/fsx"
 )
 
 // Environment variables the launcher sets or reads.
@@ -76,9 +78,12 @@ func KernelID(connectionFile string) string {
 }
 
 // SessionDirFor returns the default session directory of the kernel with this connection file:
-// TMP/gonnsight-sessions/KERNEL-ID. A restarted kernel with the same connection file reuses it.
+// SESSIONS/KERNEL-ID, where SESSIONS is private to the user: $XDG_RUNTIME_DIR/gonnsight-sessions,
+// else ~/.cache/gonnsight/gonnsight-sessions, else TMP/gonnsight-sessions-UID (never a folder
+// shared by every user, where another user could read kept values or plant some). A restarted
+// kernel with the same connection file reuses it.
 func SessionDirFor(connectionFile string) string {
-	return filepath.Join(os.TempDir(), "gonnsight-sessions", KernelID(connectionFile))
+	return filepath.Join(fsx.PrivateBase("gonnsight-sessions"), KernelID(connectionFile))
 }
 
 // RunKernel runs GoNB as the Jupyter kernel for opts.ConnectionFile: it prepares the cells'
@@ -130,8 +135,15 @@ func RunKernel(opts LaunchOptions) error {
 	if sessionDir == "" {
 		sessionDir = SessionDirFor(connFile)
 	}
-	if err := os.MkdirAll(sessionDir, 0o755); err != nil {
-		return fmt.Errorf("creating the session directory: %w", err)
+	// Folders 0700, owned by this user, no symbolic link followed: the store holds values and
+	// edits that cells trust.
+	if opts.SessionDir == "" {
+		if err := fsx.EnsurePrivateDir(filepath.Dir(sessionDir)); err != nil {
+			return fmt.Errorf("the session directories' folder: %w", err)
+		}
+	}
+	if err := fsx.EnsurePrivateDir(sessionDir); err != nil {
+		return fmt.Errorf("the session directory: %w", err)
 	}
 	keep := opts.Keep || os.Getenv(KeepSessionEnv) == "1"
 	owner, err := claimSession(sessionDir)
