@@ -48,6 +48,10 @@ func (o TinyOptions) Config() Config {
 	return c
 }
 
+// MaxTinyParams bounds the size of a model MakeTiny generates (in memory, twice): 2^28
+// parameters, 1 GiB of float32.
+const MaxTinyParams = 1 << 28
+
 // MakeTiny writes a deterministic, randomly initialised GPT-2 in Hugging Face's layout to
 // dir: config.json, model.safetensors (keys named as in openai-community/gpt2, e.g.
 // "h.0.attn.c_attn.weight"), vocab.json and merges.txt (GPT-2's tokenizer) and the
@@ -62,6 +66,10 @@ func MakeTiny(dir string, o TinyOptions) error {
 	cfg := o.Config()
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("tiny GPT-2: %w", err)
+	}
+	if n := cfg.NumParams(); n > MaxTinyParams {
+		return fmt.Errorf("tiny GPT-2: %d layers, n_embd %d, %d positions make %.3g parameters (%.1f GiB), too large to generate (at most %d)",
+			cfg.NLayer, cfg.NEmbd, cfg.NPositions, n, n*4/(1<<30), MaxTinyParams)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err

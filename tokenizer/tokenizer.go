@@ -372,10 +372,17 @@ func build(vocab map[string]int, merges [][2]string, specials []special) (*Token
 	if len(vocab) == 0 {
 		return nil, fmt.Errorf("tokenizer: empty vocabulary")
 	}
+	// Tables are sized by the largest id: bound it by what the file holds (ids may leave
+	// gaps, but not more gaps than tokens), so a corrupt id cannot demand gigabytes.
+	maxID := 2*len(vocab) + 1024
 	size := 0
 	for tok, id := range vocab {
 		if id < 0 {
 			return nil, fmt.Errorf("tokenizer: negative id %d for token %q", id, tok)
+		}
+		if id >= maxID {
+			return nil, fmt.Errorf("tokenizer: token %q has id %d, but the vocabulary holds only %d tokens (ids must be below %d)",
+				tok, id, len(vocab), maxID)
 		}
 		if id+1 > size {
 			size = id + 1
