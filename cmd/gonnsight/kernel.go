@@ -86,7 +86,9 @@ func init() {
 					for _, c := range res.Cells {
 						fmt.Fprintf(stderr, "cell %d: %s (%.1fs)\n", c.Number, c.Status, c.Duration.Seconds())
 					}
-					fmt.Fprintln(stdout, "executed notebook:", res.OutputPath)
+					if res.Written {
+						fmt.Fprintln(stdout, "executed notebook:", res.OutputPath)
+					}
 				}
 				return err
 			}

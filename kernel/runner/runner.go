@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -46,8 +47,10 @@ type Options struct {
 
 // Result describes an executed notebook.
 type Result struct {
-	// OutputPath is where the executed notebook was written.
+	// OutputPath is where the executed notebook is written.
 	OutputPath string
+	// Written reports whether it was written (false when saving failed).
+	Written bool
 	// KernelName is the kernelspec that ran it.
 	KernelName string
 	Start, End time.Time
@@ -134,6 +137,9 @@ func RunNotebook(path string, opts Options) (*Result, error) {
 	out := opts.Out
 	if out == "" {
 		out = DefaultOutputPath(path)
+	}
+	if err := checkWritable(out); err != nil {
+		return nil, err
 	}
 	cwd := opts.Cwd
 	if cwd == "" {
@@ -228,7 +234,31 @@ func RunNotebook(path string, opts Options) (*Result, error) {
 		}
 		return res, err
 	}
+	res.Written = true
 	return res, runErr
+}
+
+// checkWritable makes sure, before any cell runs, that the executed notebook can be written
+// at out: its folder exists and takes a new file.
+func checkWritable(out string) error {
+	dir := filepath.Dir(out)
+	st, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("cannot write the executed notebook to %s: its folder %s does not exist (create it first); nothing was run", out, dir)
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("cannot write the executed notebook to %s: %s is not a folder; nothing was run", out, dir)
+	}
+	if st, err := os.Stat(out); err == nil && st.IsDir() {
+		return fmt.Errorf("cannot write the executed notebook to %s: it is a folder; nothing was run", out)
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(out)+".probe-*")
+	if err != nil {
+		return fmt.Errorf("cannot write the executed notebook to %s: %v; nothing was run", out, err)
+	}
+	f.Close()
+	os.Remove(f.Name())
+	return nil
 }
 
 func notebookOutputs(outs []map[string]any) []any {
