@@ -52,7 +52,7 @@ func init() {
 		},
 		flags: func(fs *flag.FlagSet) func([]string) error {
 			out := fs.String("out", "", "where to write the executed notebook (default NAME.out.ipynb beside it)")
-			timeout := fs.Duration("timeout", 10*time.Minute, "per-cell timeout")
+			timeout := fs.Duration("timeout", 10*time.Minute, "per-cell timeout (0: no limit)")
 			allow := fs.Bool("allow-errors", false, "keep going after a cell fails")
 			name := fs.String("kernel", "gonnsight", "kernelspec name")
 			verbose := fs.Bool("verbose", false, "show the kernel's own log (GoNB) on stderr")
@@ -69,6 +69,9 @@ func init() {
 				}
 				if fs.NArg() > 0 {
 					return usageErrorf("unexpected arguments %v", fs.Args())
+				}
+				if *timeout < 0 {
+					return usageErrorf("--timeout must not be negative (got %v; 0 means no limit)", *timeout)
 				}
 				extra := map[string]any{}
 				if eng, err := engine.Default(); err == nil {

@@ -138,6 +138,9 @@ func RunNotebook(path string, opts Options) (*Result, error) {
 	if out == "" {
 		out = DefaultOutputPath(path)
 	}
+	if opts.Timeout < 0 {
+		return nil, fmt.Errorf("cell timeout %v is negative (0 means no limit)", opts.Timeout)
+	}
 	if err := checkWritable(out); err != nil {
 		return nil, err
 	}
