@@ -104,7 +104,7 @@ func TestStaleIncompleteSwept(t *testing.T) {
 		}
 		return nil
 	})
-	stale := filepath.Join(blobDir, "0123456789abcdef0123456789abcdef01234567.incomplete-999999999-ab")
+	stale := filepath.Join(blobDir, "0123456789abcdef0123456789abcdef01234567.incomplete-999999999-abcdef01")
 	live := filepath.Join(blobDir, filepath.Base(fsx.TempName(filepath.Join(blobDir, "x"))))
 	for _, p := range []string{stale, live} {
 		if err := os.WriteFile(p, []byte("partial"), 0o644); err != nil {

@@ -64,7 +64,7 @@ func TestKeepSweepsDeadWritersTemps(t *testing.T) {
 	if err := nnsight.Keep("a", tensors.FromValue([]float32{1})); err != nil {
 		t.Fatal(err)
 	}
-	dead := filepath.Join(kept, ".b.safetensors.tmp-999999999-abcd")
+	dead := filepath.Join(kept, ".b.safetensors.tmp-999999999-abcdefabcdef")
 	live := fsx.TempName(filepath.Join(kept, "c.safetensors")) // this process: alive
 	for _, p := range []string{dead, live} {
 		if err := os.WriteFile(p, []byte("partial"), 0o600); err != nil {

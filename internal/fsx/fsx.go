@@ -12,8 +12,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
-	"strings"
 )
 
 // OpenRegular opens path for reading without blocking (a FIFO would block a plain open) and
@@ -119,8 +119,8 @@ func WriteFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
 	return os.Rename(f.Name(), path)
 }
 
-// SweepTemps removes, in dir, the temporary files of TempName (and any other name holding
-// ".tmp-PID-" or ".incomplete-PID-") whose writing process no longer runs. It returns the
+// SweepTemps removes, in dir, the temporary files of TempName and of the hub's downloads
+// (see TempOwner) whose writing process no longer runs. It returns the
 // names removed. Files of live processes are kept.
 func SweepTemps(dir string) []string {
 	entries, err := os.ReadDir(dir)
@@ -140,23 +140,22 @@ func SweepTemps(dir string) []string {
 	return removed
 }
 
-// TempOwner returns the pid recorded in a temporary name made by TempName (or with
-// ".incomplete-PID-"), if name is one.
+// TempOwner returns the pid recorded in a temporary name made by TempName
+// (".NAME.tmp-PID-" and 12 hex digits) or by the hub's downloads ("BLOB.incomplete-PID-" and
+// 8 hex digits), if name is one. Nothing else matches, so no user file is ever taken for one.
 func TempOwner(name string) (int, bool) {
-	for _, marker := range []string{tempMarker, ".incomplete-"} {
-		i := strings.LastIndex(name, marker)
-		if i < 0 {
-			continue
-		}
-		rest := name[i+len(marker):]
-		j := strings.IndexByte(rest, '-')
-		if j <= 0 {
-			continue
-		}
-		pid, err := strconv.Atoi(rest[:j])
-		if err == nil && pid > 0 {
-			return pid, true
-		}
+	m := tempNameRE.FindStringSubmatch(name)
+	if m == nil {
+		m = incompleteRE.FindStringSubmatch(name)
 	}
-	return 0, false
+	if m == nil {
+		return 0, false
+	}
+	pid, err := strconv.Atoi(m[1])
+	return pid, err == nil && pid > 0
 }
+
+var (
+	tempNameRE   = regexp.MustCompile(`^\..+\.tmp-([0-9]{1,10})-[0-9a-f]{12}$`)
+	incompleteRE = regexp.MustCompile(`^[0-9a-f]{40,64}\.incomplete-([0-9]{1,10})-[0-9a-f]{8}$`)
+)
