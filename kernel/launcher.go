@@ -12,8 +12,10 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/gonnsight/gonnsight/internal/fsx"
+	"github.com/gonnsight/gonnsight/internal/procx"
 )
 
 // Environment variables the launcher sets or reads.
@@ -154,6 +156,25 @@ func RunKernel(opts LaunchOptions) error {
 		defer releaseSession(sessionDir, connFile, owner)
 	}
 	env = setEnv(env, SessionDirEnv, sessionDir)
+
+	// GoNB, gopls (a process group of its own) and cells carry a tag, and GoNB's work folders
+	// go to a temporary folder of this launcher: whatever they leave when GoNB dies or is shut
+	// down at once is ended and removed when GoNB exits.
+	tag := procx.NewTag()
+	env = setEnv(env, procx.KernelTagEnv, tag)
+	tmpBase := fsx.PrivateBase("gonnsight-tmp")
+	if err := fsx.EnsurePrivateDir(tmpBase); err != nil {
+		return fmt.Errorf("the kernel's temporary folder: %w", err)
+	}
+	tmpDir, err := os.MkdirTemp(tmpBase, KernelID(connFile)+"-")
+	if err != nil {
+		return fmt.Errorf("the kernel's temporary folder: %w", err)
+	}
+	defer func() {
+		procx.KillTagged(procx.KernelTagEnv, tag, 2*time.Second)
+		_ = os.RemoveAll(tmpDir)
+	}()
+	env = setEnv(env, "TMPDIR", tmpDir)
 
 	args := append([]string{"--kernel", connFile, "--go_work=" + root}, opts.ExtraArgs...)
 	cmd := exec.Command(gonb, args...)

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/gonnsight/gonnsight/engine"
@@ -83,13 +85,30 @@ func init() {
 				} else if defaults, err := runner.NotebookParams(path); err == nil && defaults["modelName"] != "" {
 					extra["model"] = defaults["modelName"] // the parameters cell's own value
 				}
+				// Ctrl-C or SIGTERM: interrupt the running cell, write what ran, end the kernel.
+				stop, done := make(chan struct{}), make(chan struct{})
+				sigs := make(chan os.Signal, 2)
+				signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+				defer signal.Stop(sigs)
+				defer close(done)
+				go func() {
+					select {
+					case s := <-sigs:
+						fmt.Fprintf(stderr, "gonnsight run: %v: interrupting the running cell, writing the notebook with what ran, shutting the kernel down\n", s)
+						close(stop)
+					case <-done:
+					}
+				}()
 				res, err := runner.RunNotebook(path, runner.Options{KernelName: *name, Timeout: *timeout, AllowErrors: *allow,
-					Params: params, Out: *out, ExtraMetadata: extra, Log: kernelLog(*verbose), Version: version.Version})
+					Params: params, Out: *out, ExtraMetadata: extra, Log: kernelLog(*verbose), Version: version.Version, Stop: stop})
 				if res != nil {
 					for _, c := range res.Cells {
 						fmt.Fprintf(stderr, "cell %d: %s (%.1fs)\n", c.Number, c.Status, c.Duration.Seconds())
 					}
-					if res.Written {
+					switch {
+					case res.Written && errors.Is(err, runner.ErrStopped):
+						fmt.Fprintln(stdout, "stopped; the notebook with what ran:", res.OutputPath)
+					case res.Written:
 						fmt.Fprintln(stdout, "executed notebook:", res.OutputPath)
 					}
 				}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/go-zeromq/zmq4"
+	"github.com/gonnsight/gonnsight/internal/procx"
 )
 
 // connectionInfo is the content of a Jupyter connection file.
@@ -52,6 +53,8 @@ type kernelClient struct {
 	shell   zmq4.Socket
 	control zmq4.Socket
 	iopub   zmq4.Socket
+
+	tag string // procx.RunTagEnv of the kernel's processes
 
 	shellCh, controlCh, iopubCh chan *message
 	readers                     sync.WaitGroup
@@ -126,7 +129,10 @@ func startKernel(spec *Kernelspec, cwd string, log io.Writer) (k *kernelClient, 
 	}
 	k.cmd = exec.Command(argv[0], argv[1:]...)
 	k.cmd.Dir = cwd
-	k.cmd.Env = os.Environ()
+	// The tag reaches every process the kernel starts, so that shutdown finds those that left
+	// its process group (gopls) or outlived their parent.
+	k.tag = procx.NewTag()
+	k.cmd.Env = append(os.Environ(), procx.RunTagEnv+"="+k.tag)
 	for name, v := range spec.Env {
 		k.cmd.Env = append(k.cmd.Env, name+"="+subst.Replace(v))
 	}
@@ -344,6 +350,8 @@ func (k *kernelClient) close() {
 		killProcess(k.cmd)
 		<-k.exited
 	}
+	// What the kernel started and left behind (cells, gopls in its own process group).
+	procx.KillTagged(procx.RunTagEnv, k.tag, 2*time.Second)
 	k.cancel()
 	for _, s := range []zmq4.Socket{k.shell, k.control, k.iopub} {
 		if s != nil {

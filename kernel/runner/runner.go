@@ -43,7 +43,15 @@ type Options struct {
 	Cwd string
 	// Version is recorded as metadata.gonnsight.version.
 	Version string
+	// Stop, when closed, stops the run (Ctrl-C or SIGTERM on `gonnsight run`): the running
+	// cell is interrupted, no further cell runs, the notebook is written with what ran, the
+	// kernel and every process it started are ended, and RunNotebook returns an error that
+	// errors.Is ErrStopped.
+	Stop <-chan struct{}
 }
+
+// ErrStopped is returned (wrapped) when Options.Stop ended a run.
+var ErrStopped = errors.New("run stopped")
 
 // Result describes an executed notebook.
 type Result struct {
@@ -66,7 +74,7 @@ type CellResult struct {
 	Number         int
 	ExecutionCount int
 	Duration       time.Duration
-	// Status is "ok", "error", "timeout" or "dead".
+	// Status is "ok", "error", "timeout", "dead" or "interrupted" (a stopped run).
 	Status  string
 	Outputs []map[string]any
 }
@@ -76,6 +84,7 @@ const (
 	ReasonError      = "error"
 	ReasonTimeout    = "timeout"
 	ReasonKernelDied = "kernel died"
+	ReasonStopped    = "stopped"
 )
 
 // CellError is the error that stopped a run at a cell.
@@ -98,6 +107,8 @@ func (e *CellError) Error() string {
 		return fmt.Sprintf("cell %d: timed out after %v", e.Cell, e.Timeout)
 	case ReasonKernelDied:
 		return fmt.Sprintf("cell %d: %v", e.Cell, e.Err)
+	case ReasonStopped:
+		return fmt.Sprintf("cell %d: interrupted: %v", e.Cell, e.Err)
 	}
 	return fmt.Sprintf("cell %d: %s: %s", e.Cell, e.Ename, e.Evalue)
 }
@@ -205,6 +216,9 @@ func RunNotebook(path string, opts Options) (*Result, error) {
 			if c == nil || c["cell_type"] != "code" || strings.TrimSpace(cellSource(c)) == "" {
 				continue
 			}
+			if r.stopped() {
+				return &CellError{Cell: i + 1, Reason: ReasonStopped, Err: ErrStopped}
+			}
 			cr, err := r.executeCell(i+1, cellSource(c))
 			c["outputs"] = notebookOutputs(cr.Outputs)
 			if cr.ExecutionCount > 0 {
@@ -309,6 +323,16 @@ type run struct {
 	displays map[string][]map[string]any // display_id → outputs showing it
 }
 
+// stopped reports whether Options.Stop is closed.
+func (r *run) stopped() bool {
+	select {
+	case <-r.opts.Stop:
+		return true
+	default:
+		return false
+	}
+}
+
 // executeCell runs one cell and collects its outputs until the kernel reports idle for it.
 func (r *run) executeCell(number int, code string) (cr CellResult, err error) {
 	cr = CellResult{Number: number, Status: "ok"}
@@ -331,6 +355,8 @@ func (r *run) executeCell(number int, code string) (cr CellResult, err error) {
 		timeoutC     <-chan time.Time
 		graceC       <-chan time.Time
 		lastError    map[string]any
+		stoppedRun   bool
+		stopC        = r.opts.Stop
 	)
 	if r.opts.Timeout > 0 {
 		t := time.NewTimer(r.opts.Timeout)
@@ -424,9 +450,26 @@ func (r *run) executeCell(number int, code string) (cr CellResult, err error) {
 				logf(r.opts.Log, "gonnsight: interrupting the kernel: %v", err)
 			}
 			graceC = time.After(10 * time.Second)
+		case <-stopC:
+			stoppedRun, stopC = true, nil
+			logf(r.opts.Log, "gonnsight: stopping: interrupting cell %d", number)
+			if err := k.interrupt(); err != nil {
+				logf(r.opts.Log, "gonnsight: interrupting the kernel: %v", err)
+			}
+			if graceC == nil {
+				graceC = time.After(5 * time.Second)
+			}
 		case <-graceC:
 			reply, idle = map[string]any{}, true
 		}
+	}
+	if stoppedRun {
+		cr.Status = "interrupted"
+		if ec, ok := reply["execution_count"].(json.Number); ok {
+			n, _ := ec.Int64()
+			cr.ExecutionCount = int(n)
+		}
+		return cr, &CellError{Cell: number, Reason: ReasonStopped, Err: ErrStopped}
 	}
 	if ec, ok := reply["execution_count"].(json.Number); ok {
 		n, _ := ec.Int64()
