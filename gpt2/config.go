@@ -98,6 +98,11 @@ func ReadConfig(path string) (Config, error) {
 	if err != nil {
 		return Config{}, err
 	}
+	return ParseConfig(path, data)
+}
+
+// ParseConfig parses the contents of a config.json; path names it in errors.
+func ParseConfig(path string, data []byte) (Config, error) {
 	c := Config{LayerNormEpsilon: 1e-5, Activation: "gelu_new", EOSTokenID: -1, BOSTokenID: -1}
 	// n_ctx is an older alias of n_positions.
 	var extra struct {
