@@ -49,7 +49,8 @@ func (c Config) HeadDim() int { return c.NEmbd / c.NHead }
 // an allocation that kills the process.
 const (
 	MaxLayers    = 1 << 12
-	MaxWidth     = 1 << 16 // n_embd and n_inner
+	MaxWidth     = 1 << 16 // n_embd
+	MaxInner     = 1 << 18 // n_inner (default 4*n_embd)
 	MaxPositions = 1 << 20
 	MaxVocab     = 1 << 22
 	// MaxParams bounds the parameter count (2^34 float32 = 64 GiB).
@@ -73,10 +74,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("n_layer=%d is too large (at most %d)", c.NLayer, MaxLayers)
 	case c.NEmbd > MaxWidth:
 		return fmt.Errorf("n_embd=%d is too large (at most %d)", c.NEmbd, MaxWidth)
-	case c.NInner != nil && *c.NInner > MaxWidth:
-		return fmt.Errorf("n_inner=%d is too large (at most %d)", *c.NInner, MaxWidth)
 	case c.NInner != nil && *c.NInner < 0:
 		return fmt.Errorf("n_inner=%d is negative", *c.NInner)
+	case c.Inner() > MaxInner:
+		return fmt.Errorf("n_inner=%d is too large (at most %d)", c.Inner(), MaxInner)
 	case c.NPositions > MaxPositions:
 		return fmt.Errorf("n_positions=%d is too large (at most %d)", c.NPositions, MaxPositions)
 	case c.VocabSize > MaxVocab:

@@ -25,7 +25,7 @@ func FuzzParseConfig(f *testing.F) {
 		if err := c.Validate(); err != nil {
 			t.Fatalf("ParseConfig accepted an invalid config: %v", err)
 		}
-		if c.NumParams() > MaxParams || c.NLayer > MaxLayers || c.Inner() > MaxWidth || c.Inner() <= 0 || c.HeadDim() <= 0 {
+		if c.NumParams() > MaxParams || c.NLayer > MaxLayers || c.Inner() > MaxInner || c.NEmbd > MaxWidth || c.Inner() <= 0 || c.HeadDim() <= 0 {
 			t.Fatalf("ParseConfig accepted an oversized config %+v", c)
 		}
 	})
