@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gonnsight/gonnsight/internal/procx"
 )
 
 // GoNB killed at once (or shut down before it could clean up) must not leave gopls (a
@@ -49,4 +51,33 @@ kill -9 $$
 	} else if _, err := os.Stat(w); !os.IsNotExist(err) {
 		t.Errorf("GoNB's temporary folder %s was left behind: %v", w, err)
 	}
+}
+
+// The runner ends every process tagged with its run when the kernel is gone; the launcher's
+// session watcher, which must outlive the kernel to remove the session once the connection
+// file goes, is not one of them.
+func TestSessionWatcherSurvivesRunnerCleanup(t *testing.T) {
+	if _, err := os.Stat("/proc/self/environ"); err != nil {
+		t.Skip("needs /proc")
+	}
+	tag := procx.NewTag()
+	t.Setenv(procx.RunTagEnv, tag) // as the runner starts the launcher
+	t.Setenv(KeepSessionEnv, "")
+	gonb := fakeGoNB(t, `touch "$GONNSIGHT_SESSION_DIR/state"; exit 0`)
+	conn := filepath.Join(t.TempDir(), "kernel-watch.json")
+	_ = os.WriteFile(conn, []byte("{}"), 0o600)
+	session := filepath.Join(t.TempDir(), "session")
+	if err := RunKernel(LaunchOptions{ConnectionFile: conn, ModuleRoot: moduleRoot(t), ToolsDir: t.TempDir(), GoNB: gonb, SessionDir: session}); err != nil {
+		t.Fatal(err)
+	}
+	procx.KillTagged(procx.RunTagEnv, tag, time.Second) // the runner's cleanup
+	_ = os.Remove(conn)                                   // the client's final shutdown
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, err := os.Stat(session); os.IsNotExist(err) {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Errorf("the session directory %s was never removed: the watcher did not survive the runner's cleanup", session)
 }
