@@ -55,6 +55,9 @@ type kernelClient struct {
 	iopub   zmq4.Socket
 
 	tag string // procx.RunTagEnv of the kernel's processes
+	// stop is Options.Stop: waits for the kernel give up when it is closed.
+	stop      <-chan struct{}
+	connected bool // the channels are dialed (connect succeeded)
 
 	shellCh, controlCh, iopubCh chan *message
 	readers                     sync.WaitGroup
@@ -182,10 +185,13 @@ func (k *kernelClient) connect(deadline time.Time) error {
 			}
 		case <-k.exited:
 			return k.diedError("while starting")
+		case <-k.stop:
+			return fmt.Errorf("kernel %q was starting: %w", k.spec.Name, ErrStopped)
 		case <-timer.C:
 			return fmt.Errorf("kernel %q did not open its ports within the startup timeout", k.spec.Name)
 		}
 	}
+	k.connected = true
 	if err := k.iopub.SetOption(zmq4.OptionSubscribe, ""); err != nil {
 		return fmt.Errorf("subscribing to iopub: %w", err)
 	}
@@ -269,6 +275,9 @@ func (k *kernelClient) waitReady(deadline time.Time) (map[string]any, error) {
 			case <-k.exited:
 				retry.Stop()
 				return nil, k.diedError("before it was ready")
+			case <-k.stop:
+				retry.Stop()
+				return nil, fmt.Errorf("kernel %q was starting: %w", k.spec.Name, ErrStopped)
 			case <-timer.C:
 				retry.Stop()
 				return nil, fmt.Errorf("kernel %q sent no kernel_info_reply within the startup timeout (reply=%v, iopub=%v)",
@@ -324,7 +333,7 @@ func (k *kernelClient) diedError(when string) error {
 
 // shutdown asks the kernel to exit, then terminates and kills it if it does not, and cleans up.
 func (k *kernelClient) shutdown(grace time.Duration) {
-	if k.cmd != nil && k.cmd.Process != nil && !k.isDead() && k.control != nil {
+	if k.cmd != nil && k.cmd.Process != nil && !k.isDead() && k.control != nil && k.connected {
 		_, _ = k.send(k.control, "shutdown_request", map[string]any{"restart": false})
 		select {
 		case <-k.exited:

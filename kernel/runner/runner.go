@@ -190,6 +190,7 @@ func RunNotebook(path string, opts Options) (*Result, error) {
 			return err
 		}
 		r.k = k
+		k.stop = opts.Stop
 		defer k.shutdown(10 * time.Second)
 		deadline := time.Now().Add(startup)
 		if err := k.connect(deadline); err != nil {

@@ -72,3 +72,36 @@ func TestRunNotebookStop(t *testing.T) {
 		}
 	}
 }
+
+// A stop while the kernel is still starting ends the run at once (not after the startup
+// timeout), and the kernel with it.
+func TestRunNotebookStopDuringStartup(t *testing.T) {
+	dir := t.TempDir()
+	specDir := filepath.Join(dir, "kernels", "slow")
+	_ = os.MkdirAll(specDir, 0o755)
+	pidFile := filepath.Join(dir, "pid")
+	_ = os.WriteFile(filepath.Join(specDir, "kernel.json"),
+		[]byte(`{"argv": ["/bin/sh", "-c", "echo $$ > `+pidFile+`; exec sleep 300", "{connection_file}"], "display_name": "slow", "language": "go"}`), 0o644)
+	t.Setenv("JUPYTER_PATH", dir+string(os.PathListSeparator)+os.Getenv("JUPYTER_PATH"))
+	path := writeNotebook(t, "1")
+	stop := make(chan struct{})
+	time.AfterFunc(500*time.Millisecond, func() { close(stop) })
+	start := time.Now()
+	res, err := RunNotebook(path, Options{KernelName: "slow", StartupTimeout: 60 * time.Second, Stop: stop})
+	if !errors.Is(err, ErrStopped) {
+		t.Fatalf("want ErrStopped, got %v", err)
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Errorf("the stop waited for the startup timeout: %v", d)
+	}
+	if res == nil || !res.Written {
+		t.Error("the notebook was not written")
+	}
+	data, _ := os.ReadFile(pidFile)
+	if pid, _ := strconv.Atoi(strings.TrimSpace(string(data))); pid > 0 {
+		if stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat"); err == nil && !strings.Contains(string(stat), ") Z") {
+			t.Errorf("the kernel (pid %d) outlived the stopped run", pid)
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+}
