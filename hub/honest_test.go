@@ -129,3 +129,29 @@ func (zeros) Read(p []byte) (int, error) {
 	clear(p)
 	return len(p), nil
 }
+
+// A small file with no announced size cannot grow without bound either.
+func TestUnannouncedSizeBounded(t *testing.T) {
+	old := maxUnannouncedSmall
+	maxUnannouncedSmall = 1 << 20
+	defer func() { maxUnannouncedSmall = old }()
+	files := tinyFiles()
+	h := hubtest.New(t, hubtest.Config{
+		Repos: map[string]map[string][]byte{repoID: files},
+		Tamper: func(name string, content []byte) io.Reader {
+			if name == "config.json" {
+				return io.MultiReader(bytes.NewReader(content), io.LimitReader(zeros{}, 256<<20))
+			}
+			return nil
+		},
+	})
+	cache := hubtest.SetEnv(t, h.URL)
+	_, err := Resolve(repoID, required, optional, nil)
+	if err == nil || !strings.Contains(err.Error(), "no size") || !strings.Contains(err.Error(), "1048576") {
+		t.Fatalf("want an error naming the bound, got %v", err)
+	}
+	if sent := h.Sent(repoID, "config.json"); sent > 64<<20 {
+		t.Errorf("the client read on: the server sent %d bytes", sent)
+	}
+	noIncomplete(t, cache)
+}

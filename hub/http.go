@@ -301,11 +301,17 @@ func (c *repoClient) download(blob, name string, meta *fileMeta) (err error) {
 		hasher = sha256.New()
 		writers = append(writers, hasher)
 	}
-	// Never read past the announced size: a lying server must not fill the disk.
+	// Never read past the announced size: a lying server must not fill the disk. Without an
+	// announced size, a bound by kind (the hub keeps files of 10 MiB and more in LFS).
 	body := io.Reader(resp.Body)
-	if total >= 0 {
-		body = io.LimitReader(resp.Body, total+1)
+	limit := total
+	if limit < 0 {
+		limit = maxUnannouncedLFS
+		if hasher == nil {
+			limit = maxUnannouncedSmall
+		}
 	}
+	body = io.LimitReader(resp.Body, limit+1)
 	var bar *progressBar
 	if c.progress != nil && (total < 0 || total > 1<<20) {
 		bar = newProgressBar(c.progress, name, total)
@@ -323,6 +329,9 @@ func (c *repoClient) download(blob, name string, meta *fileMeta) (err error) {
 	}
 	if total >= 0 && n > total {
 		return fail("the server sent more than the %d bytes it announced; stopped there, nothing kept", total)
+	}
+	if total < 0 && n > limit {
+		return fail("the server announced no size and sent more than %d bytes, the most gonnsight takes for such a file; stopped there, nothing kept", limit)
 	}
 	if total >= 0 && n != total {
 		return fail("got %d bytes, expected %d (the download was cut short); nothing kept", n, total)
@@ -353,6 +362,13 @@ func (c *repoClient) download(blob, name string, meta *fileMeta) (err error) {
 	}
 	return nil
 }
+
+// Bounds on a download whose size the server did not announce: a small (git) file, and an
+// LFS file (variables for tests).
+var (
+	maxUnannouncedSmall int64 = 512 << 20
+	maxUnannouncedLFS   int64 = 64 << 30
+)
 
 // checkVerifiable refuses a file whose ETag is no hash that can be checked: a sha256 (LFS
 // files) or a git blob sha1 (small files) is what the Hugging Face hub announces.
