@@ -5,6 +5,7 @@ package gpt2_test
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -34,5 +35,26 @@ func TestLoadFIFO(t *testing.T) {
 		case <-time.After(3 * time.Second):
 			t.Fatalf("Load hangs on a FIFO %s", name)
 		}
+	}
+}
+
+// Without a home directory the tiny model's cache is a temporary folder of this user's own;
+// one planted by someone else (here a symlink) is refused.
+func TestTinyCacheFallbackIsPrivate(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	t.Setenv("HOME", "")
+	t.Setenv("XDG_CACHE_HOME", "")
+	t.Setenv("GONNSIGHT_HOME", "")
+	dir := gpt2.TinyDir()
+	base := filepath.Join(tmp, "gonnsight-cache-"+strconv.Itoa(os.Getuid()))
+	if !strings.HasPrefix(dir, base+string(os.PathSeparator)) {
+		t.Fatalf("TinyDir without a home = %s, want it under %s", dir, base)
+	}
+	if err := os.Symlink(t.TempDir(), base); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gpt2.EnsureTiny(); err == nil || !strings.Contains(err.Error(), "symbolic link") {
+		t.Errorf("a planted cache folder: want a refusal, got %v", err)
 	}
 }

@@ -6,8 +6,10 @@ import (
 	"math/rand"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
+	"github.com/gonnsight/gonnsight/internal/fsx"
 	"github.com/gonnsight/gonnsight/module"
 	"github.com/gonnsight/gonnsight/safetensors"
 	"github.com/gonnsight/gonnsight/tokenizer"
@@ -151,10 +153,15 @@ func TinyDir() string {
 		if h, err := os.UserHomeDir(); err == nil {
 			base = filepath.Join(h, ".cache")
 		} else {
-			base = filepath.Join(os.TempDir(), "gonnsight-cache")
+			base = tinyTempBase()
 		}
 	}
 	return filepath.Join(base, "gonnsight", "models", "tiny-gpt2")
+}
+
+// tinyTempBase is the tiny model's cache without a home directory: TMP/gonnsight-cache-UID.
+func tinyTempBase() string {
+	return filepath.Join(os.TempDir(), "gonnsight-cache-"+strconv.Itoa(os.Getuid()))
 }
 
 // EnsureTiny returns TinyDir, generating the tiny model there first (default options) if it
@@ -166,6 +173,13 @@ func EnsureTiny() (string, error) {
 		return dir, nil
 	}
 	parent := filepath.Dir(dir)
+	if strings.HasPrefix(dir, tinyTempBase()+string(os.PathSeparator)) {
+		// No home directory: a temporary folder, which must be this user's own (another
+		// user could otherwise put a model there first).
+		if err := fsx.EnsurePrivateDir(tinyTempBase()); err != nil {
+			return "", fmt.Errorf("the tiny model's cache: %w", err)
+		}
+	}
 	if err := os.MkdirAll(parent, 0o755); err != nil {
 		return "", fmt.Errorf("creating the tiny model's directory: %w", err)
 	}

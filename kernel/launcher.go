@@ -118,6 +118,9 @@ func RunKernel(opts LaunchOptions) error {
 	if toolsDir == "" {
 		toolsDir = DefaultHome()
 	}
+	if err := checkToolsDir(toolsDir); err != nil {
+		return err
+	}
 	env, err := KernelEnv(os.Environ(), toolsDir, opts.XLA)
 	if err != nil {
 		return err
