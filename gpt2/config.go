@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+
+	"github.com/gonnsight/gonnsight/internal/fsx"
 )
 
 // Config holds the fields of Hugging Face's GPT2Config that the forward uses.
@@ -42,24 +44,66 @@ func (c Config) Inner() int {
 // HeadDim is n_embd / n_head.
 func (c Config) HeadDim() int { return c.NEmbd / c.NHead }
 
-// Validate checks that the config describes a buildable GPT-2.
+// Limits on a config's sizes, far above any GPT-2 (GPT-2 XL: 48 layers, 1600 wide, 1024
+// positions, 50257 tokens), so that a corrupt or hostile config.json is an error rather than
+// an allocation that kills the process.
+const (
+	MaxLayers    = 1 << 12
+	MaxWidth     = 1 << 16 // n_embd
+	MaxInner     = 1 << 18 // n_inner (default 4*n_embd)
+	MaxPositions = 1 << 20
+	MaxVocab     = 1 << 22
+	// MaxParams bounds the parameter count (2^34 float32 = 64 GiB).
+	MaxParams = 1 << 34
+)
+
+// NumParams is the number of parameters the config implies (float64: no overflow).
+func (c Config) NumParams() float64 {
+	e, v, p, l, in := float64(c.NEmbd), float64(c.VocabSize), float64(c.NPositions), float64(c.NLayer), float64(c.Inner())
+	block := 2*2*e + (e*3*e + 3*e) + (e*e + e) + (e*in + in) + (in*e + e)
+	return v*e + p*e + l*block + 2*e
+}
+
+// Validate checks that the config describes a buildable GPT-2 of a size that can exist.
 func (c Config) Validate() error {
 	switch {
 	case c.NLayer <= 0 || c.NHead <= 0 || c.NEmbd <= 0 || c.VocabSize <= 0 || c.NPositions <= 0:
 		return fmt.Errorf("n_layer, n_head, n_embd, vocab_size and n_positions must be positive (got %d, %d, %d, %d, %d)",
 			c.NLayer, c.NHead, c.NEmbd, c.VocabSize, c.NPositions)
+	case c.NLayer > MaxLayers:
+		return fmt.Errorf("n_layer=%d is too large (at most %d)", c.NLayer, MaxLayers)
+	case c.NEmbd > MaxWidth:
+		return fmt.Errorf("n_embd=%d is too large (at most %d)", c.NEmbd, MaxWidth)
+	case c.NInner != nil && *c.NInner < 0:
+		return fmt.Errorf("n_inner=%d is negative", *c.NInner)
+	case c.Inner() > MaxInner:
+		return fmt.Errorf("n_inner=%d is too large (at most %d)", c.Inner(), MaxInner)
+	case c.NPositions > MaxPositions:
+		return fmt.Errorf("n_positions=%d is too large (at most %d)", c.NPositions, MaxPositions)
+	case c.VocabSize > MaxVocab:
+		return fmt.Errorf("vocab_size=%d is too large (at most %d)", c.VocabSize, MaxVocab)
 	case c.NEmbd%c.NHead != 0:
 		return fmt.Errorf("n_embd %d is not divisible by n_head %d", c.NEmbd, c.NHead)
+	case c.NumParams() > MaxParams:
+		return fmt.Errorf("the config implies %.3g parameters, too large (at most %d)", c.NumParams(), int64(MaxParams))
 	}
 	return nil
 }
 
+// maxConfigBytes bounds config.json (a real one is under 2 KB).
+const maxConfigBytes = 1 << 20
+
 // ReadConfig reads a Hugging Face config.json.
 func ReadConfig(path string) (Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := fsx.ReadRegular(path, maxConfigBytes)
 	if err != nil {
 		return Config{}, err
 	}
+	return ParseConfig(path, data)
+}
+
+// ParseConfig parses the contents of a config.json; path names it in errors.
+func ParseConfig(path string, data []byte) (Config, error) {
 	c := Config{LayerNormEpsilon: 1e-5, Activation: "gelu_new", EOSTokenID: -1, BOSTokenID: -1}
 	// n_ctx is an older alias of n_positions.
 	var extra struct {

@@ -94,12 +94,75 @@ func LoadDir(dir string, b compute.Backend) (*Pretrained, error) {
 	if tok != nil && tok.VocabSize() > cfg.VocabSize {
 		return nil, fmt.Errorf("%s: the tokenizer has %d tokens but config.json says vocab_size=%d", dir, tok.VocabSize(), cfg.VocabSize)
 	}
+	// Check the config's sizes against what the weights file holds before building anything
+	// of the config's size.
+	wpath := filepath.Join(dir, "model.safetensors")
+	f, err := safetensors.Open(wpath)
+	if err != nil {
+		return nil, err
+	}
+	err = CheckWeightsFit(cfg, f)
+	f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", dir, err)
+	}
 	model := New(cfg)
-	w, ignored, err := ReadWeights(filepath.Join(dir, "model.safetensors"), model, b)
+	w, ignored, err := ReadWeights(wpath, model, b)
 	if err != nil {
 		return nil, err
 	}
 	return &Pretrained{Config: cfg, Model: model, Weights: w, Tokenizer: tok, Source: dir, Dir: dir, Ignored: ignored}, nil
+}
+
+// CheckWeightsFit compares config.json's sizes with the tensors a weights file holds (its
+// header only): the number of blocks (h.N.*), wte [vocab_size, n_embd], wpe [n_positions,
+// n_embd] and the MLP's width. A mismatch names both sides.
+func CheckWeightsFit(cfg Config, f *safetensors.File) error {
+	layers := 0
+	shapes := map[string][]int{}
+	for _, key := range f.Names() {
+		name := CanonicalName(key)
+		info, _ := f.Info(key)
+		shapes[name] = info.Shape
+		rest, ok := strings.CutPrefix(name, "transformer.h.")
+		if !ok {
+			continue
+		}
+		num, _, _ := strings.Cut(rest, ".")
+		n := 0
+		for _, r := range num {
+			if r < '0' || r > '9' || n > MaxLayers {
+				n = -1
+				break
+			}
+			n = n*10 + int(r-'0')
+		}
+		if n >= 0 && n+1 > layers {
+			layers = n + 1
+		}
+	}
+	if cfg.NLayer != layers {
+		return fmt.Errorf("config.json says n_layer=%d but %s holds %d layers (transformer.h.0 ... h.%d)",
+			cfg.NLayer, filepath.Base(f.Path()), layers, layers-1)
+	}
+	check := func(name, what string, want []int) error {
+		got, ok := shapes[name]
+		if !ok {
+			return nil // ReadWeights reports missing tensors with the list of present ones
+		}
+		if !slices.Equal(got, want) {
+			return fmt.Errorf("config.json says %s, so %s should have shape %v, but %s holds %v",
+				what, name, want, filepath.Base(f.Path()), got)
+		}
+		return nil
+	}
+	if err := check("transformer.wte.weight", fmt.Sprintf("vocab_size=%d and n_embd=%d", cfg.VocabSize, cfg.NEmbd), []int{cfg.VocabSize, cfg.NEmbd}); err != nil {
+		return err
+	}
+	if err := check("transformer.wpe.weight", fmt.Sprintf("n_positions=%d and n_embd=%d", cfg.NPositions, cfg.NEmbd), []int{cfg.NPositions, cfg.NEmbd}); err != nil {
+		return err
+	}
+	return check("transformer.h.0.mlp.c_fc.weight", fmt.Sprintf("n_embd=%d and n_inner=%d", cfg.NEmbd, cfg.Inner()), []int{cfg.NEmbd, cfg.Inner()})
 }
 
 // ParamShapes lists every parameter of the tree with its shape, by full name.

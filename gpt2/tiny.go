@@ -6,8 +6,10 @@ import (
 	"math/rand"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
+	"github.com/gonnsight/gonnsight/internal/fsx"
 	"github.com/gonnsight/gonnsight/module"
 	"github.com/gonnsight/gonnsight/safetensors"
 	"github.com/gonnsight/gonnsight/tokenizer"
@@ -48,6 +50,10 @@ func (o TinyOptions) Config() Config {
 	return c
 }
 
+// MaxTinyParams bounds the size of a model MakeTiny generates (in memory, twice): 2^28
+// parameters, 1 GiB of float32.
+const MaxTinyParams = 1 << 28
+
 // MakeTiny writes a deterministic, randomly initialised GPT-2 in Hugging Face's layout to
 // dir: config.json, model.safetensors (keys named as in openai-community/gpt2, e.g.
 // "h.0.attn.c_attn.weight"), vocab.json and merges.txt (GPT-2's tokenizer) and the
@@ -62,6 +68,10 @@ func MakeTiny(dir string, o TinyOptions) error {
 	cfg := o.Config()
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("tiny GPT-2: %w", err)
+	}
+	if n := cfg.NumParams(); n > MaxTinyParams {
+		return fmt.Errorf("tiny GPT-2: %d layers, n_embd %d, %d positions make %.3g parameters (%.1f GiB), too large to generate (at most %d)",
+			cfg.NLayer, cfg.NEmbd, cfg.NPositions, n, n*4/(1<<30), MaxTinyParams)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -143,10 +153,15 @@ func TinyDir() string {
 		if h, err := os.UserHomeDir(); err == nil {
 			base = filepath.Join(h, ".cache")
 		} else {
-			base = filepath.Join(os.TempDir(), "gonnsight-cache")
+			base = tinyTempBase()
 		}
 	}
 	return filepath.Join(base, "gonnsight", "models", "tiny-gpt2")
+}
+
+// tinyTempBase is the tiny model's cache without a home directory: TMP/gonnsight-cache-UID.
+func tinyTempBase() string {
+	return filepath.Join(os.TempDir(), "gonnsight-cache-"+strconv.Itoa(os.Getuid()))
 }
 
 // EnsureTiny returns TinyDir, generating the tiny model there first (default options) if it
@@ -158,6 +173,13 @@ func EnsureTiny() (string, error) {
 		return dir, nil
 	}
 	parent := filepath.Dir(dir)
+	if strings.HasPrefix(dir, tinyTempBase()+string(os.PathSeparator)) {
+		// No home directory: a temporary folder, which must be this user's own (another
+		// user could otherwise put a model there first).
+		if err := fsx.EnsurePrivateDir(tinyTempBase()); err != nil {
+			return "", fmt.Errorf("the tiny model's cache: %w", err)
+		}
+	}
 	if err := os.MkdirAll(parent, 0o755); err != nil {
 		return "", fmt.Errorf("creating the tiny model's directory: %w", err)
 	}

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/gonnsight/gonnsight/internal/fsx"
 )
 
 // repoClient resolves files of one repo at one revision.
@@ -296,23 +298,6 @@ func (c *repoClient) writeNoExist(commit, name string) {
 }
 
 func writeFileAtomic(p string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(p), "."+filepath.Base(p)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp, 0o644)
-	}
-	if err == nil {
-		err = os.Rename(tmp, p)
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-	}
-	return err
+	fsx.SweepTemps(filepath.Dir(p))
+	return fsx.WriteFileAtomic(p, data, 0o644)
 }

@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -20,6 +21,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/gonnsight/gonnsight/internal/fsx"
 )
 
 var (
@@ -39,6 +42,7 @@ var (
 
 	errRevisionNotFound = errors.New("revision not found")
 	sha256RE            = regexp.MustCompile(`^[0-9a-f]{64}$`)
+	gitSHA1RE           = regexp.MustCompile(`^[0-9a-f]{40}$`)
 )
 
 func envSeconds(name string, def time.Duration) time.Duration {
@@ -231,6 +235,7 @@ func (c *repoClient) ensureBlob(blob, name string, meta *fileMeta) (bool, error)
 	if err := os.MkdirAll(filepath.Dir(blob), 0o755); err != nil {
 		return false, fmt.Errorf("hub: cannot create the cache: %w", err)
 	}
+	fsx.SweepTemps(filepath.Dir(blob)) // partial downloads of killed processes
 	if err := c.download(blob, name, meta); err != nil {
 		return false, err
 	}
@@ -266,8 +271,12 @@ func (c *repoClient) download(blob, name string, meta *fileMeta) (err error) {
 	if total < 0 {
 		total = resp.ContentLength
 	}
+	if err := checkVerifiable(meta); err != nil {
+		return fail("%v", err)
+	}
 
-	f, err := os.CreateTemp(filepath.Dir(blob), filepath.Base(blob)+"."+randomSuffix()+".incomplete-*")
+	// BLOB.incomplete-PID-RANDOM: fsx.SweepTemps removes it if this process is killed.
+	f, err := os.OpenFile(blob+".incomplete-"+strconv.Itoa(os.Getpid())+"-"+randomSuffix(), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return fail("%v", err)
 	}
@@ -292,12 +301,23 @@ func (c *repoClient) download(blob, name string, meta *fileMeta) (err error) {
 		hasher = sha256.New()
 		writers = append(writers, hasher)
 	}
+	// Never read past the announced size: a lying server must not fill the disk. Without an
+	// announced size, a bound by kind (the hub keeps files of 10 MiB and more in LFS).
+	body := io.Reader(resp.Body)
+	limit := total
+	if limit < 0 {
+		limit = maxUnannouncedLFS
+		if hasher == nil {
+			limit = maxUnannouncedSmall
+		}
+	}
+	body = io.LimitReader(resp.Body, limit+1)
 	var bar *progressBar
 	if c.progress != nil && (total < 0 || total > 1<<20) {
 		bar = newProgressBar(c.progress, name, total)
 		writers = append(writers, bar)
 	}
-	n, err := io.Copy(io.MultiWriter(writers...), &stallReader{r: resp.Body, timer: timer, d: stall})
+	n, err := io.Copy(io.MultiWriter(writers...), &stallReader{r: body, timer: timer, d: stall})
 	if bar != nil {
 		bar.finish(err == nil)
 	}
@@ -307,12 +327,26 @@ func (c *repoClient) download(blob, name string, meta *fileMeta) (err error) {
 		}
 		return fail("%v", err)
 	}
+	if total >= 0 && n > total {
+		return fail("the server sent more than the %d bytes it announced; stopped there, nothing kept", total)
+	}
+	if total < 0 && n > limit {
+		return fail("the server announced no size and sent more than %d bytes, the most gonnsight takes for such a file; stopped there, nothing kept", limit)
+	}
 	if total >= 0 && n != total {
-		return fail("got %d bytes, expected %d", n, total)
+		return fail("got %d bytes, expected %d (the download was cut short); nothing kept", n, total)
 	}
 	if hasher != nil {
 		if got := hex.EncodeToString(hasher.Sum(nil)); got != meta.etag {
-			return fail("content has sha256 %s, the hub announced %s", got, meta.etag)
+			return fail("content has sha256 %s, the hub announced %s; nothing kept", got, meta.etag)
+		}
+	} else if gitSHA1RE.MatchString(meta.etag) {
+		got, herr := gitBlobSHA1(f, n)
+		if herr != nil {
+			return fail("%v", herr)
+		}
+		if got != meta.etag {
+			return fail("content (%d bytes) has git blob sha1 %s, the hub announced %s (cut short or altered); nothing kept", n, got, meta.etag)
 		}
 	}
 	err = f.Close()
@@ -327,6 +361,36 @@ func (c *repoClient) download(blob, name string, meta *fileMeta) (err error) {
 		return fail("%v", err)
 	}
 	return nil
+}
+
+// Bounds on a download whose size the server did not announce: a small (git) file, and an
+// LFS file (variables for tests).
+var (
+	maxUnannouncedSmall int64 = 512 << 20
+	maxUnannouncedLFS   int64 = 64 << 30
+)
+
+// checkVerifiable refuses a file whose ETag is no hash that can be checked: a sha256 (LFS
+// files) or a git blob sha1 (small files) is what the Hugging Face hub announces.
+func checkVerifiable(m *fileMeta) error {
+	if sha256RE.MatchString(m.etag) || gitSHA1RE.MatchString(m.etag) {
+		return nil
+	}
+	return fmt.Errorf("the hub announced ETag %q, which is neither a sha256 (LFS files) nor a git blob sha1 (other files): "+
+		"the content cannot be verified, so it is not cached", m.etag)
+}
+
+// gitBlobSHA1 hashes the n bytes of f as git does a blob: sha1("blob N\x00" + content).
+func gitBlobSHA1(f *os.File, n int64) (string, error) {
+	h := sha1.New()
+	fmt.Fprintf(h, "blob %d\x00", n)
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return "", err
+	}
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 type stallReader struct {
@@ -360,7 +424,7 @@ func linkSnapshot(snap, blob string) error {
 	if err != nil {
 		target = blob
 	}
-	tmp := snap + "." + randomSuffix() + ".tmp"
+	tmp := fsx.TempName(snap)
 	if err := os.Symlink(target, tmp); err != nil {
 		if err := os.Link(blob, tmp); err != nil {
 			if err := copyFile(blob, tmp); err != nil {

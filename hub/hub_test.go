@@ -76,7 +76,7 @@ func checkFiles(t *testing.T, res *Resolved, want map[string][]byte, names ...st
 func noIncomplete(t *testing.T, dir string) {
 	t.Helper()
 	_ = filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
-		if err == nil && (strings.Contains(info.Name(), ".incomplete") || strings.HasSuffix(info.Name(), ".tmp")) {
+		if err == nil && (strings.Contains(info.Name(), ".incomplete") || strings.HasSuffix(info.Name(), ".tmp") || strings.Contains(info.Name(), ".tmp-")) {
 			t.Errorf("leftover temporary file %s", p)
 		}
 		return nil

@@ -12,6 +12,10 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"time"
+
+	"github.com/gonnsight/gonnsight/internal/fsx"
+	"github.com/gonnsight/gonnsight/internal/procx"
 )
 
 // Environment variables the launcher sets or reads.
@@ -76,9 +80,12 @@ func KernelID(connectionFile string) string {
 }
 
 // SessionDirFor returns the default session directory of the kernel with this connection file:
-// TMP/gonnsight-sessions/KERNEL-ID. A restarted kernel with the same connection file reuses it.
+// SESSIONS/KERNEL-ID, where SESSIONS is private to the user: $XDG_RUNTIME_DIR/gonnsight-sessions,
+// else ~/.cache/gonnsight/gonnsight-sessions, else TMP/gonnsight-sessions-UID (never a folder
+// shared by every user, where another user could read kept values or plant some). A restarted
+// kernel with the same connection file reuses it.
 func SessionDirFor(connectionFile string) string {
-	return filepath.Join(os.TempDir(), "gonnsight-sessions", KernelID(connectionFile))
+	return filepath.Join(fsx.PrivateBase("gonnsight-sessions"), KernelID(connectionFile))
 }
 
 // RunKernel runs GoNB as the Jupyter kernel for opts.ConnectionFile: it prepares the cells'
@@ -111,6 +118,9 @@ func RunKernel(opts LaunchOptions) error {
 	if toolsDir == "" {
 		toolsDir = DefaultHome()
 	}
+	if err := checkToolsDir(toolsDir); err != nil {
+		return err
+	}
 	env, err := KernelEnv(os.Environ(), toolsDir, opts.XLA)
 	if err != nil {
 		return err
@@ -130,8 +140,15 @@ func RunKernel(opts LaunchOptions) error {
 	if sessionDir == "" {
 		sessionDir = SessionDirFor(connFile)
 	}
-	if err := os.MkdirAll(sessionDir, 0o755); err != nil {
-		return fmt.Errorf("creating the session directory: %w", err)
+	// Folders 0700, owned by this user, no symbolic link followed: the store holds values and
+	// edits that cells trust.
+	if opts.SessionDir == "" {
+		if err := fsx.EnsurePrivateDir(filepath.Dir(sessionDir)); err != nil {
+			return fmt.Errorf("the session directories' folder: %w", err)
+		}
+	}
+	if err := fsx.EnsurePrivateDir(sessionDir); err != nil {
+		return fmt.Errorf("the session directory: %w", err)
 	}
 	keep := opts.Keep || os.Getenv(KeepSessionEnv) == "1"
 	owner, err := claimSession(sessionDir)
@@ -142,6 +159,25 @@ func RunKernel(opts LaunchOptions) error {
 		defer releaseSession(sessionDir, connFile, owner)
 	}
 	env = setEnv(env, SessionDirEnv, sessionDir)
+
+	// GoNB, gopls (a process group of its own) and cells carry a tag, and GoNB's work folders
+	// go to a temporary folder of this launcher: whatever they leave when GoNB dies or is shut
+	// down at once is ended and removed when GoNB exits.
+	tag := procx.NewTag()
+	env = setEnv(env, procx.KernelTagEnv, tag)
+	tmpBase := fsx.PrivateBase("gonnsight-tmp")
+	if err := fsx.EnsurePrivateDir(tmpBase); err != nil {
+		return fmt.Errorf("the kernel's temporary folder: %w", err)
+	}
+	tmpDir, err := os.MkdirTemp(tmpBase, KernelID(connFile)+"-")
+	if err != nil {
+		return fmt.Errorf("the kernel's temporary folder: %w", err)
+	}
+	defer func() {
+		procx.KillTagged(procx.KernelTagEnv, tag, 2*time.Second)
+		_ = os.RemoveAll(tmpDir)
+	}()
+	env = setEnv(env, "TMPDIR", tmpDir)
 
 	args := append([]string{"--kernel", connFile, "--go_work=" + root}, opts.ExtraArgs...)
 	cmd := exec.Command(gonb, args...)

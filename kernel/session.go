@@ -7,6 +7,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
+
+	"github.com/gonnsight/gonnsight/internal/procx"
 )
 
 // A Jupyter client restarts a kernel by stopping it and starting the kernelspec again with the
@@ -78,6 +81,13 @@ done
 [ "$(cat "$dir/` + sessionOwnerFile + `" 2>/dev/null)" = "$owner" ] && rm -rf "$dir"
 exit 0`
 	cmd := exec.Command("/bin/sh", "-c", script, "gonnsight-session-watcher", connFile, dir, owner, fmt.Sprint(sessionWatchLimit))
+	// The watcher outlives the kernel on purpose: it must not carry the tags by which the
+	// runner and the launcher end what a kernel left behind.
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); k != procx.RunTagEnv && k != procx.KernelTagEnv {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
 	detach(cmd)
 	if err := cmd.Start(); err != nil {
 		// No shell: keep the directory (in the temporary directory) rather than lose a restart's state.

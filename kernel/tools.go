@@ -12,8 +12,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gonnsight/gonnsight/internal/fsx"
 )
 
 // HomeEnv names the environment variable that overrides gonnsight's data directory.
@@ -42,16 +45,32 @@ var (
 // versionsFile records, in TOOLS/versions.json, which version each binary was built from.
 const versionsFile = "versions.json"
 
-// DefaultHome returns gonnsight's data directory: $GONNSIGHT_HOME, else ~/.local/share/gonnsight.
+// DefaultHome returns gonnsight's data directory: $GONNSIGHT_HOME, else ~/.local/share/gonnsight,
+// else (no home directory) TMP/gonnsight-UID, which is used only if it is this user's own
+// (see checkToolsDir).
 func DefaultHome() string {
 	if h := os.Getenv(HomeEnv); h != "" {
 		return h
 	}
 	home, err := os.UserHomeDir()
 	if err != nil || home == "" {
-		return filepath.Join(os.TempDir(), "gonnsight")
+		return tempHome()
 	}
 	return filepath.Join(home, ".local", "share", "gonnsight")
+}
+
+func tempHome() string { return filepath.Join(os.TempDir(), "gonnsight-"+strconv.Itoa(os.Getuid())) }
+
+// checkToolsDir refuses the temporary fallback of DefaultHome unless it is a private folder
+// of this user: the kernel runs the binaries it holds.
+func checkToolsDir(dir string) error {
+	if filepath.Clean(dir) != tempHome() {
+		return nil
+	}
+	if err := fsx.EnsurePrivateDir(dir); err != nil {
+		return fmt.Errorf("the kernel tools folder (no home directory, so a temporary one): %w", err)
+	}
+	return nil
 }
 
 // ToolsBinDir returns the directory that holds the built tools.
@@ -100,6 +119,9 @@ func InstallTools(toolsDir string, log io.Writer) error {
 func InstallSelectedTools(toolsDir string, tools []Tool, log io.Writer) error {
 	if toolsDir == "" {
 		toolsDir = DefaultHome()
+	}
+	if err := checkToolsDir(toolsDir); err != nil {
+		return err
 	}
 	if log == nil {
 		log = io.Discard

@@ -14,6 +14,7 @@ import (
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gonnsight/gonnsight/edit"
+	"github.com/gonnsight/gonnsight/internal/fsx"
 	"github.com/gonnsight/gonnsight/module"
 	"github.com/gonnsight/gonnsight/safetensors"
 )
@@ -56,10 +57,47 @@ func Keep(name string, t *tensors.Tensor) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Join(dir, "kept"), 0o755); err != nil {
-		return err
+	kept, err := storeDir(dir, "kept")
+	if err != nil {
+		return fmt.Errorf("Keep(%q): %w", name, err)
 	}
-	return safetensors.Write(filepath.Join(dir, "kept", name+".safetensors"), []safetensors.Tensor{st}, nil)
+	fsx.SweepTemps(kept) // what cells killed mid-write left behind
+	data, err := safetensors.Encode([]safetensors.Tensor{st}, nil)
+	if err != nil {
+		return fmt.Errorf("Keep(%q): %w", name, err)
+	}
+	if err := fsx.WriteFileAtomic(filepath.Join(kept, name+".safetensors"), data, 0o600); err != nil {
+		return fmt.Errorf("Keep(%q): %w", name, err)
+	}
+	return nil
+}
+
+// storeDir returns the session store's sub-folder sub, made private (0700): the session
+// directory and the folder must be real directories of this user, never symbolic links
+// another user could have planted.
+func storeDir(session, sub string) (string, error) {
+	if err := fsx.CheckPrivateDir(session); err != nil {
+		return "", fmt.Errorf("session store: %w", err)
+	}
+	p := filepath.Join(session, sub)
+	if err := os.Mkdir(p, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+		return "", fmt.Errorf("session store: %w", err)
+	}
+	if err := fsx.CheckPrivateDir(p); err != nil {
+		return "", fmt.Errorf("session store: %w", err)
+	}
+	return p, nil
+}
+
+// checkStore checks, before reading, that sub (if it exists) is a private folder of this user.
+func checkStore(session, sub string) error {
+	if err := fsx.CheckPrivateDir(session); err != nil {
+		return fmt.Errorf("session store: %w", err)
+	}
+	if err := fsx.CheckPrivateDir(filepath.Join(session, sub)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("session store: %w", err)
+	}
+	return nil
 }
 
 // Kept reads a tensor stored by Keep in this or an earlier cell.
@@ -73,7 +111,13 @@ func Kept(name string) (*tensors.Tensor, error) {
 		}
 		return nil, fmt.Errorf("nothing kept under %q; kept: %s", name, strings.Join(KeptNames(), ", "))
 	}
+	if err := checkStore(dir, "kept"); err != nil {
+		return nil, fmt.Errorf("Kept(%q): %w", name, err)
+	}
 	path := filepath.Join(dir, "kept", name+".safetensors")
+	if st, err := os.Lstat(path); err == nil && !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("Kept(%q): %s is not a regular file (a symbolic link or special file is not followed)", name, path)
+	}
 	f, err := safetensors.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("nothing kept under %q; kept: %s", name, strings.Join(KeptNames(), ", "))
@@ -187,24 +231,13 @@ func sessionSaveEdits(m *Model, edits []*edit.Edit) error {
 	if err != nil {
 		return err
 	}
-	path := editsFile(m)
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	// A temp file of its own, so that two writers never rename each other's half-written file.
-	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*.tmp")
+	dir, err := storeDir(SessionDir(), "edits")
 	if err != nil {
 		return err
 	}
-	_, werr := tmp.Write(data)
-	if cerr := tmp.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr != nil {
-		os.Remove(tmp.Name())
-		return werr
-	}
-	return os.Rename(tmp.Name(), path)
+	fsx.SweepTemps(dir)
+	// A temp file of its own, so that two writers never rename each other's half-written file.
+	return fsx.WriteFileAtomic(filepath.Join(dir, m.sessionKey()+".json"), data, 0o600)
 }
 
 // sessionRestoreEdits returns, in a new cell, the edits an earlier cell loaded: each must be
@@ -214,7 +247,10 @@ func sessionRestoreEdits(m *Model) ([]*edit.Edit, error) {
 	if SessionDir() == "" {
 		return nil, nil
 	}
-	data, err := os.ReadFile(editsFile(m))
+	if err := checkStore(SessionDir(), "edits"); err != nil {
+		return nil, err
+	}
+	data, err := fsx.ReadRegular(editsFile(m), 64<<20)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}

@@ -8,11 +8,12 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"slices"
 	"sort"
 	"sync"
 	"unsafe"
+
+	"github.com/gonnsight/gonnsight/internal/fsx"
 )
 
 // File is an opened safetensors file. Its tensor data is memory-mapped
@@ -47,18 +48,11 @@ type headerEntry struct {
 // lie inside the data section and match the shape, and no two tensors may
 // overlap. Any problem is reported as an error naming the file.
 func Open(path string) (*File, error) {
-	fd, err := os.Open(path)
+	fd, st, err := fsx.OpenRegular(path) // a FIFO would block a plain open
 	if err != nil {
 		return nil, fmt.Errorf("safetensors: %w", err)
 	}
 	defer fd.Close()
-	st, err := fd.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("safetensors: %w", err)
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("safetensors: %s: not a regular file", path)
-	}
 	size := st.Size()
 	if size < 8 {
 		return nil, fmt.Errorf("safetensors: %s: file is %d bytes, shorter than the 8-byte header length prefix", path, size)

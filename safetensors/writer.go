@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+
+	"github.com/gonnsight/gonnsight/internal/fsx"
 )
 
 // Tensor is a tensor to be written: Data holds the little-endian encoding of
@@ -184,7 +186,8 @@ func Write(path string, tensors []Tensor, metadata map[string]string) (err error
 		return err
 	}
 	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	fsx.SweepTemps(dir) // what killed writers left behind
+	tmp, err := fsx.CreateTemp(path, 0o600)
 	if err != nil {
 		return fmt.Errorf("safetensors: %w", err)
 	}

@@ -6,18 +6,23 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/gonnsight/gonnsight/internal/fsx"
 )
+
+// maxFileBytes bounds a tokenizer file (GPT-2's tokenizer.json is 1.4 MB; the largest
+// tokenizers in use are tens of MB).
+const maxFileBytes = 512 << 20
 
 // Load reads a tokenizer from dir: either a Hugging Face tokenizer.json (BPE model; merges
 // as "a b" strings or [a, b] pairs; added_tokens are special tokens) or, failing that, the
 // pair vocab.json + merges.txt.
 func Load(dir string) (*Tokenizer, error) {
 	tjPath := filepath.Join(dir, "tokenizer.json")
-	data, err := os.ReadFile(tjPath)
+	data, err := fsx.ReadRegular(tjPath, maxFileBytes)
 	if err == nil {
 		t, err := fromTokenizerJSON(data)
 		if err != nil {
@@ -28,8 +33,8 @@ func Load(dir string) (*Tokenizer, error) {
 	if !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("tokenizer: %w", err)
 	}
-	vocab, errV := os.ReadFile(filepath.Join(dir, "vocab.json"))
-	merges, errM := os.ReadFile(filepath.Join(dir, "merges.txt"))
+	vocab, errV := fsx.ReadRegular(filepath.Join(dir, "vocab.json"), maxFileBytes)
+	merges, errM := fsx.ReadRegular(filepath.Join(dir, "merges.txt"), maxFileBytes)
 	if errors.Is(errV, fs.ErrNotExist) || errors.Is(errM, fs.ErrNotExist) {
 		return nil, fmt.Errorf("tokenizer: no tokenizer found in %q: looked for tokenizer.json, or vocab.json and merges.txt", dir)
 	}

@@ -139,27 +139,53 @@ func (t *Tokenizer) Decode(ids []int) (string, error) {
 // Encode converts text to token ids.
 func (t *Tokenizer) Encode(text string) []int {
 	out := make([]int, 0, len(text)/3+1)
-	for len(text) > 0 {
-		start, end, sp := t.findSpecial(text)
+	// next[i] is where specials[i] next occurs at or after pos (-1: nowhere), found once
+	// and searched again only after pos passes it, so the search is linear in the text.
+	next := make([]int, len(t.specials))
+	for i := range next {
+		next[i] = -2 // not searched yet
+	}
+	pos := 0
+	for pos < len(text) {
+		start, end, sp := t.findSpecial(text, pos, next)
 		if sp == nil {
-			out = t.encodeOrdinary(text, out)
+			out = t.encodeOrdinary(text[pos:], out)
 			break
 		}
-		out = t.encodeOrdinary(text[:start], out)
+		out = t.encodeOrdinary(text[pos:start], out)
 		out = append(out, sp.id)
-		text = text[end:]
+		pos = end
 	}
 	return out
 }
 
-// findSpecial returns the leftmost (longest on ties) special token occurrence in text,
-// with the span it consumes (including whitespace stripped by lstrip/rstrip).
-func (t *Tokenizer) findSpecial(text string) (int, int, *special) {
+// specialScanHook, when set (tests), is told how many bytes each search for a special token read.
+var specialScanHook func(n int)
+
+// findSpecial returns the leftmost (longest on ties) special token occurrence in text at or
+// after pos, with the span it consumes (including whitespace stripped by lstrip/rstrip, never
+// before pos). next caches each special's next occurrence across calls (see Encode).
+func (t *Tokenizer) findSpecial(text string, pos int, next []int) (int, int, *special) {
 	best, bestEnd := -1, -1
 	var bestSp *special
 	for i := range t.specials {
 		sp := &t.specials[i]
-		j := strings.Index(text, sp.content)
+		if next[i] == -2 || (next[i] >= 0 && next[i] < pos) {
+			j := strings.Index(text[pos:], sp.content)
+			if specialScanHook != nil {
+				if j < 0 {
+					specialScanHook(len(text) - pos)
+				} else {
+					specialScanHook(j + len(sp.content))
+				}
+			}
+			if j < 0 {
+				next[i] = -1
+			} else {
+				next[i] = pos + j
+			}
+		}
+		j := next[i]
 		if j < 0 {
 			continue
 		}
@@ -172,8 +198,8 @@ func (t *Tokenizer) findSpecial(text string) (int, int, *special) {
 	}
 	start, end := best, bestEnd
 	if bestSp.lstrip {
-		for start > 0 {
-			r, n := utf8.DecodeLastRuneInString(text[:start])
+		for start > pos {
+			r, n := utf8.DecodeLastRuneInString(text[pos:start])
 			if !isSpace(r) || (r == utf8.RuneError && n == 1) {
 				break
 			}
@@ -372,10 +398,17 @@ func build(vocab map[string]int, merges [][2]string, specials []special) (*Token
 	if len(vocab) == 0 {
 		return nil, fmt.Errorf("tokenizer: empty vocabulary")
 	}
+	// Tables are sized by the largest id: bound it by what the file holds (ids may leave
+	// gaps, but not more gaps than tokens), so a corrupt id cannot demand gigabytes.
+	maxID := 2*len(vocab) + 1024
 	size := 0
 	for tok, id := range vocab {
 		if id < 0 {
 			return nil, fmt.Errorf("tokenizer: negative id %d for token %q", id, tok)
+		}
+		if id >= maxID {
+			return nil, fmt.Errorf("tokenizer: token %q has id %d, but the vocabulary holds only %d tokens (ids must be below %d)",
+				tok, id, len(vocab), maxID)
 		}
 		if id+1 > size {
 			size = id + 1

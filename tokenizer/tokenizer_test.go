@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 	"unicode/utf8"
 )
 
@@ -367,5 +368,22 @@ func BenchmarkEncode(b *testing.B) {
 	b.ResetTimer()
 	for b.Loop() {
 		tok.Encode(text)
+	}
+}
+
+// A vocabulary id far beyond the number of tokens the file holds is refused before any
+// table is sized by it (2^32 would be a fatal out-of-memory).
+func TestHugeVocabID(t *testing.T) {
+	start := time.Now()
+	_, err := FromFiles([]byte(`{"a": 0, "b": 4294967296}`), []byte("#version: 0.2\n"))
+	if err == nil || !strings.Contains(err.Error(), "4294967296") || !strings.Contains(err.Error(), `"b"`) {
+		t.Errorf("want an error naming the token and its id, got %v", err)
+	}
+	_, err = fromTokenizerJSON([]byte(`{"model":{"type":"BPE","vocab":{"a":0},"merges":[]},"added_tokens":[{"id":4294967296,"content":"<x>"}]}`))
+	if err == nil || !strings.Contains(err.Error(), "4294967296") {
+		t.Errorf("added token: want an error naming its id, got %v", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("took %v", d)
 	}
 }

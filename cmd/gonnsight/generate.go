@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"math"
 
 	"github.com/gonnsight/gonnsight/nnsight"
 )
@@ -37,6 +38,8 @@ func init() {
 				set := map[string]bool{}
 				fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 				switch {
+				case math.IsNaN(*temp) || math.IsInf(*temp, 0):
+					return usageErrorf("--temperature must be a finite number (got %g)", *temp)
 				case *temp < 0:
 					return usageErrorf("--temperature must be positive (got %g)", *temp)
 				case set["greedy"] && *greedy && *temp > 0:

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/gonnsight/gonnsight/engine"
@@ -52,7 +54,7 @@ func init() {
 		},
 		flags: func(fs *flag.FlagSet) func([]string) error {
 			out := fs.String("out", "", "where to write the executed notebook (default NAME.out.ipynb beside it)")
-			timeout := fs.Duration("timeout", 10*time.Minute, "per-cell timeout")
+			timeout := fs.Duration("timeout", 10*time.Minute, "per-cell timeout (0: no limit)")
 			allow := fs.Bool("allow-errors", false, "keep going after a cell fails")
 			name := fs.String("kernel", "gonnsight", "kernelspec name")
 			verbose := fs.Bool("verbose", false, "show the kernel's own log (GoNB) on stderr")
@@ -70,6 +72,9 @@ func init() {
 				if fs.NArg() > 0 {
 					return usageErrorf("unexpected arguments %v", fs.Args())
 				}
+				if *timeout < 0 {
+					return usageErrorf("--timeout must not be negative (got %v; 0 means no limit)", *timeout)
+				}
 				extra := map[string]any{}
 				if eng, err := engine.Default(); err == nil {
 					extra["backend"] = eng.Name
@@ -80,9 +85,23 @@ func init() {
 				} else if defaults, err := runner.NotebookParams(path); err == nil && defaults["modelName"] != "" {
 					extra["model"] = defaults["modelName"] // the parameters cell's own value
 				}
+				// Ctrl-C or SIGTERM: interrupt the running cell, write what ran, end the kernel.
+				stop, done := make(chan struct{}), make(chan struct{})
+				sigs := make(chan os.Signal, 2)
+				signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+				defer signal.Stop(sigs)
+				defer close(done)
+				go func() {
+					select {
+					case s := <-sigs:
+						fmt.Fprintf(stderr, "gonnsight run: %v: interrupting the running cell, writing the notebook with what ran, shutting the kernel down\n", s)
+						close(stop)
+					case <-done:
+					}
+				}()
 				res, err := runner.RunNotebook(path, runner.Options{KernelName: *name, Timeout: *timeout, AllowErrors: *allow,
 					Params: params, Out: *out, ExtraMetadata: extra, Log: kernelLog(*verbose), Version: version.Version,
-					Header: true})
+					Header: true, Stop: stop})
 				if res != nil {
 					for _, c := range res.Cells {
 						fmt.Fprintf(stderr, "cell %d: %s (%.1fs)\n", c.Number, c.Status, c.Duration.Seconds())
@@ -90,7 +109,12 @@ func init() {
 							fmt.Fprintf(stderr, "\t%s\n", strings.ReplaceAll(c.Err.Error(), "\n", "\n\t"))
 						}
 					}
-					fmt.Fprintln(stdout, "executed notebook:", res.OutputPath)
+					switch {
+					case res.Written && errors.Is(err, runner.ErrStopped):
+						fmt.Fprintln(stdout, "stopped; the notebook with what ran:", res.OutputPath)
+					case res.Written:
+						fmt.Fprintln(stdout, "executed notebook:", res.OutputPath)
+					}
 				}
 				return err
 			}

@@ -3,7 +3,9 @@ package main
 import (
 	"flag"
 	"fmt"
+	"math"
 	"sort"
+	"strconv"
 
 	"github.com/gonnsight/gonnsight/nnsight"
 )
@@ -39,9 +41,29 @@ func init() {
 }
 
 type topLogit struct {
-	ID    int     `json:"id"`
-	Token string  `json:"token"`
-	Logit float32 `json:"logit"`
+	ID    int       `json:"id"`
+	Token string    `json:"token"`
+	Logit jsonFloat `json:"logit"`
+}
+
+// jsonFloat is a float32 that encodes NaN and ±Inf as null: JSON has no such numbers, and a
+// model can produce them (a NaN put in by an intervention, overflowing weights).
+type jsonFloat float32
+
+func (f jsonFloat) MarshalJSON() ([]byte, error) {
+	v := float64(f)
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return []byte("null"), nil
+	}
+	return strconv.AppendFloat(nil, v, 'g', -1, 32), nil
+}
+
+// less orders logits for the top list: finite values by size, NaN after everything.
+func less(a, b float32) bool {
+	if math.IsNaN(float64(b)) {
+		return !math.IsNaN(float64(a))
+	}
+	return a > b
 }
 
 func printLogits(m *nnsight.Model, ids []int, topK int) error {
@@ -62,7 +84,7 @@ func printLogits(m *nnsight.Model, ids []int, topK int) error {
 		row := data[p*vocab : (p+1)*vocab]
 		best := 0
 		for i, v := range row {
-			if v > row[best] {
+			if less(v, row[best]) {
 				best = i
 			}
 		}
@@ -73,22 +95,33 @@ func printLogits(m *nnsight.Model, ids []int, topK int) error {
 	for i := range order {
 		order[i] = i
 	}
-	sort.SliceStable(order, func(a, b int) bool { return last[order[a]] > last[order[b]] })
+	sort.SliceStable(order, func(a, b int) bool { return less(last[order[a]], last[order[b]]) })
+	nonFinite := 0
+	lastJSON := make([]jsonFloat, len(last))
+	for i, v := range last {
+		lastJSON[i] = jsonFloat(v)
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			nonFinite++
+		}
+	}
+	if nonFinite > 0 {
+		fmt.Fprintf(stderr, "warning: %d of the last position's %d logits are NaN or infinite (written as null)\n", nonFinite, len(last))
+	}
 	topK = min(max(topK, 0), vocab)
 	top := make([]topLogit, topK)
 	tok := m.Tokenizer()
 	for i := range top {
 		id := order[i]
-		top[i] = topLogit{ID: id, Logit: last[id]}
+		top[i] = topLogit{ID: id, Logit: jsonFloat(last[id])}
 		if tok != nil {
 			top[i].Token = tok.TokenString(id)
 		}
 	}
 	return printJSON(struct {
-		IDs        []int      `json:"ids"`
-		Backend    string     `json:"backend"`
-		LastLogits []float32  `json:"last_logits"`
-		Argmax     []int      `json:"argmax"`
-		Top        []topLogit `json:"top"`
-	}{ids, m.Backend(), last, argmax, top})
+		IDs        []int       `json:"ids"`
+		Backend    string      `json:"backend"`
+		LastLogits []jsonFloat `json:"last_logits"`
+		Argmax     []int       `json:"argmax"`
+		Top        []topLogit  `json:"top"`
+	}{ids, m.Backend(), lastJSON, argmax, top})
 }

@@ -3,6 +3,9 @@ package main
 import (
 	"flag"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/gonnsight/gonnsight/gpt2"
 )
@@ -11,7 +14,7 @@ func init() {
 	register(&command{
 		name:    "make-tiny",
 		summary: "write a deterministic tiny random GPT-2 (Hugging Face layout, GPT-2's tokenizer) to a directory",
-		usage:   "(--out DIR | --default) [--layers N] [--heads N] [--embd N] [--positions N] [--seed S]",
+		usage:   "(--out DIR [--force] | --default) [--layers N] [--heads N] [--embd N] [--positions N] [--seed S]",
 		examples: []string{
 			`gonnsight make-tiny --out ./tiny-gpt2`,
 			`gonnsight make-tiny --out ./tiny2 --layers 2 --embd 32 --seed 7 && gonnsight logits --model ./tiny2 --text Hello`,
@@ -24,6 +27,7 @@ func init() {
 			embd := fs.Int("embd", 64, "n_embd (a multiple of --heads)")
 			positions := fs.Int("positions", 256, "n_positions (the longest sequence)")
 			seed := fs.Int64("seed", 0, "seed of the weights: the same options give the same bytes")
+			force := fs.Bool("force", false, "overwrite a model already in --out")
 			return func(args []string) error {
 				if err := noArgs(args); err != nil {
 					return err
@@ -45,6 +49,18 @@ func init() {
 				}{{"layers", *layers}, {"heads", *heads}, {"embd", *embd}, {"positions", *positions}} {
 					if f.v <= 0 {
 						return usageErrorf("--%s must be positive (got %d)", f.name, f.v)
+					}
+				}
+				if !*force {
+					var present []string
+					for _, name := range []string{"config.json", "model.safetensors", "vocab.json", "merges.txt", "tokenizer.json"} {
+						if _, err := os.Lstat(filepath.Join(*out, name)); err == nil {
+							present = append(present, name)
+						}
+					}
+					if len(present) > 0 {
+						return fmt.Errorf("%s already holds a model (%s): not overwriting it; choose another --out or add --force",
+							*out, strings.Join(present, ", "))
 					}
 				}
 				o := gpt2.TinyOptions{Layers: *layers, Heads: *heads, Embd: *embd, Positions: *positions, Seed: *seed}

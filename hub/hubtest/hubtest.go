@@ -10,10 +10,12 @@
 package hubtest
 
 import (
+	"bytes"
 	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -39,6 +41,10 @@ type Config struct {
 	LFS func(name string, size int) bool
 	// ContentDelay is waited before sending any file content (GET), to widen race windows in tests.
 	ContentDelay time.Duration
+	// Tamper, when set, makes the server lie about files for which it returns a non-nil
+	// body: GET sends body instead of the content and neither GET nor HEAD sends a
+	// Content-Length (the headers that name the blob stay those of the true content).
+	Tamper func(name string, content []byte) io.Reader
 }
 
 // Hub is a running fake hub. Its embedded server's URL is the HF_ENDPOINT to use.
@@ -50,6 +56,8 @@ type Hub struct {
 	gated     map[string]string
 	lfs       func(string, int) bool
 	delay     time.Duration
+	tamper    func(string, []byte) io.Reader
+	sent      map[string]int64
 	requests  []string
 	downloads map[string]int
 }
@@ -72,6 +80,8 @@ func New(t testing.TB, cfg Config) *Hub {
 		gated:     map[string]string{},
 		lfs:       cfg.LFS,
 		delay:     cfg.ContentDelay,
+		tamper:    cfg.Tamper,
+		sent:      map[string]int64{},
 		downloads: map[string]int{},
 	}
 	if h.lfs == nil {
@@ -118,6 +128,13 @@ func (h *Hub) Downloads(id, file string) int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.downloads[id+"/"+file]
+}
+
+// Sent returns how many bytes of file in repo id the server managed to send in all.
+func (h *Hub) Sent(id, file string) int64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.sent[id+"/"+file]
 }
 
 // Requests returns every request received so far, as "METHOD /path".
@@ -284,7 +301,14 @@ func (h *Hub) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Hub) sendContent(w http.ResponseWriter, r *http.Request, id, name string, content []byte) {
-	w.Header().Set("Content-Length", strconv.Itoa(len(content)))
+	var body io.Reader
+	if h.tamper != nil {
+		body = h.tamper(name, content)
+	}
+	if body == nil {
+		w.Header().Set("Content-Length", strconv.Itoa(len(content)))
+		body = bytes.NewReader(content)
+	}
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.WriteHeader(http.StatusOK)
 	if r.Method == http.MethodGet {
@@ -292,7 +316,13 @@ func (h *Hub) sendContent(w http.ResponseWriter, r *http.Request, id, name strin
 		h.mu.Lock()
 		h.downloads[id+"/"+name]++
 		h.mu.Unlock()
-		_, _ = w.Write(content)
+		if f, ok := w.(http.Flusher); ok {
+			f.Flush() // no Content-Length: chunked
+		}
+		n, _ := io.Copy(w, body)
+		h.mu.Lock()
+		h.sent[id+"/"+name] += n
+		h.mu.Unlock()
 	}
 }
 

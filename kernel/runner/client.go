@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/go-zeromq/zmq4"
+	"github.com/gonnsight/gonnsight/internal/procx"
 )
 
 // connectionInfo is the content of a Jupyter connection file.
@@ -52,6 +53,11 @@ type kernelClient struct {
 	shell   zmq4.Socket
 	control zmq4.Socket
 	iopub   zmq4.Socket
+
+	tag string // procx.RunTagEnv of the kernel's processes
+	// stop is Options.Stop: waits for the kernel give up when it is closed.
+	stop      <-chan struct{}
+	connected bool // the channels are dialed (connect succeeded)
 
 	shellCh, controlCh, iopubCh chan *message
 	readers                     sync.WaitGroup
@@ -126,7 +132,10 @@ func startKernel(spec *Kernelspec, cwd string, log io.Writer) (k *kernelClient, 
 	}
 	k.cmd = exec.Command(argv[0], argv[1:]...)
 	k.cmd.Dir = cwd
-	k.cmd.Env = os.Environ()
+	// The tag reaches every process the kernel starts, so that shutdown finds those that left
+	// its process group (gopls) or outlived their parent.
+	k.tag = procx.NewTag()
+	k.cmd.Env = append(os.Environ(), procx.RunTagEnv+"="+k.tag)
 	for name, v := range spec.Env {
 		k.cmd.Env = append(k.cmd.Env, name+"="+subst.Replace(v))
 	}
@@ -176,10 +185,13 @@ func (k *kernelClient) connect(deadline time.Time) error {
 			}
 		case <-k.exited:
 			return k.diedError("while starting")
+		case <-k.stop:
+			return fmt.Errorf("kernel %q was starting: %w", k.spec.Name, ErrStopped)
 		case <-timer.C:
 			return fmt.Errorf("kernel %q did not open its ports within the startup timeout", k.spec.Name)
 		}
 	}
+	k.connected = true
 	if err := k.iopub.SetOption(zmq4.OptionSubscribe, ""); err != nil {
 		return fmt.Errorf("subscribing to iopub: %w", err)
 	}
@@ -263,6 +275,9 @@ func (k *kernelClient) waitReady(deadline time.Time) (map[string]any, error) {
 			case <-k.exited:
 				retry.Stop()
 				return nil, k.diedError("before it was ready")
+			case <-k.stop:
+				retry.Stop()
+				return nil, fmt.Errorf("kernel %q was starting: %w", k.spec.Name, ErrStopped)
 			case <-timer.C:
 				retry.Stop()
 				return nil, fmt.Errorf("kernel %q sent no kernel_info_reply within the startup timeout (reply=%v, iopub=%v)",
@@ -318,7 +333,7 @@ func (k *kernelClient) diedError(when string) error {
 
 // shutdown asks the kernel to exit, then terminates and kills it if it does not, and cleans up.
 func (k *kernelClient) shutdown(grace time.Duration) {
-	if k.cmd != nil && k.cmd.Process != nil && !k.isDead() && k.control != nil {
+	if k.cmd != nil && k.cmd.Process != nil && !k.isDead() && k.control != nil && k.connected {
 		_, _ = k.send(k.control, "shutdown_request", map[string]any{"restart": false})
 		select {
 		case <-k.exited:
@@ -344,6 +359,8 @@ func (k *kernelClient) close() {
 		killProcess(k.cmd)
 		<-k.exited
 	}
+	// What the kernel started and left behind (cells, gopls in its own process group).
+	procx.KillTagged(procx.RunTagEnv, k.tag, 2*time.Second)
 	k.cancel()
 	for _, s := range []zmq4.Socket{k.shell, k.control, k.iopub} {
 		if s != nil {

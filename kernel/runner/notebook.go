@@ -7,15 +7,25 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/gonnsight/gonnsight/internal/fsx"
 )
 
 // loadNotebook reads an nbformat 4 notebook, keeping every field (numbers as json.Number) so
 // that saving it back preserves what the runner does not touch.
 func loadNotebook(path string) (map[string]any, error) {
-	data, err := os.ReadFile(path)
+	data, err := fsx.ReadRegular(path, maxNotebookBytes)
 	if err != nil {
 		return nil, fmt.Errorf("reading notebook: %w", err)
 	}
+	return parseNotebook(path, data)
+}
+
+// maxNotebookBytes bounds a notebook file (outputs with images make them large, not this large).
+const maxNotebookBytes = 1 << 30
+
+// parseNotebook parses an nbformat 4 notebook; path names it in errors.
+func parseNotebook(path string, data []byte) (map[string]any, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	var nb map[string]any

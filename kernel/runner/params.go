@@ -2,6 +2,7 @@ package runner
 
 import (
 	"fmt"
+	"math"
 	"regexp"
 	"slices"
 	"sort"
@@ -111,33 +112,60 @@ func splitComment(s, marker string) (value, comment string) {
 
 // literal renders a parameter value: numbers and bools as they are, anything else as a quoted
 // string; when the current value is a string literal (or the declared type is string), always
-// quoted.
-func literal(value string, old paramLine, lang string) string {
+// quoted. A parameter the notebook sets to a number or a bool (or declares numeric or bool)
+// must get one: anything else is an error, not a string the cell would then misuse.
+func literal(value string, old paramLine, lang string) (string, error) {
 	oldV := strings.TrimSpace(old.value)
 	typ := strings.Trim(strings.TrimSpace(old.typ), ": ")
 	isString := strings.HasPrefix(oldV, `"`) || strings.HasPrefix(oldV, "`") || strings.HasPrefix(oldV, "'") ||
 		typ == "string" || typ == "str"
-	if !isString {
-		if lang == "python" {
-			switch strings.ToLower(value) {
-			case "true":
-				return "True"
-			case "false":
-				return "False"
-			}
-		} else if value == "true" || value == "false" {
-			return value
-		}
-		if _, err := strconv.ParseInt(value, 0, 64); err == nil {
-			return value
-		}
-		if _, err := strconv.ParseFloat(value, 64); err == nil && !strings.ContainsAny(value, "xXpP_") {
-			if l := strings.ToLower(value); l != "inf" && l != "+inf" && l != "-inf" && l != "nan" && l != "infinity" && l != "+infinity" && l != "-infinity" {
-				return value
-			}
-		}
+	if isString {
+		return strconv.Quote(value), nil
 	}
-	return strconv.Quote(value)
+	isBool := func(v string) bool {
+		switch v {
+		case "true", "false":
+			return true
+		case "True", "False":
+			return lang == "python"
+		}
+		return false
+	}
+	if lang == "python" {
+		switch strings.ToLower(value) {
+		case "true":
+			return "True", nil
+		case "false":
+			return "False", nil
+		}
+	} else if value == "true" || value == "false" {
+		return value, nil
+	}
+	if isNumber(value) {
+		return value, nil
+	}
+	switch {
+	case isBool(oldV) || typ == "bool":
+		return "", fmt.Errorf("parameter %s: %q is not true or false (the notebook sets %s = %s)", old.name, value, old.name, oldV)
+	case isNumber(oldV) || strings.HasPrefix(typ, "int") || strings.HasPrefix(typ, "uint") || strings.HasPrefix(typ, "float"):
+		what := oldV
+		if typ != "" {
+			what = typ + " " + oldV
+		}
+		return "", fmt.Errorf("parameter %s: %q is not a finite number (the notebook sets %s = %s)", old.name, value, old.name, strings.TrimSpace(what))
+	}
+	return strconv.Quote(value), nil
+}
+
+// isNumber reports whether v is an integer or finite float literal of Go and Python.
+func isNumber(v string) bool {
+	if _, err := strconv.ParseInt(v, 0, 64); err == nil {
+		return true
+	}
+	if f, err := strconv.ParseFloat(v, 64); err == nil && !strings.ContainsAny(v, "xXpP_") {
+		return !math.IsNaN(f) && !math.IsInf(f, 0) && !strings.ContainsAny(strings.ToLower(v), "in")
+	}
+	return false
 }
 
 // replaceParams returns src with the named assignments replaced by the given values.
@@ -166,7 +194,11 @@ func replaceParams(src string, params map[string]string, lang string) (string, e
 	lines := strings.Split(src, "\n")
 	for name, value := range params {
 		for _, p := range byName[name] {
-			lines[p.line] = p.prefix + p.name + p.typ + p.assign + literal(value, p, lang) + p.comment
+			lit, err := literal(value, p, lang)
+			if err != nil {
+				return "", err
+			}
+			lines[p.line] = p.prefix + p.name + p.typ + p.assign + lit + p.comment
 		}
 	}
 	return strings.Join(lines, "\n"), nil

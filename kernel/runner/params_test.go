@@ -56,13 +56,11 @@ func TestLiteral(t *testing.T) {
 		{"3", "1", "go", "3"},
 		{"0x10", "1", "go", "0x10"},
 		{"1e-3", "1.0", "go", "1e-3"},
-		{"abc", "1", "go", `"abc"`},
 		{"3", `"1"`, "go", `"3"`},
-		{"NaN", "1.0", "go", `"NaN"`},
 		{"true", "false", "python", "True"},
 		{"x", "'y'", "python", `"x"`},
 	} {
-		if got := literal(c.value, paramLine{value: c.old}, c.lang); got != c.want {
+		if got, err := literal(c.value, paramLine{value: c.old}, c.lang); err != nil || got != c.want {
 			t.Errorf("literal(%q, old %q, %s) = %s, want %s", c.value, c.old, c.lang, got, c.want)
 		}
 	}
@@ -91,5 +89,24 @@ func TestNotebookParams(t *testing.T) {
 	}
 	if got["modelName"] != "gonnsight/tiny-gpt2" || got["steps"] != "3" || len(got) != 2 {
 		t.Errorf("NotebookParams = %v", got)
+	}
+}
+
+// A value that is not a number for a parameter the notebook sets to a number (or declares
+// numeric) is an error naming both, not a string the cell then misuses.
+func TestNonNumberForNumericParam(t *testing.T) {
+	src := "var steps int = 10\nvar temp = 0.5\nn := 3\nvar greedy = false\nvar label = \"x\""
+	for name, value := range map[string]string{"steps": "ten", "temp": "NaN", "n": "3 cells", "greedy": "yes"} {
+		_, err := replaceParams(src, map[string]string{name: value}, "go")
+		if err == nil || !strings.Contains(err.Error(), name) || !strings.Contains(err.Error(), value) {
+			t.Errorf("%s=%s: want an error naming the parameter and the value, got %v", name, value, err)
+		}
+	}
+	if _, err := replaceParams("n = 3", map[string]string{"n": "abc"}, "python"); err == nil || !strings.Contains(err.Error(), "abc") {
+		t.Errorf("python n=abc: %v", err)
+	}
+	// Strings still take anything.
+	if got, err := replaceParams(src, map[string]string{"label": "42"}, "go"); err != nil || !strings.Contains(got, `var label = "42"`) {
+		t.Errorf("label=42: %q %v", got, err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -46,12 +47,23 @@ type Options struct {
 	// version, backend, model, parameters, date and each cell's status and time. It replaces
 	// the header of an earlier run instead of adding another.
 	Header bool
+
+	// Stop, when closed, stops the run (Ctrl-C or SIGTERM on `gonnsight run`): the running
+	// cell is interrupted, no further cell runs, the notebook is written with what ran, the
+	// kernel and every process it started are ended, and RunNotebook returns an error that
+	// errors.Is ErrStopped.
+	Stop <-chan struct{}
 }
+
+// ErrStopped is returned (wrapped) when Options.Stop ended a run.
+var ErrStopped = errors.New("run stopped")
 
 // Result describes an executed notebook.
 type Result struct {
-	// OutputPath is where the executed notebook was written.
+	// OutputPath is where the executed notebook is written.
 	OutputPath string
+	// Written reports whether it was written (false when saving failed).
+	Written bool
 	// KernelName is the kernelspec that ran it.
 	KernelName string
 	Start, End time.Time
@@ -67,7 +79,7 @@ type CellResult struct {
 	Number         int
 	ExecutionCount int
 	Duration       time.Duration
-	// Status is "ok", "error", "timeout" or "dead".
+	// Status is "ok", "error", "timeout", "dead" or "interrupted" (a stopped run).
 	Status  string
 	Outputs []map[string]any
 	// Source is the code that ran.
@@ -81,6 +93,7 @@ const (
 	ReasonError      = "error"
 	ReasonTimeout    = "timeout"
 	ReasonKernelDied = "kernel died"
+	ReasonStopped    = "stopped"
 )
 
 // CellError is the error that stopped a run at a cell.
@@ -107,6 +120,8 @@ func (e *CellError) Error() string {
 		msg = fmt.Sprintf("cell %d: timed out after %v", e.Cell, e.Timeout)
 	case ReasonKernelDied:
 		msg = fmt.Sprintf("cell %d: %v", e.Cell, e.Err)
+	case ReasonStopped:
+		msg = fmt.Sprintf("cell %d: interrupted: %v", e.Cell, e.Err)
 	default:
 		msg = fmt.Sprintf("cell %d: %s: %s", e.Cell, e.Ename, e.Evalue)
 	}
@@ -152,6 +167,12 @@ func RunNotebook(path string, opts Options) (*Result, error) {
 	if out == "" {
 		out = DefaultOutputPath(path)
 	}
+	if opts.Timeout < 0 {
+		return nil, fmt.Errorf("cell timeout %v is negative (0 means no limit)", opts.Timeout)
+	}
+	if err := checkWritable(out); err != nil {
+		return nil, err
+	}
 	cwd := opts.Cwd
 	if cwd == "" {
 		cwd = filepath.Dir(path)
@@ -190,6 +211,7 @@ func RunNotebook(path string, opts Options) (*Result, error) {
 			return err
 		}
 		r.k = k
+		k.stop = opts.Stop
 		defer k.shutdown(10 * time.Second)
 		deadline := time.Now().Add(startup)
 		if err := k.connect(deadline); err != nil {
@@ -215,6 +237,9 @@ func RunNotebook(path string, opts Options) (*Result, error) {
 		for i, c := range cells {
 			if c == nil || c["cell_type"] != "code" || strings.TrimSpace(cellSource(c)) == "" {
 				continue
+			}
+			if r.stopped() {
+				return &CellError{Cell: i + 1, Reason: ReasonStopped, Err: ErrStopped}
 			}
 			cr, err := r.executeCell(i+1, cellSource(c))
 			cr.Source = cellSource(c)
@@ -255,7 +280,31 @@ func RunNotebook(path string, opts Options) (*Result, error) {
 		}
 		return res, err
 	}
+	res.Written = true
 	return res, runErr
+}
+
+// checkWritable makes sure, before any cell runs, that the executed notebook can be written
+// at out: its folder exists and takes a new file.
+func checkWritable(out string) error {
+	dir := filepath.Dir(out)
+	st, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("cannot write the executed notebook to %s: its folder %s does not exist (create it first); nothing was run", out, dir)
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("cannot write the executed notebook to %s: %s is not a folder; nothing was run", out, dir)
+	}
+	if st, err := os.Stat(out); err == nil && st.IsDir() {
+		return fmt.Errorf("cannot write the executed notebook to %s: it is a folder; nothing was run", out)
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(out)+".probe-*")
+	if err != nil {
+		return fmt.Errorf("cannot write the executed notebook to %s: %v; nothing was run", out, err)
+	}
+	f.Close()
+	os.Remove(f.Name())
+	return nil
 }
 
 func notebookOutputs(outs []map[string]any) []any {
@@ -307,6 +356,16 @@ type run struct {
 	displays map[string][]map[string]any // display_id → outputs showing it
 }
 
+// stopped reports whether Options.Stop is closed.
+func (r *run) stopped() bool {
+	select {
+	case <-r.opts.Stop:
+		return true
+	default:
+		return false
+	}
+}
+
 // executeCell runs one cell and collects its outputs until the kernel reports idle for it.
 func (r *run) executeCell(number int, code string) (cr CellResult, err error) {
 	cr = CellResult{Number: number, Status: "ok"}
@@ -329,6 +388,8 @@ func (r *run) executeCell(number int, code string) (cr CellResult, err error) {
 		timeoutC     <-chan time.Time
 		graceC       <-chan time.Time
 		lastError    map[string]any
+		stoppedRun   bool
+		stopC        = r.opts.Stop
 	)
 	if r.opts.Timeout > 0 {
 		t := time.NewTimer(r.opts.Timeout)
@@ -423,9 +484,26 @@ func (r *run) executeCell(number int, code string) (cr CellResult, err error) {
 				logf(r.opts.Log, "gonnsight: interrupting the kernel: %v", err)
 			}
 			graceC = time.After(10 * time.Second)
+		case <-stopC:
+			stoppedRun, stopC = true, nil
+			logf(r.opts.Log, "gonnsight: stopping: interrupting cell %d", number)
+			if err := k.interrupt(); err != nil {
+				logf(r.opts.Log, "gonnsight: interrupting the kernel: %v", err)
+			}
+			if graceC == nil {
+				graceC = time.After(5 * time.Second)
+			}
 		case <-graceC:
 			reply, idle = map[string]any{}, true
 		}
+	}
+	if stoppedRun {
+		cr.Status = "interrupted"
+		if ec, ok := reply["execution_count"].(json.Number); ok {
+			n, _ := ec.Int64()
+			cr.ExecutionCount = int(n)
+		}
+		return cr, &CellError{Cell: number, Reason: ReasonStopped, Err: ErrStopped}
 	}
 	if ec, ok := reply["execution_count"].(json.Number); ok {
 		n, _ := ec.Int64()
