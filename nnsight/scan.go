@@ -116,7 +116,7 @@ func add(res *ScanResult, p string, s Shape) {
 // sampleInput is the input used to build a graph when the user gives none: a short
 // prompt for language models, the last input traced (or WithExampleInput) otherwise.
 func (m *Model) sampleInput() any {
-	if m.cfg != nil {
+	if m.lm != nil {
 		if m.tok != nil {
 			return "Hello, world"
 		}
