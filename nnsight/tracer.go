@@ -117,7 +117,6 @@ type event struct {
 type saved struct {
 	name  string
 	proxy *Proxy
-	node  *Node
 }
 
 type computeSpec struct {
@@ -159,7 +158,7 @@ type gradPoint struct {
 }
 
 func (t *Tracer) errorf(format string, args ...any) {
-	t.tr.errs = append(t.tr.errs, errors.New(fmt.Sprintf(format, args...)))
+	t.tr.errs = append(t.tr.errs, fmt.Errorf(format, args...))
 }
 
 // Step is the generation step this closure is registering for (0 in a plain trace; in
