@@ -310,7 +310,7 @@ func (m *Model) Root() (module.Module, error) {
 // Tokenizer returns the model's tokenizer (nil for models without one).
 func (m *Model) Tokenizer() *tokenizer.Tokenizer { m.Load(); return m.tok }
 
-// Config returns the GPT-2 config (nil for user-defined trees).
+// Config returns the GPT-2 config (GPT-2 only; nil for other families and user-defined trees).
 func (m *Model) Config() *gpt2.Config { m.Load(); return m.cfg }
 
 // Engine returns the engine running this model.
