@@ -415,3 +415,32 @@ func argmax32(x []float32) int {
 	}
 	return best
 }
+
+// noCacheRNN is the same family without a generation cache (CacheSlots returns nil).
+type noCacheRNN struct{ *tinyRNN }
+
+func (noCacheRNN) CacheSlots(batch, maxLen int) []module.CacheSlot { return nil }
+
+func TestSecondFamilyWithoutACacheGeneratesByRecomputing(t *testing.T) {
+	w := newRNNWeights(15)
+	base := w.model()
+	if err := base.Load(); err != nil {
+		t.Fatal(err)
+	}
+	m := nnsight.New(noCacheRNN{newTinyRNN()}, nnsight.WithWeights(base.Weights()), nnsight.WithBackend("go"))
+	prompt := []int{1, 2, 3, 4, 5}
+	gen, err := m.Generate(prompt, 5, func(tr *nnsight.Tracer) {
+		if tr.Step() == 1 {
+			tr.Module("cell").Output().Save("cell1")
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := w.greedy(prompt, 5); !slices.Equal(gen.NewTokens[0], want) {
+		t.Errorf("generated %v, the plain-Go greedy loop gives %v", gen.NewTokens[0], want)
+	}
+	if _, dims, _ := nnsight.Float32(gen.Saved.List("cell1")[0]); !slices.Equal(dims, []int{1, 6, rnnHidden}) {
+		t.Errorf("step 1's cell output has dims %v: without a cache every position is recomputed, want [1 6 %d]", dims, rnnHidden)
+	}
+}
