@@ -467,17 +467,22 @@ func GraphSize(c *Ctx) graph.NodeId { return c.mark() }
 
 // SetFusion allows fused kernels in this build, except under the given module paths.
 func (c *Ctx) SetFusion(on bool, except []string) {
-	c.values["module.fusion"] = on
-	c.values["module.fusion.except"] = except
+	fusionOn.Set(c, on)
+	fusionExcept.Set(c, except)
 }
+
+var (
+	fusionOn     = NewKey[bool]("fusion")
+	fusionExcept = NewKey[[]string]("fusion exceptions")
+)
 
 // Fuse reports whether the running module may use a fused kernel.
 func (c *Ctx) Fuse() bool {
-	if on, _ := c.values["module.fusion"].(bool); !on {
+	if !fusionOn.Get(c) {
 		return false
 	}
 	path := c.Path()
-	for _, p := range c.values["module.fusion.except"].([]string) {
+	for _, p := range fusionExcept.Get(c) {
 		if p == "" || path == p || strings.HasPrefix(path, p+".") {
 			return false
 		}
