@@ -444,3 +444,16 @@ func TestSecondFamilyWithoutACacheGeneratesByRecomputing(t *testing.T) {
 		t.Errorf("step 1's cell output has dims %v: without a cache every position is recomputed, want [1 6 %d]", dims, rnnHidden)
 	}
 }
+
+// Scan builds the family's graph on a sample input of its own vocabulary.
+func TestSecondFamilyScan(t *testing.T) {
+	m := newRNNWeights(15).model()
+	res, err := m.Scan(nil, func(*nnsight.Tracer) {}) // no input: the sample input
+	if err != nil {
+		t.Fatal(err)
+	}
+	sh, err := res.Shape("cell")
+	if err != nil || len(sh.Dims) != 3 || sh.Dims[2] != rnnHidden {
+		t.Errorf("Scan: cell's shape %v, err %v", sh, err)
+	}
+}

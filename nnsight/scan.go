@@ -120,7 +120,8 @@ func (m *Model) sampleInput() any {
 		if m.tok != nil {
 			return "Hello, world"
 		}
-		return []int{0, 1, 2}
+		v := max(m.spec.VocabSize, 1)
+		return []int{0, 1 % v, 2 % v}
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
