@@ -6,20 +6,15 @@ package engine
 import (
 	"crypto/sha256"
 	"encoding/binary"
-	"errors"
 	"fmt"
-	"runtime"
 	"runtime/debug"
 	"strings"
 	"sync"
-	"weak"
 
 	"github.com/gomlx/compute"
-	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
-	"github.com/gonnsight/gonnsight/module"
 )
 
 // Engine owns a backend and a cache of compiled programs.
@@ -32,16 +27,17 @@ type Engine struct {
 	programs map[[32]byte]*graph.Graph
 	compiles int
 	runs     int
-
-	// transposed keeps the transposes of 2-D weights (module.TransposedSuffix parameters),
-	// by weight, for as long as the weight lives.
-	transposed map[weak.Pointer[tensors.Tensor]]*tensors.Tensor
 }
 
 // New wraps a backend.
 func New(b compute.Backend, name, reason string) *Engine {
-	return &Engine{Backend: b, Name: name, Reason: reason, programs: map[[32]byte]*graph.Graph{},
-		transposed: map[weak.Pointer[tensors.Tensor]]*tensors.Tensor{}}
+	return &Engine{Backend: b, Name: name, Reason: reason, programs: map[[32]byte]*graph.Graph{}}
+}
+
+// ChoosesLayouts says whether the backend lays out matmul operands itself (XLA), so that
+// keeping transposed copies of weights gains nothing there.
+func (e *Engine) ChoosesLayouts() bool {
+	return strings.HasPrefix(e.Name, "xla") || strings.HasPrefix(e.Backend.Name(), "xla")
 }
 
 // Compiles counts the programs compiled so far (a cache hit does not count).
@@ -82,7 +78,7 @@ func (e *Engine) Run(name string, build Build, feed Feed) ([]*tensors.Tensor, er
 	inputs := make([]any, prog.NumParameters())
 	for i := range inputs {
 		p := prog.GetParameterByHandle(graph.ParameterHandle(i))
-		t, err := e.feedParam(feed, p.GetParameterName(), p.Shape())
+		t, err := feed(p.GetParameterName(), p.Shape())
 		if err != nil {
 			return nil, err
 		}
@@ -105,75 +101,6 @@ func (e *Engine) Run(name string, build Build, feed Feed) ([]*tensors.Tensor, er
 	return results, nil
 }
 
-// feedParam feeds a parameter; a module.TransposedSuffix parameter whose original the feed
-// knows gets the original's transpose, computed on first use and kept while the original lives.
-func (e *Engine) feedParam(feed Feed, name string, shape shapes.Shape) (*tensors.Tensor, error) {
-	base, isT := strings.CutSuffix(name, module.TransposedSuffix)
-	if !isT || shape.Rank() != 2 || shape.DType != dtypes.Float32 {
-		return feed(name, shape)
-	}
-	rows, cols := shape.Dimensions[1], shape.Dimensions[0]
-	src, err := feed(base, shapes.Make(shape.DType, rows, cols))
-	if err != nil || !src.Shape().Equal(shapes.Make(shape.DType, rows, cols)) {
-		return feed(name, shape)
-	}
-	key := weak.Make(src)
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if t, ok := e.transposed[key]; ok {
-		return t, nil
-	}
-	// Read the original in place and write the transpose straight into the new tensor's
-	// storage (a backend buffer when the backend shares host memory): one pass, split over
-	// the cores — this runs in the first trace of every process (notebook cell).
-	t := tensors.FromShape(shape)
-	if e.Backend.HasSharedBuffers() {
-		if bt, err := tensors.FromShapeForBackend(e.Backend, 0, shape); err == nil {
-			t = bt
-		}
-	}
-	var werr error
-	rerr := src.ConstFlatData(func(flat any) {
-		data := flat.([]float32)
-		werr = t.MutableFlatData(func(o any) { transpose(data, o.([]float32), rows, cols) })
-	})
-	if rerr != nil || werr != nil {
-		return nil, fmt.Errorf("transposing %s for %s: %v", base, name, errors.Join(rerr, werr))
-	}
-	e.transposed[key] = t
-	runtime.AddCleanup(src, func(k weak.Pointer[tensors.Tensor]) {
-		e.mu.Lock()
-		delete(e.transposed, k)
-		e.mu.Unlock()
-	}, key)
-	return t, nil
-}
-
-// transpose writes the [cols, rows] transpose of the [rows, cols] matrix in to out, in
-// cache-sized tiles, in parallel over column blocks.
-func transpose(in, out []float32, rows, cols int) {
-	const tile = 32
-	workers := min(runtime.GOMAXPROCS(0), (cols+tile-1)/tile)
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Go(func() {
-			for c0 := w * tile; c0 < cols; c0 += workers * tile {
-				c1 := min(c0+tile, cols)
-				for r0 := 0; r0 < rows; r0 += tile {
-					r1 := min(r0+tile, rows)
-					for c := c0; c < c1; c++ {
-						dst := out[c*rows+r0 : c*rows+r1]
-						for i := range dst {
-							dst[i] = in[(r0+i)*cols+c]
-						}
-					}
-				}
-			}
-		})
-	}
-	wg.Wait()
-}
-
 // BuildOnly builds a graph (no compile, no run) and returns it with its outputs: for shape
 // inference and graph capture. The caller must Finalize the graph.
 func (e *Engine) BuildOnly(name string, build Build) (*graph.Graph, []*graph.Node, error) {
@@ -193,13 +120,12 @@ func (e *Engine) buildGraph(name string, build Build) (g *graph.Graph, outs []*g
 	return
 }
 
-// catch turns a panic into an error; module.Error panics keep their message alone.
+// catch turns a panic into an error; a panic with an error (e.g. a module.Error) keeps
+// that error, with its message alone.
 func catch(fn func() error) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			switch x := r.(type) {
-			case *module.Error:
-				err = x
 			case error:
 				err = x
 			default:

@@ -6,8 +6,6 @@ import (
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/gomlx/core/graph"
-	"github.com/gomlx/gomlx/core/tensors"
-	"github.com/gonnsight/gonnsight/module"
 )
 
 func TestFingerprintTellsGraphsApart(t *testing.T) {
@@ -48,39 +46,5 @@ func TestFingerprintTellsGraphsApart(t *testing.T) {
 		if fp(build) != k {
 			t.Errorf("graph %s: two builds have different fingerprints", name)
 		}
-	}
-}
-
-func TestTransposedParameterIsFedOnce(t *testing.T) {
-	e, err := Open("go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := tensors.FromFlatDataAndDimensions([]float32{1, 2, 3, 4, 5, 6}, 2, 3) // [rows=2, cols=3]
-	fed := map[string]int{}
-	feed := func(name string, _ shapes.Shape) (*tensors.Tensor, error) {
-		fed[name]++
-		return w, nil
-	}
-	for i := 0; i < 2; i++ {
-		out, err := e.Run("t", func(g *graph.Graph) ([]*graph.Node, error) {
-			return []*graph.Node{module.TransposedParam(g, "w", 2, 3, dtypes.Float32)}, nil
-		}, feed)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got := tensors.MustCopyFlatData[float32](out[0])
-		want := []float32{1, 4, 2, 5, 3, 6}
-		if dims := out[0].Shape().Dimensions; dims[0] != 3 || dims[1] != 2 {
-			t.Fatalf("transposed shape %v", dims)
-		}
-		for j := range want {
-			if got[j] != want[j] {
-				t.Fatalf("transposed data %v, want %v", got, want)
-			}
-		}
-	}
-	if fed["w.T"] != 0 || fed["w"] != 2 || len(e.transposed) != 1 {
-		t.Errorf("fed %v, %d transposes kept; want the original fed and one transpose kept", fed, len(e.transposed))
 	}
 }

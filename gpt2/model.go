@@ -2,7 +2,6 @@ package gpt2
 
 import (
 	"math"
-	"strings"
 
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
@@ -12,18 +11,11 @@ import (
 
 type Node = module.Node
 
-// Build-wide values the caller sets on the Ctx before running the model.
-const (
-	// PositionIDs is the [batch, seq] int32 node of position ids (left padding shifts them).
-	PositionIDs = "gpt2.position_ids"
-	// AttentionMask is an optional [batch, keys] bool node: false for padding.
-	AttentionMask = "gpt2.attention_mask"
-	// Cache is an optional *KVCache for incremental decoding.
-	Cache = "gpt2.kv_cache"
-	// TransposedLMHead (true) makes lm_head multiply by a transposed copy of the embedding
-	// that the engine makes once per process and keeps: each later CPU forward is faster, the
-	// first one pays for the copy (docs/performance.md). Off by default.
-	TransposedLMHead = "gpt2.transposed_lm_head"
+// The build-wide values BindInputs gives GPT-2's modules.
+var (
+	positionIDs   = module.NewKey[*Node]("gpt2 position ids")   // [batch, seq] int32
+	attentionMask = module.NewKey[*Node]("gpt2 attention mask") // [batch, keys] bool, or nil
+	kvCache       = module.NewKey[*KVCache]("gpt2 KV cache")    // nil without a cache
 )
 
 // KVCache is a fixed-size key/value cache: K[i], V[i] are [batch, heads, maxLen, headDim];
@@ -63,6 +55,50 @@ func (m *LMHeadModel) Children() []module.Child {
 	return []module.Child{{Name: "transformer", Module: m.Transformer}, {Name: "lm_head", Module: m.LMHead}}
 }
 
+// LMSpec is GPT-2's vocabulary, context and end-of-text token (module.LanguageModel).
+func (m *LMHeadModel) LMSpec() module.LMSpec {
+	return module.LMSpec{VocabSize: m.Config.VocabSize, MaxPositions: m.Config.NPositions, EOSTokenID: m.Config.EOSTokenID}
+}
+
+// BindInputs gives the blocks the position ids, the attention mask and the KV cache, and
+// returns the token ids for Forward (module.LanguageModel).
+func (m *LMHeadModel) BindInputs(c *module.Ctx, in module.LMInputs) []*Node {
+	positionIDs.Set(c, in.Positions)
+	attentionMask.Set(c, in.Mask)
+	if in.Cache != nil {
+		n := m.Config.NLayer
+		kvCache.Set(c, &KVCache{K: in.Cache.State[:n], V: in.Cache.State[n:], Pos: in.Cache.Pos})
+	}
+	return []*Node{in.IDs}
+}
+
+// CacheSlots are the keys of every layer, then the values of every layer, each
+// [batch, heads, maxLen, headDim] (module.LanguageModel).
+func (m *LMHeadModel) CacheSlots(batch, maxLen int) []module.CacheSlot {
+	cfg := m.Config
+	sh := shapes.Make(dtypes.Float32, batch, cfg.NHead, maxLen, cfg.HeadDim())
+	out := make([]module.CacheSlot, 0, 2*cfg.NLayer)
+	for _, what := range []string{"keys", "values"} {
+		for i := 0; i < cfg.NLayer; i++ {
+			out = append(out, module.CacheSlot{Name: "transformer.h." + itoa(i) + ".attn's " + what, Shape: sh})
+		}
+	}
+	return out
+}
+
+// CacheUpdates returns the caches the attentions wrote, in CacheSlots' order; nil for a
+// layer whose attention did not run (module.LanguageModel).
+func (m *LMHeadModel) CacheUpdates(c *module.Ctx) []*Node {
+	kv := kvCache.Get(c)
+	out := make([]*Node, 2*m.Config.NLayer)
+	if kv == nil || kv.NewK == nil {
+		return out
+	}
+	copy(out, kv.NewK)
+	copy(out[m.Config.NLayer:], kv.NewV)
+	return out
+}
+
 // Forward takes token ids [batch, seq] (int32) and returns the logits [batch, seq, vocab].
 func (m *LMHeadModel) Forward(c *module.Ctx, in ...*Node) []*Node {
 	h := c.Call1("transformer", in...)
@@ -78,11 +114,11 @@ func (l *LMHead) Describe() string {
 }
 func (l *LMHead) Forward(c *module.Ctx, in ...*Node) []*Node {
 	w := c.ParamAt("transformer.wte.weight", module.ParamSpec{Name: "weight", Shape: []int{l.Out, l.In}})
-	if strings.HasPrefix(w.Graph().Backend().Name(), "xla") || c.Value(TransposedLMHead) != true {
-		return []*Node{module.MatMulLast(in[0], w, 1)} // XLA lays out operands itself
+	if !module.UseTransposedWeights.Get(c) {
+		return []*Node{module.MatMulLast(in[0], w, 1)}
 	}
-	// With TransposedLMHead: the [in, vocab] transpose of the tied embedding, made once and
-	// kept by the engine:
+	// With UseTransposedWeights: the [in, vocab] transpose of the tied embedding, made once
+	// and kept by whoever feeds the weights (module.Transposes):
 	// x @ W^T with W [vocab, in] costs the Go backend a repacking of all 50257x768 weights on
 	// every call (about 20 ms per forward at 1 token, a fifth of a decoding step) and ONNX
 	// Runtime an Einsum instead of a MatMul. The price: 154 MB more memory and one transpose
@@ -106,7 +142,7 @@ func (t *Transformer) Children() []module.Child {
 }
 func (t *Transformer) Forward(c *module.Ctx, in ...*Node) []*Node {
 	ids := in[0]
-	pos := c.NodeValue(PositionIDs)
+	pos := positionIDs.Get(c)
 	if pos == nil {
 		dims := ids.Shape().Dimensions
 		pos = g.Iota(ids.Graph(), ids.Shape(), len(dims)-1)
@@ -215,7 +251,7 @@ func (a *Attention) Forward(c *module.Ctx, in ...*Node) []*Node {
 	gr := x.Graph()
 	keyLen := seq
 	var valid *Node // [batch or 1, 1, seq, keys] bool
-	if cache, _ := c.Value(Cache).(*KVCache); cache != nil {
+	if cache := kvCache.Get(c); cache != nil {
 		k, v, keyLen = cache.update(a.Layer, k, v, seq)
 		// Query t sits at absolute position pos+t; key s is visible when s <= pos+t.
 		qPos := g.Add(g.Iota(gr, shapeI32(seq, keyLen), 0), cache.Pos)
@@ -226,7 +262,7 @@ func (a *Attention) Forward(c *module.Ctx, in ...*Node) []*Node {
 		kPos := g.Iota(gr, shapeI32(seq, seq), 1)
 		valid = g.Reshape(g.LessOrEqual(kPos, qPos), 1, 1, seq, seq)
 	}
-	if m := c.NodeValue(AttentionMask); m != nil {
+	if m := attentionMask.Get(c); m != nil {
 		valid = g.LogicalAnd(valid, g.Reshape(m, batch, 1, 1, keyLen))
 	}
 	scores := g.DotGeneral(q, []int{3}, []int{0, 1}, k, []int{3}, []int{0, 1}) // [b, h, seq, keys]
@@ -313,3 +349,5 @@ func (m *MLP) Forward(c *module.Ctx, in ...*Node) []*Node {
 }
 
 func shapeI32(dims ...int) shapes.Shape { return shapes.Make(dtypes.Int32, dims...) }
+
+var _ module.LanguageModel = (*LMHeadModel)(nil)

@@ -24,7 +24,7 @@ type Ctx struct {
 	frames    []*CallRecord
 	calls     []*CallRecord
 	counts    map[string]int
-	values    map[string]any
+	values    map[any]any
 	listeners []func(map[*Node]*Node)
 	hookSpans [][2]graph.NodeId
 	root      Module
@@ -79,23 +79,11 @@ func (r *CallRecord) Label(name string) *Node {
 
 // NewCtx starts a graph build on g.
 func NewCtx(g *graph.Graph, paramFn func(name string, spec ParamSpec) *Node) *Ctx {
-	return &Ctx{G: g, ParamFn: paramFn, counts: map[string]int{}, values: map[string]any{}, Extra: map[string][]Child{}}
+	return &Ctx{G: g, ParamFn: paramFn, counts: map[string]int{}, values: map[any]any{}, Extra: map[string][]Child{}}
 }
 
 // AddHooks appends hooks; they run in the order added.
 func (c *Ctx) AddHooks(h Hooks) { c.hooks = append(c.hooks, h) }
-
-// SetValue stores a build-wide value (e.g. the attention mask) for modules to read.
-func (c *Ctx) SetValue(key string, v any) { c.values[key] = v }
-
-// Value returns a build-wide value set with SetValue.
-func (c *Ctx) Value(key string) any { return c.values[key] }
-
-// NodeValue returns a build-wide *Node value, or nil.
-func (c *Ctx) NodeValue(key string) *Node {
-	n, _ := c.values[key].(*Node)
-	return n
-}
 
 // Calls returns every call recorded so far, in the order the calls started.
 func (c *Ctx) Calls() []*CallRecord { return c.calls }
@@ -479,17 +467,22 @@ func GraphSize(c *Ctx) graph.NodeId { return c.mark() }
 
 // SetFusion allows fused kernels in this build, except under the given module paths.
 func (c *Ctx) SetFusion(on bool, except []string) {
-	c.values["module.fusion"] = on
-	c.values["module.fusion.except"] = except
+	fusionOn.Set(c, on)
+	fusionExcept.Set(c, except)
 }
+
+var (
+	fusionOn     = NewKey[bool]("fusion")
+	fusionExcept = NewKey[[]string]("fusion exceptions")
+)
 
 // Fuse reports whether the running module may use a fused kernel.
 func (c *Ctx) Fuse() bool {
-	if on, _ := c.values["module.fusion"].(bool); !on {
+	if !fusionOn.Get(c) {
 		return false
 	}
 	path := c.Path()
-	for _, p := range c.values["module.fusion.except"].([]string) {
+	for _, p := range fusionExcept.Get(c) {
 		if p == "" || path == p || strings.HasPrefix(path, p+".") {
 			return false
 		}

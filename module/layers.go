@@ -38,9 +38,9 @@ func MatMulLast(x, w *Node, wIn int) *Node {
 }
 
 // TransposedSuffix names a parameter that holds another 2-D parameter transposed:
-// "transformer.wte.weight.T" is transformer.wte.weight with its axes swapped. The engine
-// computes it once from the original and keeps it (see engine.Run), so that a matmul can
-// use the layout its backend runs fastest without a transpose on every call.
+// "transformer.wte.weight.T" is transformer.wte.weight with its axes swapped. The runner
+// that feeds weights computes it once from the original and keeps it (Transposes), so that a
+// matmul can use the layout its backend runs fastest without a transpose on every call.
 const TransposedSuffix = ".T"
 
 // TransposedParam returns the [cols, rows] parameter name+TransposedSuffix of gr, the

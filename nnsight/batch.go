@@ -23,7 +23,7 @@ type Batch struct {
 
 // makeBatch tokenizes and pads the invokes' inputs. Prompt-less invokes add no rows.
 func (m *Model) makeBatch(tr *trace) (*Batch, error) {
-	if m.cfg == nil {
+	if m.lm == nil {
 		return m.makeTensorBatch(tr)
 	}
 	var seqs [][]int
@@ -60,8 +60,8 @@ func (m *Model) padBatch(seqs [][]int, masks [][]bool) (*Batch, error) {
 	for _, s := range seqs {
 		maxLen = max(maxLen, len(s))
 	}
-	if maxLen > m.cfg.NPositions {
-		return nil, fmt.Errorf("prompt of %d tokens is longer than the model's context (n_positions=%d)", maxLen, m.cfg.NPositions)
+	if n := m.spec.MaxPositions; n > 0 && maxLen > n {
+		return nil, fmt.Errorf("prompt of %d tokens is longer than the model's context (n_positions=%d)", maxLen, n)
 	}
 	fill := m.padID()
 	for r, s := range seqs {
@@ -158,8 +158,8 @@ func (m *Model) toIDsNoMask(input any) ([][]int, error) {
 			return errors.New("empty prompt: it has no tokens")
 		}
 		for _, id := range ids {
-			if id < 0 || id >= m.cfg.VocabSize {
-				return fmt.Errorf("token id %d is out of range (vocab_size=%d)", id, m.cfg.VocabSize)
+			if id < 0 || id >= m.spec.VocabSize {
+				return fmt.Errorf("token id %d is out of range (vocab_size=%d)", id, m.spec.VocabSize)
 			}
 		}
 		return nil

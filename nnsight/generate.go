@@ -1,7 +1,6 @@
 package nnsight
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"math/rand"
@@ -9,7 +8,7 @@ import (
 
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/gomlx/core/tensors"
-	"github.com/gonnsight/gonnsight/gpt2"
+	"github.com/gonnsight/gonnsight/module"
 )
 
 // GenOption configures Generate.
@@ -73,8 +72,8 @@ func (m *Model) Generate(prompt any, maxNew int, fn func(t *Tracer), opts ...Gen
 	if err := m.Load(); err != nil {
 		return nil, err
 	}
-	if m.cfg == nil {
-		return nil, errors.New("Generate needs a language model (GPT-2); this model is a user-defined module tree")
+	if m.lm == nil {
+		return nil, fmt.Errorf("Generate needs a language model (a root module that implements module.LanguageModel, as GPT-2 does); %s's root is a %s", m.describe(), module.TypeName(m.root))
 	}
 	if maxNew <= 0 {
 		return nil, fmt.Errorf("max new tokens must be positive, got %d", maxNew)
@@ -109,9 +108,13 @@ func (m *Model) Generate(prompt any, maxNew int, fn func(t *Tracer), opts ...Gen
 	for _, s := range seqs {
 		longest = max(longest, len(s))
 	}
-	if longest+maxNew > m.cfg.NPositions {
+	if n := m.spec.MaxPositions; n > 0 && longest+maxNew > n {
 		return nil, fmt.Errorf("prompt of %d tokens + %d new tokens is longer than the model's context (n_positions=%d)",
-			longest, maxNew, m.cfg.NPositions)
+			longest, maxNew, n)
+	}
+	slots := m.lm.CacheSlots(len(seqs), longest+maxNew)
+	if len(slots) == 0 {
+		o.noCache = true // the family has no generation cache
 	}
 	edits := m.Edits()
 	gen := &Generation{Saved: &Result{values: map[string]*tensors.Tensor{}, lists: map[string][]*tensors.Tensor{}, lm: true}}
@@ -155,7 +158,10 @@ func (m *Model) Generate(prompt any, maxNew int, fn func(t *Tracer), opts ...Gen
 		case o.noCache || step == 0:
 			batch = batch0
 			if !o.noCache {
-				gs = m.newCache(len(batch.IDs), longest+maxNew)
+				gs, err = m.newCache(slots, longest+maxNew)
+				if err != nil {
+					return nil, err
+				}
 				// Keys beyond the prompt are valid once written (causality hides the future).
 				cacheBatch = batch
 				for i := range batch.Mask {
@@ -185,7 +191,7 @@ func (m *Model) Generate(prompt any, maxNew int, fn func(t *Tracer), opts ...Gen
 			return nil, fmt.Errorf("step %d: %w", step, err)
 		}
 		if st != nil {
-			st.cacheK, st.cacheV = st.newK, st.newV
+			st.state = st.next
 		}
 		for _, name := range res.order {
 			gen.Saved.lists[name] = append(gen.Saved.lists[name], res.values[name])
@@ -213,7 +219,7 @@ func (m *Model) Generate(prompt any, maxNew int, fn func(t *Tracer), opts ...Gen
 			id := pick(last[i], o, rng)
 			newTok[i] = append(newTok[i], id)
 			stepToks[i] = id
-			if !o.noEOSStop && id == m.cfg.EOSTokenID {
+			if !o.noEOSStop && id == m.spec.EOSTokenID {
 				done[i] = true
 				gen.StoppedAt[i] = true
 			}
@@ -235,7 +241,7 @@ func (m *Model) Generate(prompt any, maxNew int, fn func(t *Tracer), opts ...Gen
 		n := len(toks)
 		if gen.StoppedAt[i] {
 			for j, t := range toks {
-				if t == m.cfg.EOSTokenID {
+				if t == m.spec.EOSTokenID {
 					n = j + 1
 					break
 				}
@@ -261,25 +267,23 @@ func trues(n int) []bool {
 }
 
 func (m *Model) padID() int {
-	if m.cfg.EOSTokenID >= 0 && m.cfg.EOSTokenID < m.cfg.VocabSize {
-		return m.cfg.EOSTokenID
+	if m.spec.EOSTokenID >= 0 && m.spec.EOSTokenID < m.spec.VocabSize {
+		return m.spec.EOSTokenID
 	}
 	return 0
 }
 
-// newCache makes zero caches for every layer, on the backend.
-func (m *Model) newCache(batch, maxLen int) *genState {
-	gs := &genState{}
-	hd := m.cfg.HeadDim()
-	zeros := make([]float32, batch*m.cfg.NHead*maxLen*hd)
-	dims := []int{batch, m.cfg.NHead, maxLen, hd}
-	for i := 0; i < m.cfg.NLayer; i++ {
-		k, _ := gpt2.ToBackend(m.eng.Backend, zeros, dims)
-		v, _ := gpt2.ToBackend(m.eng.Backend, zeros, dims)
-		gs.cacheK = append(gs.cacheK, k)
-		gs.cacheV = append(gs.cacheV, v)
+// newCache makes the family's cache slots, zeros, on the backend.
+func (m *Model) newCache(slots []module.CacheSlot, maxLen int) (*genState, error) {
+	gs := &genState{slots: slots, maxLen: maxLen}
+	for _, sl := range slots {
+		t, err := tensors.FromRaw(m.eng.Backend, 0, sl.Shape, make([]byte, sl.Shape.ByteSize()))
+		if err != nil {
+			return nil, fmt.Errorf("making the generation cache's %s (%s) on backend %s: %w", sl.Name, sl.Shape, m.eng.Name, err)
+		}
+		gs.state = append(gs.state, t)
 	}
-	return gs
+	return gs, nil
 }
 
 // lastLogits returns each row's logits at the last position.

@@ -14,9 +14,7 @@ package nnsight
 import (
 	"fmt"
 	"math/rand"
-	"os"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -49,7 +47,9 @@ type Model struct {
 	root      module.Module
 	weights   map[string]*tensors.Tensor
 	tok       *tokenizer.Tokenizer
-	cfg       *gpt2.Config
+	cfg       *gpt2.Config         // GPT-2's config, for GPT-2-only conveniences (Config, LogitLens)
+	lm        module.LanguageModel // the root, when it is a language model (nil otherwise)
+	spec      module.LMSpec        // lm's vocabulary, context and end-of-text token
 	eng       *engine.Engine
 	ignored   []string
 	edits     []*edit.Edit
@@ -74,6 +74,10 @@ type options struct {
 	noFusion         bool
 	rename           map[string]string
 }
+
+// transposes keeps the transposed copies of weights that TransposedParam parameters ask
+// for (the TransposedLMHead option), shared by every model of the process.
+var transposes module.Transposes
 
 // Option configures a Model.
 type Option func(*options)
@@ -138,7 +142,9 @@ func LanguageModel(idOrDir string, opts ...Option) *Model {
 }
 
 // New wraps any module tree. Parameters without weights are initialised from their specs
-// with a seeded generator, so the same tree and seed give the same model.
+// with a seeded generator, so the same tree and seed give the same model. A root that
+// implements module.LanguageModel (another model family than GPT-2) is run on token ids like
+// a LanguageModel: Trace and Invoke over prompts of ids, and Generate with its own cache.
 func New(root module.Module, opts ...Option) *Model {
 	m := &Model{root: root}
 	for _, o := range opts {
@@ -219,6 +225,9 @@ func (m *Model) load() error {
 			return err
 		}
 		m.weights = w
+	}
+	if lm, ok := m.root.(module.LanguageModel); ok {
+		m.lm, m.spec = lm, lm.LMSpec()
 	}
 	if len(m.opts.rename) > 0 {
 		if err := (module.Names{Root: m.root, Aliases: m.opts.rename}).Check(); err != nil {
@@ -301,7 +310,7 @@ func (m *Model) Root() (module.Module, error) {
 // Tokenizer returns the model's tokenizer (nil for models without one).
 func (m *Model) Tokenizer() *tokenizer.Tokenizer { m.Load(); return m.tok }
 
-// Config returns the GPT-2 config (nil for user-defined trees).
+// Config returns the GPT-2 config (GPT-2 only; nil for other families and user-defined trees).
 func (m *Model) Config() *gpt2.Config { m.Load(); return m.cfg }
 
 // Engine returns the engine running this model.
@@ -591,18 +600,6 @@ func (m *Model) Resolve(path string) (string, error) {
 		return "", err
 	}
 	return module.Join(mod, rest), nil
-}
-
-// env is read once: a notebook's session directory (set by the gonnsight kernel).
-var sessionDir = os.Getenv("GONNSIGHT_SESSION_DIR")
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // Fn1 makes a module from a function of one value (for edits and Skip).

@@ -12,7 +12,6 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gonnsight/gonnsight/edit"
 	"github.com/gonnsight/gonnsight/engine"
-	"github.com/gonnsight/gonnsight/gpt2"
 	"github.com/gonnsight/gonnsight/module"
 )
 
@@ -145,7 +144,7 @@ func (m *Model) Trace(input any, fn func(t *Tracer)) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if m.cfg == nil && input != nil {
+	if m.lm == nil && input != nil {
 		m.setExample(input)
 	}
 	return m.execute(tr, batch, m.Edits(), nil)
@@ -203,45 +202,52 @@ func (m *Model) describe() string {
 	return module.TypeName(m.root)
 }
 
-// genState is the extra state of one generation step with the KV cache.
+// genState is the generation cache between the steps of Generate, in the model family's
+// layout (module.LanguageModel.CacheSlots).
 type genState struct {
-	cacheK, cacheV []*tensors.Tensor
-	pos            int
-	newK, newV     []*tensors.Tensor
-	// skippedAt[layer] is the first step whose forward did not write the layer's keys and
-	// values (a Skip of its block or attention), or -1.
+	slots  []module.CacheSlot
+	state  []*tensors.Tensor // the slots' values, as the last step left them
+	maxLen int
+	pos    int
+	next   []*tensors.Tensor // what the step that ran wrote
+	// skippedAt[i] is the first step whose forward did not write slot i (a Skip of the
+	// module that writes it), or -1.
 	skippedAt []int
 }
 
-// checkWritten handles layers whose attention a Skip kept from running: their cache passes
-// through unchanged, which is right only while every later step skips them too; a later
-// step that attends over the positions never written is an error, not a silent change.
-func (gs *genState) checkWritten(kv *gpt2.KVCache, step int) error {
+// checkWritten handles slots a Skip kept from being written: they pass through unchanged,
+// which is right only while every later step skips them too; a later step that reads the
+// positions never written is an error, not a silent change.
+func (gs *genState) checkWritten(state, updates []*Node, step int) ([]*Node, error) {
+	if len(updates) != len(gs.slots) {
+		return nil, fmt.Errorf("the model's CacheUpdates returned %d values for its %d cache slots", len(updates), len(gs.slots))
+	}
 	if gs.skippedAt == nil {
-		gs.skippedAt = make([]int, len(kv.K))
+		gs.skippedAt = make([]int, len(gs.slots))
 		for i := range gs.skippedAt {
 			gs.skippedAt[i] = -1
 		}
 	}
-	if kv.NewK == nil {
-		kv.NewK = make([]*Node, len(kv.K))
-		kv.NewV = make([]*Node, len(kv.V))
-	}
-	for i := range kv.K {
-		if kv.NewK[i] == nil {
-			kv.NewK[i], kv.NewV[i] = kv.K[i], kv.V[i]
+	out := make([]*Node, len(updates))
+	for i, u := range updates {
+		if u == nil {
+			out[i] = state[i]
 			if gs.skippedAt[i] < 0 {
 				gs.skippedAt[i] = step
 			}
 			continue
 		}
 		if at := gs.skippedAt[i]; at >= 0 {
-			return fmt.Errorf("with the KV cache, layer %d's attention was skipped at step %d, so its cache holds no keys "+
-				"or values for the positions of that step, and step %d attends over them: skip it at every step, or "+
-				"generate with NoCache() (each step then recomputes every position)", i, at, step)
+			return nil, fmt.Errorf("with the generation cache, %s was not written at step %d (a Skip kept the module that "+
+				"writes it from running), so it holds nothing for the positions of that step, and step %d reads them: skip "+
+				"it at every step, or generate with NoCache() (each step then recomputes every position)", gs.slots[i].Name, at, step)
 		}
+		if !u.Shape().Equal(gs.slots[i].Shape) {
+			return nil, fmt.Errorf("cache slot %s: the forward wrote shape %s, the slot is %s", gs.slots[i].Name, u.Shape(), gs.slots[i].Shape)
+		}
+		out[i] = u
 	}
-	return nil
+	return out, nil
 }
 
 // execute builds the graph of a trace, runs it and collects the saved values.
@@ -278,32 +284,34 @@ func (m *Model) builder(tr *trace, batch *Batch, edits []*edit.Edit, gs *genStat
 		if len(edits) > 0 {
 			c.AddHooks(edit.Hooks(edits))
 		}
-		c.SetValue(gpt2.TransposedLMHead, m.opts.transposedLMHead)
+		module.UseTransposedWeights.Set(c, m.opts.transposedLMHead && !m.eng.ChoosesLayouts())
 		var edited []string
 		for _, e := range edits {
 			edited = append(edited, e.Parent)
 		}
 		c.SetFusion(meta.fuse && !m.opts.noFusion, edited)
 		c.AddHooks(tr)
-		var input *Node
-		if m.cfg != nil {
+		var inputs []*Node
+		var cacheIn *module.CacheInputs
+		if m.lm != nil {
 			bs, seq := len(batch.IDs), len(batch.IDs[0])
-			input = g.Parameter(gr, "input_ids", shapes.Make(dtypes.Int32, bs, seq))
-			c.SetValue(gpt2.PositionIDs, g.Parameter(gr, "position_ids", shapes.Make(dtypes.Int32, bs, seq)))
-			if gs != nil {
-				kv := &gpt2.KVCache{Pos: g.Parameter(gr, "cache_pos", shapes.Make(dtypes.Int32))}
-				for i := range gs.cacheK {
-					kv.K = append(kv.K, g.Parameter(gr, fmt.Sprintf("cache_k.%d", i), gs.cacheK[i].Shape()))
-					kv.V = append(kv.V, g.Parameter(gr, fmt.Sprintf("cache_v.%d", i), gs.cacheV[i].Shape()))
-				}
-				c.SetValue(gpt2.Cache, kv)
-				keys := gs.cacheK[0].Shape().Dimensions[2]
-				c.SetValue(gpt2.AttentionMask, g.Parameter(gr, "attention_mask", shapes.Make(dtypes.Bool, bs, keys)))
-			} else if batch.Padded {
-				c.SetValue(gpt2.AttentionMask, g.Parameter(gr, "attention_mask", shapes.Make(dtypes.Bool, bs, seq)))
+			in := module.LMInputs{
+				IDs:       g.Parameter(gr, "input_ids", shapes.Make(dtypes.Int32, bs, seq)),
+				Positions: g.Parameter(gr, "position_ids", shapes.Make(dtypes.Int32, bs, seq)),
 			}
+			if gs != nil {
+				cacheIn = &module.CacheInputs{Pos: g.Parameter(gr, "cache_pos", shapes.Make(dtypes.Int32)), MaxLen: gs.maxLen}
+				for i, sl := range gs.slots {
+					cacheIn.State = append(cacheIn.State, g.Parameter(gr, fmt.Sprintf("cache.%d", i), sl.Shape))
+				}
+				in.Cache = cacheIn
+				in.Mask = g.Parameter(gr, "attention_mask", shapes.Make(dtypes.Bool, bs, gs.maxLen))
+			} else if batch.Padded {
+				in.Mask = g.Parameter(gr, "attention_mask", shapes.Make(dtypes.Bool, bs, seq))
+			}
+			inputs = m.lm.BindInputs(c, in)
 		} else {
-			input = g.Parameter(gr, "input", batch.Tensor.Shape())
+			inputs = []*Node{g.Parameter(gr, "input", batch.Tensor.Shape())}
 		}
 		var outs []*Node
 		stopped := false
@@ -317,7 +325,7 @@ func (m *Model) builder(tr *trace, batch *Batch, edits []*edit.Edit, gs *genStat
 					panic(r)
 				}
 			}()
-			outs = c.Run(m.root, input)
+			outs = c.Run(m.root, inputs...)
 			return nil
 		})
 		if err != nil {
@@ -333,20 +341,19 @@ func (m *Model) builder(tr *trace, batch *Batch, edits []*edit.Edit, gs *genStat
 		var results []*Node
 		meta.saveNames, meta.saveAxes, meta.nModel = nil, nil, 0
 		if !stopped && len(outs) > 0 {
-			if m.cfg != nil {
+			if m.lm != nil {
 				outs = outs[:1] // the logits
 			}
 			results = append(results, outs...)
 			meta.nModel = len(outs)
 		}
 		if gs != nil && !stopped {
-			kv := c.Value(gpt2.Cache).(*gpt2.KVCache)
-			if err := gs.checkWritten(kv, tr.step); err != nil {
+			next, err := gs.checkWritten(cacheIn.State, m.lm.CacheUpdates(c), tr.step)
+			if err != nil {
 				return nil, err
 			}
-			meta.nCache = len(kv.NewK)
-			results = append(results, kv.NewK...)
-			results = append(results, kv.NewV...)
+			meta.nCache = len(next)
+			results = append(results, next...)
 		}
 		for _, bp := range tr.passes {
 			if err := tr.runBackward(bp); err != nil {
@@ -401,31 +408,25 @@ func (m *Model) execute(tr *trace, batch *Batch, edits []*edit.Edit, gs *genStat
 		case name == "input_ids":
 			return intTensor(batch.IDs), nil
 		case name == "position_ids":
-			if gs != nil {
-				pos := make([][]int, len(batch.Positions))
-				for i, row := range batch.Positions {
-					pos[i] = make([]int, len(row))
-					for j, p := range row {
-						pos[i][j] = p
-					}
-				}
-				return intTensor(pos), nil
-			}
 			return intTensor(batch.Positions), nil
 		case name == "attention_mask":
 			return boolTensor(batch.Mask), nil
 		case name == "input":
 			return batch.Tensor, nil
-		case name == "cache_pos":
+		case name == "cache_pos" && gs != nil:
 			return tensors.FromScalar(int32(gs.pos)), nil
-		case strings.HasPrefix(name, "cache_k."):
+		case strings.HasPrefix(name, "cache.") && gs != nil:
 			var i int
-			fmt.Sscanf(name, "cache_k.%d", &i)
-			return gs.cacheK[i], nil
-		case strings.HasPrefix(name, "cache_v."):
-			var i int
-			fmt.Sscanf(name, "cache_v.%d", &i)
-			return gs.cacheV[i], nil
+			if _, err := fmt.Sscanf(name, "cache.%d", &i); err == nil && i >= 0 && i < len(gs.state) {
+				return gs.state[i], nil
+			}
+		}
+		t, ok, err := transposes.Feed(m.eng.Backend, name, shape, func(base string) (*tensors.Tensor, bool) {
+			w, ok := m.weights[base]
+			return w, ok
+		})
+		if ok || err != nil {
+			return t, err
 		}
 		return nil, fmt.Errorf("no value for graph input %q", name)
 	}
@@ -434,7 +435,7 @@ func (m *Model) execute(tr *trace, batch *Batch, edits []*edit.Edit, gs *genStat
 		return nil, err
 	}
 	res := &Result{values: map[string]*tensors.Tensor{}, lists: map[string][]*tensors.Tensor{}, Batch: batch, Backend: m.eng.Name}
-	res.outputs, res.lm = outs[:meta.nModel], m.cfg != nil
+	res.outputs, res.lm = outs[:meta.nModel], m.lm != nil
 	res.axes = map[string][]string{}
 	if res.lm && len(res.outputs) == 1 {
 		if a := module.OutputAxes(m.root, "lm_head"); len(a) == res.outputs[0].Shape().Rank() {
@@ -443,9 +444,8 @@ func (m *Model) execute(tr *trace, batch *Batch, edits []*edit.Edit, gs *genStat
 	}
 	i := meta.nModel
 	if gs != nil && meta.nCache > 0 {
-		gs.newK = outs[i : i+meta.nCache]
-		gs.newV = outs[i+meta.nCache : i+2*meta.nCache]
-		i += 2 * meta.nCache
+		gs.next = outs[i : i+meta.nCache]
+		i += meta.nCache
 	}
 	for j, name := range meta.saveNames {
 		res.values[name] = outs[i]

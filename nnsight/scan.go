@@ -116,11 +116,12 @@ func add(res *ScanResult, p string, s Shape) {
 // sampleInput is the input used to build a graph when the user gives none: a short
 // prompt for language models, the last input traced (or WithExampleInput) otherwise.
 func (m *Model) sampleInput() any {
-	if m.cfg != nil {
+	if m.lm != nil {
 		if m.tok != nil {
 			return "Hello, world"
 		}
-		return []int{0, 1, 2}
+		v := max(m.spec.VocabSize, 1)
+		return []int{0, 1 % v, 2 % v}
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -117,7 +117,6 @@ type event struct {
 type saved struct {
 	name  string
 	proxy *Proxy
-	node  *Node
 }
 
 type computeSpec struct {
@@ -159,7 +158,7 @@ type gradPoint struct {
 }
 
 func (t *Tracer) errorf(format string, args ...any) {
-	t.tr.errs = append(t.tr.errs, errors.New(fmt.Sprintf(format, args...)))
+	t.tr.errs = append(t.tr.errs, fmt.Errorf(format, args...))
 }
 
 // Step is the generation step this closure is registering for (0 in a plain trace; in
@@ -262,10 +261,10 @@ func suggestPaths(path string, paths []string) string {
 	return "; nearest valid paths: " + strings.Join(best, ", ")
 }
 
-// Logits is the output of lm_head: [batch, seq, vocab].
+// Logits is the output of lm_head: [batch, seq, vocab] (GPT-2's module name).
 func (t *Tracer) Logits() *Proxy { return t.Module("lm_head").Output() }
 
-// Hidden is the final hidden state (the output of transformer.ln_f).
+// Hidden is the final hidden state (the output of transformer.ln_f: GPT-2's module name).
 func (t *Tracer) Hidden() *Proxy { return t.Module("transformer.ln_f").Output() }
 
 // Stop ends the forward early, once every value the trace reads or sets has been computed.

@@ -6,7 +6,7 @@ import (
 	"github.com/gonnsight/gonnsight/module"
 )
 
-// LogitLens applies the final layer norm and the unembedding to a residual-stream value
+// LogitLens (GPT-2 only: it reads GPT-2's parameter names) applies the final layer norm and the unembedding to a residual-stream value
 // [batch, seq, hidden], giving logits as if the model stopped there. Use inside Compute.
 func (t *Tracer) LogitLens(h *Node) *Node {
 	cfg := t.tr.model.cfg
