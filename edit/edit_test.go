@@ -1,6 +1,9 @@
 package edit_test
 
 import (
+	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 
@@ -129,12 +132,37 @@ func TestExplain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e.GraphCount != 1 || e.GraphBreakCount != 0 || e.OpCount == 0 || e.ModuleCalls != 5 {
+	// A GoMLX forward is one graph by construction (Go code between ops runs while it is
+	// built), so the counts worth checking are the measured ones: the ops must be exactly the
+	// root graph's call_function nodes, in order, and M makes five module calls.
+	gr, err := m.Graph("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	types := map[string]int{}
+	for _, n := range gr.Nodes {
+		if n.Op == edit.CallFunction {
+			want = append(want, n.Target)
+			types[n.Target]++
+		}
+	}
+	if len(want) < 5 {
+		t.Fatalf("M's graph has %d ops:\n%s", len(want), gr.Table())
+	}
+	if e.OpCount != len(want) || len(e.OpsPerGraph) != 1 || !slices.Equal(e.OpsPerGraph[0], want) || !maps.Equal(e.OpTypes, types) {
+		t.Errorf("explanation: %d ops %v, types %v; the captured graph has %d: %v", e.OpCount, e.OpsPerGraph, e.OpTypes, len(want), want)
+	}
+	if e.GraphCount != 1 || e.GraphBreakCount != 0 || e.ModuleCalls != 5 {
 		t.Errorf("explanation %+v", e)
 	}
-	if !strings.Contains(b.String(), "Graph Count: 1") {
-		t.Errorf("printed explanation:\n%s", b.String())
+	for _, line := range []string{"Graph Count: 1\n", fmt.Sprintf("Op Count: %d\n", len(want)), "Module Calls: 5\n",
+		fmt.Sprintf("Graph 0: %d ops", len(want))} {
+		if !strings.Contains(b.String(), line) {
+			t.Errorf("printed explanation lacks %q:\n%s", line, b.String())
+		}
 	}
+	t.Logf("M: %d ops", len(want))
 }
 
 func TestWrapIntermediateValue(t *testing.T) {

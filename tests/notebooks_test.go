@@ -417,6 +417,7 @@ func checkWalkthrough(t *testing.T, nb *notebook, model string) {
 		`(?m)^call_function\s+getitem\s+Slice\s+\(mul,\)`,
 		`(?m)^call_function\s+getitem_1\s+Slice\s+\(mul,\)`,
 		`(?m)^output\s+output\s+output\s+\(getitem, getitem_1\)`)
+	toyOps := len(regexp.MustCompile(`(?m)^call_function\s`).FindAllString(c.plain[0], -1))
 	checkHTML(t, "toy graph", c.html[0])
 	has(t, "toy graph HTML", c.html[0], `<table class="gns-graph"`, `<tr class="gns-op-placeholder"`, `<tr class="gns-op-get_attr"`,
 		`<tr class="gns-op-call_module"`, `<tr class="gns-op-output"`, `>layer1_weight<`, `>\(add_1, 100\)<`)
@@ -434,7 +435,9 @@ func checkWalkthrough(t *testing.T, nb *notebook, model string) {
 
 	// 2. Explain.
 	c = nb.cell(t, "edit.Explain(")
-	has(t, "explain", c.stdout, `(?m)^Graph Count: 1$`, `(?m)^Graph Break Count: 0$`)
+	// The op count is the inlined graph's call_function rows; M makes five module calls.
+	has(t, "explain", c.stdout, `(?m)^Graph Count: 1$`, `(?m)^Graph Break Count: 0$`,
+		fmt.Sprintf(`(?m)^Op Count: %d$`, toyOps), `(?m)^Module Calls: 5$`)
 
 	// 3. The value wrapper.
 	c = nb.cell(t, "toy2.LoadEdits(valueWrapper)")
