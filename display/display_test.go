@@ -60,8 +60,6 @@ func tinyGraph() *edit.Graph {
 
 func TestGraphGolden(t *testing.T) {
 	gr := tinyGraph()
-	golden(t, "graph_text", GraphText(gr))
-	golden(t, "graph_code", GraphCode(gr))
 	golden(t, "graph_html", GraphHTML(gr))
 }
 
@@ -92,20 +90,21 @@ func TestGraphHTMLRows(t *testing.T) {
 	if len(colorOf) != 5 {
 		t.Errorf("%d opcodes coloured, want all 5: %v", len(colorOf), colorOf)
 	}
-	if n := strings.Count(GraphText(gr), "\n") + 1; n != len(gr.Nodes)+2 {
-		t.Errorf("GraphText has %d lines, want header, rule and %d rows", n, len(gr.Nodes))
+	// The HTML cells are the text table's cells: one form of each row.
+	for i, r := range gr.TableCells()[1:] {
+		if !strings.Contains(h, ">"+esc(r[3])+"<") {
+			t.Errorf("row %d: args %q of the text table are not in the HTML", i, r[3])
+		}
 	}
 }
 
 func TestGraphNil(t *testing.T) {
-	for _, s := range []string{GraphText(nil), GraphHTML(nil), GraphCode(nil)} {
-		if !strings.Contains(s, "nil graph") {
-			t.Errorf("nil graph rendered as %q", s)
-		}
+	if s := GraphHTML(nil); !strings.Contains(s, "nil graph") {
+		t.Errorf("nil graph rendered as %q", s)
 	}
 	gr := &edit.Graph{Nodes: []*edit.GNode{nil, {Op: edit.Output, Name: "output", Target: "output"}}}
-	if got := GraphCode(gr); !strings.HasSuffix(got, "return ()") {
-		t.Errorf("GraphCode = %q", got)
+	if got := GraphHTML(gr); !strings.Contains(got, `<tr class="gns-op-output"`) {
+		t.Errorf("GraphHTML with a nil node = %q", got)
 	}
 }
 
@@ -431,7 +430,7 @@ func TestShowOutsideNotebook(t *testing.T) {
 	ShowLogitLens([]string{"l"}, []string{"t"}, [][]string{{"u"}}, [][]float32{{1}})
 	ShowDiff("a", "b", []float32{1}, []float32{2}, nil, 1)
 	got := buf.String()
-	want := GraphText(tinyGraph()) + "\n" + TensorText([]float32{0.1, 0.2, 0.3, 0.4}, []int{2, 2}) + "\n"
+	want := tinyGraph().Table() + TensorText([]float32{0.1, 0.2, 0.3, 0.4}, []int{2, 2}) + "\n"
 	if !strings.HasPrefix(got, want) {
 		t.Errorf("stdout starts with\n%s\nwant\n%s", got, want)
 	}

@@ -42,6 +42,13 @@ func TestToyMGraphTable(t *testing.T) {
 	}
 	table := gr.Table()
 	t.Log("\n" + table)
+	var printed strings.Builder
+	if err := edit.FprintGraph(&printed, m, ""); err != nil || printed.String() != table {
+		t.Errorf("FprintGraph wrote %q (%v), want the table", printed.String(), err)
+	}
+	if err := edit.FprintGraph(&printed, m, "layer9"); err == nil || !strings.Contains(err.Error(), "layer9") {
+		t.Errorf("FprintGraph of a missing module: %v", err)
+	}
 	if ph := rowsOf(gr, edit.Placeholder); len(ph) != 1 || ph[0].Name != "x" {
 		t.Errorf("want one placeholder x, got %v", ph)
 	}

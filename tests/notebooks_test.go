@@ -476,7 +476,7 @@ func checkWalkthrough(t *testing.T, nb *notebook, model string) {
 	has(t, "c_proj graph", c.plain[0], `(?m)^placeholder\s+x\s+x\s`, `(?m)^get_attr\s+weight\s+weight\s+\(\)\s+\{\}\s+\[256 64\]$`,
 		`(?m)^get_attr\s+bias\s+bias\s+\(\)\s+\{\}\s+\[64\]$`, `(?m)^call_function\s+dot_general\s+DotGeneral\s`, `(?m)^output\s+output\s+output\s`)
 	checkHTML(t, "c_proj graph", c.html[0])
-	has(t, "c_proj code", c.stdout, `def forward\(self, x\):  # Conv1D transformer\.h\.3\.mlp\.c_proj`, `weight = self\.weight`)
+	has(t, "c_proj code", c.stdout, `(?m)^# transformer\.h\.3\.mlp\.c_proj \(Conv1D\)\ndef forward\(self, x\):  # x: \[1 \d+ \d+\]$`, `(?m)^    return \(\w+,\)$`, `weight = self\.weight`)
 }
 
 func TestNotebook02TraceAndSave(t *testing.T) {
