@@ -10,7 +10,7 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gonnsight/gonnsight/edit"
 	"github.com/gonnsight/gonnsight/nnsight"
-	"github.com/gonnsight/gonnsight/toy"
+	"github.com/gonnsight/gonnsight/internal/toy"
 )
 
 func toyWeights() map[string]*tensors.Tensor {

@@ -10,7 +10,7 @@ export PATH="$HOME/.local/bin:$PATH"
 go vet ./...
 # staticcheck, pinned: install.sh builds it into the tools folder (gonnsight kernel install --lint).
 STATICCHECK="${GONNSIGHT_HOME:-$HOME/.local/share/gonnsight}/bin/staticcheck"
-STATICCHECK_VERSION="(0.8.2)" # honnef.co/go/tools v0.8.2, kernel.StaticcheckTool
+STATICCHECK_VERSION="(0.8.2)" # honnef.co/go/tools v0.8.2, internal/kernel StaticcheckTool
 if [ ! -x "$STATICCHECK" ] || ! "$STATICCHECK" -version | grep -qF "$STATICCHECK_VERSION"; then
   echo "test.sh: no staticcheck $STATICCHECK_VERSION at $STATICCHECK: run ./install.sh (or gonnsight kernel install --lint)" >&2
   exit 1

@@ -16,7 +16,7 @@ import (
 	"testing"
 
 	"github.com/gonnsight/gonnsight/edit"
-	"github.com/gonnsight/gonnsight/hub/hubtest"
+	"github.com/gonnsight/gonnsight/internal/hubtest"
 	"github.com/gonnsight/gonnsight/internal/golden"
 	"github.com/gonnsight/gonnsight/nnsight"
 	"github.com/gonnsight/gonnsight/safetensors"

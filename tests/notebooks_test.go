@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/gonnsight/gonnsight/internal/golden"
-	"github.com/gonnsight/gonnsight/kernel"
+	"github.com/gonnsight/gonnsight/internal/kernel"
 	"github.com/gonnsight/gonnsight/version"
 )
 

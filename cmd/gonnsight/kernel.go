@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/gonnsight/gonnsight/engine"
-	"github.com/gonnsight/gonnsight/kernel"
-	"github.com/gonnsight/gonnsight/kernel/runner"
+	"github.com/gonnsight/gonnsight/internal/kernel"
+	"github.com/gonnsight/gonnsight/internal/kernel/runner"
 	"github.com/gonnsight/gonnsight/version"
 )
 
