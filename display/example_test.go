@@ -1,14 +1,13 @@
 package display_test
 
 import (
-	"fmt"
-
 	"github.com/gonnsight/gonnsight/display"
 )
 
-func ExampleTensorText() {
-	fmt.Println(display.TensorText([]float32{0.1, 0.2, 0.3, 0.4}, []int{2, 2}))
-	fmt.Println(display.TensorText([]float32{0, 1, 2, 3, 4, 5, 6, 7}, []int{8}))
+// Outside a notebook a tensor prints as numpy does.
+func ExampleShowTensor() {
+	display.ShowTensor([]float32{0.1, 0.2, 0.3, 0.4}, []int{2, 2})
+	display.ShowTensor([]float32{0, 1, 2, 3, 4, 5, 6, 7}, []int{8})
 	// Output:
 	// [[0.1 0.2]
 	//  [0.3 0.4]]
