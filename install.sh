@@ -77,9 +77,10 @@ go build -o "$BIN_DIR/gonnsight" ./cmd/gonnsight
 GN="$BIN_DIR/gonnsight"
 "$GN" version
 
-# 4. Kernel tools (GoNB, goimports, gopls from the Go module proxy), kernelspec, pre-warm.
-say "kernel: tools, kernelspec, build-cache pre-warm"
-"$GN" kernel install --module "$ROOT"
+# 4. Kernel tools (GoNB, goimports, gopls from the Go module proxy), kernelspec, pre-warm;
+# --lint: also the pinned staticcheck that scripts/test.sh runs.
+say "kernel: tools, staticcheck, kernelspec, build-cache pre-warm"
+"$GN" kernel install --module "$ROOT" --lint
 
 # 5. The tiny default model (deterministic; used when no real weights are available).
 say "tiny default model"

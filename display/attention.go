@@ -106,11 +106,11 @@ func attentionParts(weights []float32, heads, seq int, tokens []string, head int
 	return pictureHTML("gns-attention-grid", alt, svg, grids.String()), svg
 }
 
-// AttentionHTML draws one head of attention weights laid out [heads, seq, seq] as a picture
+// attentionHTML draws one head of attention weights laid out [heads, seq, seq] as a picture
 // (queries down, keys across, tokens on both axes, a colour bar over 0..1) above the cells with
 // their weights on hover. Layer(l) puts the layer in the title; Axes, ValueTitle and the scale
-// options of Heatmap apply.
-func AttentionHTML(weights []float32, heads, seq int, tokens []string, headIndex int, opts ...Option) string {
+// options of heatmapHTML apply.
+func attentionHTML(weights []float32, heads, seq int, tokens []string, headIndex int, opts ...Option) string {
 	if headIndex < 0 {
 		return errorHTML("attention: no head %d; heads are 0-%d", headIndex, heads-1)
 	}
@@ -118,8 +118,8 @@ func AttentionHTML(weights []float32, heads, seq int, tokens []string, headIndex
 	return h
 }
 
-// AttentionSVG is AttentionHTML's picture alone ("" when the input is malformed).
-func AttentionSVG(weights []float32, heads, seq int, tokens []string, headIndex int, opts ...Option) string {
+// attentionSVG is attentionHTML's picture alone ("" when the input is malformed).
+func attentionSVG(weights []float32, heads, seq int, tokens []string, headIndex int, opts ...Option) string {
 	if headIndex < 0 {
 		return ""
 	}
@@ -127,21 +127,21 @@ func AttentionSVG(weights []float32, heads, seq int, tokens []string, headIndex 
 	return s
 }
 
-// AttentionGridHTML draws every head as small multiples titled "head i" (or "layer l, head i"
+// attentionGridHTML draws every head as small multiples titled "head i" (or "layer l, head i"
 // with Layer), on one scale.
-func AttentionGridHTML(weights []float32, heads, seq int, tokens []string, opts ...Option) string {
+func attentionGridHTML(weights []float32, heads, seq int, tokens []string, opts ...Option) string {
 	h, _ := attentionParts(weights, heads, seq, tokens, -1, opts)
 	return h
 }
 
-// AttentionGridSVG is AttentionGridHTML's picture alone ("" when the input is malformed).
-func AttentionGridSVG(weights []float32, heads, seq int, tokens []string, opts ...Option) string {
+// attentionGridSVG is attentionGridHTML's picture alone ("" when the input is malformed).
+func attentionGridSVG(weights []float32, heads, seq int, tokens []string, opts ...Option) string {
 	_, s := attentionParts(weights, heads, seq, tokens, -1, opts)
 	return s
 }
 
-// AttentionText prints one head's weights as a table, queries down and keys across.
-func AttentionText(weights []float32, heads, seq int, tokens []string, headIndex int, opts ...Option) string {
+// attentionText prints one head's weights as a table, queries down and keys across.
+func attentionText(weights []float32, heads, seq int, tokens []string, headIndex int, opts ...Option) string {
 	labels, err := checkAttention(weights, heads, seq, tokens)
 	if err != nil {
 		return errorText("%v", err)
@@ -153,14 +153,14 @@ func AttentionText(weights []float32, heads, seq int, tokens []string, headIndex
 		headTitle(collect(opts), headIndex)+" (query \\ key)")
 }
 
-// AttentionGridText prints every head's table, one after the other.
-func AttentionGridText(weights []float32, heads, seq int, tokens []string, opts ...Option) string {
+// attentionGridText prints every head's table, one after the other.
+func attentionGridText(weights []float32, heads, seq int, tokens []string, opts ...Option) string {
 	if _, err := checkAttention(weights, heads, seq, tokens); err != nil {
 		return errorText("%v", err)
 	}
 	parts := make([]string, heads)
 	for h := range parts {
-		parts[h] = AttentionText(weights, heads, seq, tokens, h, opts...)
+		parts[h] = attentionText(weights, heads, seq, tokens, h, opts...)
 	}
 	return strings.Join(parts, "\n\n")
 }
@@ -168,7 +168,7 @@ func AttentionGridText(weights []float32, heads, seq int, tokens []string, opts 
 // ShowAttention displays every head's attention pattern.
 func ShowAttention(weights []float32, heads, seq int, tokens []string, opts ...Option) {
 	h, svg := attentionParts(weights, heads, seq, tokens, -1, opts)
-	ShowPicture(h, svg, AttentionGridText(weights, heads, seq, tokens, opts...))
+	showPicture(h, svg, attentionGridText(weights, heads, seq, tokens, opts...))
 }
 
 // ShowAttentionHead displays one head's attention pattern with token labels.
@@ -179,5 +179,5 @@ func ShowAttentionHead(weights []float32, heads, seq int, tokens []string, headI
 	} else {
 		h, svg = attentionParts(weights, heads, seq, tokens, headIndex, opts)
 	}
-	ShowPicture(h, svg, AttentionText(weights, heads, seq, tokens, headIndex, opts...))
+	showPicture(h, svg, attentionText(weights, heads, seq, tokens, headIndex, opts...))
 }

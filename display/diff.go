@@ -74,10 +74,10 @@ func diffHeaders(labelA, labelB string) []string {
 	return []string{"rank", "name", labelA, labelB, labelB + "-" + labelA}
 }
 
-// DiffText compares two runs (say clean and patched logits per token) side by side: the k
+// diffText compares two runs (say clean and patched logits per token) side by side: the k
 // elements with the largest absolute difference, then the max and mean absolute difference.
 // names label the elements (indices are used where missing).
-func DiffText(labelA, labelB string, a, b []float32, names []string, k int) string {
+func diffText(labelA, labelB string, a, b []float32, names []string, k int) string {
 	s := compare(a, b, k)
 	var rows [][]string
 	for r, i := range s.top {
@@ -92,9 +92,9 @@ func signed(v float32) string {
 	return fmt.Sprintf("%+.4g", v)
 }
 
-// DiffHTML is DiffText as a table whose difference cells are shaded blue (decrease) to red
+// diffHTML is diffText as a table whose difference cells are shaded blue (decrease) to red
 // (increase).
-func DiffHTML(labelA, labelB string, a, b []float32, names []string, k int) string {
+func diffHTML(labelA, labelB string, a, b []float32, names []string, k int) string {
 	s := compare(a, b, k)
 	diffs := make([]float32, len(s.top))
 	for r, i := range s.top {
@@ -118,5 +118,5 @@ func DiffHTML(labelA, labelB string, a, b []float32, names []string, k int) stri
 
 // ShowDiff displays the comparison of two runs.
 func ShowDiff(labelA, labelB string, a, b []float32, names []string, k int) {
-	ShowHTML(DiffHTML(labelA, labelB, a, b, names, k), DiffText(labelA, labelB, a, b, names, k))
+	ShowHTML(diffHTML(labelA, labelB, a, b, names, k), diffText(labelA, labelB, a, b, names, k))
 }

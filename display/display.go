@@ -30,10 +30,10 @@ func ShowHTML(html, text string) {
 	show(map[protocol.MIMEType]any{protocol.MIMETextHTML: html}, text)
 }
 
-// ShowPicture displays html together with svg (an SVG document) as image/svg+xml in one
+// showPicture displays html together with svg (an SVG document) as image/svg+xml in one
 // output, so that viewers which drop or sanitize HTML still have the picture; text is the
 // text/plain alternative and what is printed outside a notebook.
-func ShowPicture(html, svg, text string) {
+func showPicture(html, svg, text string) {
 	data := map[protocol.MIMEType]any{protocol.MIMETextHTML: html}
 	if svg != "" {
 		data[protocol.MIMEImageSVG] = svg

@@ -60,8 +60,6 @@ func tinyGraph() *edit.Graph {
 
 func TestGraphGolden(t *testing.T) {
 	gr := tinyGraph()
-	golden(t, "graph_text", GraphText(gr))
-	golden(t, "graph_code", GraphCode(gr))
 	golden(t, "graph_html", GraphHTML(gr))
 }
 
@@ -92,20 +90,21 @@ func TestGraphHTMLRows(t *testing.T) {
 	if len(colorOf) != 5 {
 		t.Errorf("%d opcodes coloured, want all 5: %v", len(colorOf), colorOf)
 	}
-	if n := strings.Count(GraphText(gr), "\n") + 1; n != len(gr.Nodes)+2 {
-		t.Errorf("GraphText has %d lines, want header, rule and %d rows", n, len(gr.Nodes))
+	// The HTML cells are the text table's cells: one form of each row.
+	for i, r := range gr.TableCells()[1:] {
+		if !strings.Contains(h, ">"+esc(r[3])+"<") {
+			t.Errorf("row %d: args %q of the text table are not in the HTML", i, r[3])
+		}
 	}
 }
 
 func TestGraphNil(t *testing.T) {
-	for _, s := range []string{GraphText(nil), GraphHTML(nil), GraphCode(nil)} {
-		if !strings.Contains(s, "nil graph") {
-			t.Errorf("nil graph rendered as %q", s)
-		}
+	if s := GraphHTML(nil); !strings.Contains(s, "nil graph") {
+		t.Errorf("nil graph rendered as %q", s)
 	}
 	gr := &edit.Graph{Nodes: []*edit.GNode{nil, {Op: edit.Output, Name: "output", Target: "output"}}}
-	if got := GraphCode(gr); !strings.HasSuffix(got, "return ()") {
-		t.Errorf("GraphCode = %q", got)
+	if got := GraphHTML(gr); !strings.Contains(got, `<tr class="gns-op-output"`) {
+		t.Errorf("GraphHTML with a nil node = %q", got)
 	}
 }
 
@@ -134,29 +133,29 @@ func TestTensorGolden(t *testing.T) {
 	}
 	var all []string
 	for _, c := range cases {
-		all = append(all, "# "+c.name+"\n"+TensorText(c.data, c.dims))
+		all = append(all, "# "+c.name+"\n"+tensorText(c.data, c.dims))
 	}
 	golden(t, "tensor_text", strings.Join(all, "\n\n"))
 }
 
 func TestTensorTextExact(t *testing.T) {
 	want := "[[0.1 0.2]\n [0.3 0.4]]\nshape=[2 2] dtype=float32"
-	if got := TensorText([]float32{0.1, 0.2, 0.3, 0.4}, []int{2, 2}); got != want {
+	if got := tensorText([]float32{0.1, 0.2, 0.3, 0.4}, []int{2, 2}); got != want {
 		t.Errorf("got\n%s\nwant\n%s", got, want)
 	}
-	if got := TensorText([]float32{1, 2, 3}, []int{2, 2}); !strings.HasPrefix(got, "display: ") {
+	if got := tensorText([]float32{1, 2, 3}, []int{2, 2}); !strings.HasPrefix(got, "display: ") {
 		t.Errorf("mismatched shape printed %q", got)
 	}
-	if got := TensorText(nil, []int{0, 3}); got != "[]\nshape=[0 3] dtype=float32" {
+	if got := tensorText(nil, []int{0, 3}); got != "[]\nshape=[0 3] dtype=float32" {
 		t.Errorf("empty tensor printed %q", got)
 	}
 }
 
 func TestHeatmapGolden(t *testing.T) {
 	data := []float32{-2, 0, 1, 0.5, -1, 2}
-	golden(t, "heatmap_html", Heatmap(data, 2, 3, []string{"a", "b"}, []string{" x", "y", "<z>"}, "demo"))
+	golden(t, "heatmap_html", heatmapHTML(data, 2, 3, []string{"a", "b"}, []string{" x", "y", "<z>"}, "demo"))
 	golden(t, "heatmap_text", HeatmapText(data, 2, 3, []string{"a", "b"}, []string{" x", "y", "<z>"}, "demo"))
-	golden(t, "heatmap_svg", HeatmapSVG(data, 2, 3, []string{"a", "b"}, []string{" x", "y", "<z>"}, "demo", Axes("rows", "columns"), ValueTitle("value")))
+	golden(t, "heatmap_svg", heatmapSVG(data, 2, 3, []string{"a", "b"}, []string{" x", "y", "<z>"}, "demo", Axes("rows", "columns"), ValueTitle("value")))
 }
 
 func parseHex(t *testing.T, s string) (r, g, b int) {
@@ -170,7 +169,7 @@ func parseHex(t *testing.T, s string) (r, g, b int) {
 
 func TestColorScaleEndpoints(t *testing.T) {
 	data := []float32{-3, -1, 0, 0.5, 2}
-	h := Heatmap(data, 1, 5, nil, nil, "")
+	h := heatmapHTML(data, 1, 5, nil, nil, "")
 	cells := regexp.MustCompile(`<div style="background:(#[0-9a-f]{6})" title="0, (\d): ([^"]*)"></div>`).FindAllStringSubmatch(h, -1)
 	if len(cells) != len(data) {
 		t.Fatalf("%d cells, want %d", len(cells), len(data))
@@ -227,18 +226,18 @@ func TestAttentionGolden(t *testing.T) {
 		0.7, 0.2, 0.1,
 	}
 	tokens := []string{"<|endoftext|>", " Paris", "\n"}
-	golden(t, "attention_html", AttentionHTML(w, 2, 3, tokens, 1))
-	golden(t, "attention_grid_html", AttentionGridHTML(w, 2, 3, tokens))
-	golden(t, "attention_text", AttentionGridText(w, 2, 3, tokens))
-	golden(t, "attention_svg", AttentionSVG(w, 2, 3, tokens, 1, Layer(2)))
-	golden(t, "attention_grid_svg", AttentionGridSVG(w, 2, 3, tokens))
-	if got := AttentionHTML(w, 2, 3, tokens, 2); !strings.Contains(got, "no head 2") {
+	golden(t, "attention_html", attentionHTML(w, 2, 3, tokens, 1))
+	golden(t, "attention_grid_html", attentionGridHTML(w, 2, 3, tokens))
+	golden(t, "attention_text", attentionGridText(w, 2, 3, tokens))
+	golden(t, "attention_svg", attentionSVG(w, 2, 3, tokens, 1, Layer(2)))
+	golden(t, "attention_grid_svg", attentionGridSVG(w, 2, 3, tokens))
+	if got := attentionHTML(w, 2, 3, tokens, 2); !strings.Contains(got, "no head 2") {
 		t.Errorf("bad head index rendered %q", got)
 	}
-	if got := AttentionGridText(w[:5], 2, 3, tokens); !strings.HasPrefix(got, "display: ") {
+	if got := attentionGridText(w[:5], 2, 3, tokens); !strings.HasPrefix(got, "display: ") {
 		t.Errorf("short weights rendered %q", got)
 	}
-	grid := AttentionGridHTML(w, 2, 3, tokens)
+	grid := attentionGridHTML(w, 2, 3, tokens)
 	for h := 0; h < 2; h++ {
 		if !strings.Contains(grid, ">head "+strconv.Itoa(h)+"</div>") {
 			t.Errorf("grid lacks the title of head %d", h)
@@ -260,7 +259,7 @@ func TestTreeGolden(t *testing.T) {
 		"  )\n" +
 		"  (lm_head): Linear(in=768, out=50257 <tied>)\n" +
 		")"
-	golden(t, "tree_html", TreeHTML(tree))
+	golden(t, "tree_html", treeHTML(tree))
 }
 
 func TestTopK(t *testing.T) {
@@ -300,9 +299,9 @@ func TestTopKGolden(t *testing.T) {
 	cands := TopK([]float32{1, 3, 2, 3, -1}, 3)
 	vocab := []string{"a", " Paris", "<|endoftext|>", "&", "\n"}
 	ts := func(id int) string { return vocab[id] }
-	golden(t, "topk_text", TopKText(cands, ts))
-	golden(t, "topk_html", TopKHTML(cands, ts))
-	if got := TopKText(cands, nil); !strings.Contains(got, "#1") {
+	golden(t, "topk_text", topKText(cands, ts))
+	golden(t, "topk_html", topKHTML(cands, ts))
+	if got := topKText(cands, nil); !strings.Contains(got, "#1") {
 		t.Errorf("nil tokenString should print ids:\n%s", got)
 	}
 }
@@ -312,21 +311,21 @@ func TestLogitLensGolden(t *testing.T) {
 	tokens := []string{"The", " Eiffel", " Tower"}
 	top := [][]string{{" first", " Tower", "\n"}, {" same", " Tower", " is"}, {"<|endoftext|>", " Tower", " is"}}
 	probs := [][]float32{{0.05, 0.2, 0.1}, {0.1, 0.6, 0.3}, {0.2, 0.95}} // one missing prob
-	golden(t, "logitlens_html", LogitLensHTML(layers, tokens, top, probs))
+	golden(t, "logitlens_html", logitLensHTML(layers, tokens, top, probs))
 	golden(t, "logitlens_text", LogitLensText(layers, tokens, top, probs))
-	golden(t, "logitlens_svg", LogitLensSVG(layers, tokens, top, probs))
+	golden(t, "logitlens_svg", logitLensSVG(layers, tokens, top, probs))
 }
 
 func TestDiffGolden(t *testing.T) {
 	a := []float32{1, 2, 3, 4, 5}
 	b := []float32{1, 2.5, 1, 4, 5.25}
 	names := []string{"a", " Paris", "<b>", "&", "\n"}
-	golden(t, "diff_text", DiffText("clean", "patched", a, b, names, 3))
-	golden(t, "diff_html", DiffHTML("clean", "patched", a, b, names, 3))
-	got := DiffText("A", "B", []float32{1, 2, 3}, []float32{1, 2}, nil, 5)
+	golden(t, "diff_text", diffText("clean", "patched", a, b, names, 3))
+	golden(t, "diff_html", diffHTML("clean", "patched", a, b, names, 3))
+	got := diffText("A", "B", []float32{1, 2, 3}, []float32{1, 2}, nil, 5)
 	for _, want := range []string{"lengths differ", "max |B-A| = 0 at #0", "mean |B-A| = 0"} {
 		if !strings.Contains(got, want) {
-			t.Errorf("DiffText lacks %q:\n%s", want, got)
+			t.Errorf("diffText lacks %q:\n%s", want, got)
 		}
 	}
 }
@@ -359,15 +358,15 @@ func TestEscaping(t *testing.T) {
 	}}
 	outs := map[string]string{
 		"GraphHTML":     GraphHTML(gr),
-		"Heatmap":       Heatmap([]float32{1, 2}, 1, 2, []string{"a&b"}, bad[:2], `"q"`),
-		"AttentionHTML": AttentionHTML([]float32{1, 0, 0.5, 0.5}, 1, 2, bad[:2], 0),
-		"AttentionGrid": AttentionGridHTML([]float32{1, 0, 0.5, 0.5}, 1, 2, []string{"a&b", `"q"`}),
-		"TreeHTML":      TreeHTML("M(\n  (<script>x</script>): T&(a&b, \"q\", <|endoftext|>)\n)"),
-		"TopKHTML":      TopKHTML(TopK([]float32{1, 2, 3, 4}, 4), func(i int) string { return bad[i] }),
-		"LogitLensHTML": LogitLensHTML([]string{"a&b"}, bad[:2], [][]string{bad[2:]}, nil),
-		"DiffHTML":      DiffHTML("<script>x</script>", "a&b", []float32{1, 2, 3, 4}, []float32{0, 0, 0, 0}, bad, 4),
-		"TensorHTML":    TensorHTML([]float32{1}, []int{1}),
-		"errorHTML":     Heatmap([]float32{1}, 2, 2, nil, nil, "<script>x</script>"),
+		"heatmapHTML":   heatmapHTML([]float32{1, 2}, 1, 2, []string{"a&b"}, bad[:2], `"q"`),
+		"attentionHTML": attentionHTML([]float32{1, 0, 0.5, 0.5}, 1, 2, bad[:2], 0),
+		"AttentionGrid": attentionGridHTML([]float32{1, 0, 0.5, 0.5}, 1, 2, []string{"a&b", `"q"`}),
+		"treeHTML":      treeHTML("M(\n  (<script>x</script>): T&(a&b, \"q\", <|endoftext|>)\n)"),
+		"topKHTML":      topKHTML(TopK([]float32{1, 2, 3, 4}, 4), func(i int) string { return bad[i] }),
+		"logitLensHTML": logitLensHTML([]string{"a&b"}, bad[:2], [][]string{bad[2:]}, nil),
+		"diffHTML":      diffHTML("<script>x</script>", "a&b", []float32{1, 2, 3, 4}, []float32{0, 0, 0, 0}, bad, 4),
+		"tensorHTML":    tensorHTML([]float32{1}, []int{1}),
+		"errorHTML":     heatmapHTML([]float32{1}, 2, 2, nil, nil, "<script>x</script>"),
 	}
 	for name, h := range outs {
 		for _, b := range bad {
@@ -379,30 +378,30 @@ func TestEscaping(t *testing.T) {
 			t.Errorf("%s contains a <script tag", name)
 		}
 	}
-	if !strings.Contains(outs["AttentionHTML"], "&lt;|endoftext|&gt;") {
+	if !strings.Contains(outs["attentionHTML"], "&lt;|endoftext|&gt;") {
 		t.Errorf("token <|endoftext|> not shown escaped")
 	}
-	if !strings.Contains(outs["TreeHTML"], "&lt;script&gt;x&lt;/script&gt;") {
-		t.Errorf("tree name not shown escaped:\n%s", outs["TreeHTML"])
+	if !strings.Contains(outs["treeHTML"], "&lt;script&gt;x&lt;/script&gt;") {
+		t.Errorf("tree name not shown escaped:\n%s", outs["treeHTML"])
 	}
 }
 
 // TestBadInputsDoNotPanic throws malformed shapes at every renderer.
 func TestBadInputsDoNotPanic(t *testing.T) {
-	_ = TensorText([]float32{1}, []int{-1, -1})
-	_ = TensorText(nil, nil)
-	_ = Heatmap(nil, -1, 0, nil, nil, "")
-	_ = Heatmap([]float32{1, 2}, 1, 2, []string{"only"}, []string{"one"}, "")
+	_ = tensorText([]float32{1}, []int{-1, -1})
+	_ = tensorText(nil, nil)
+	_ = heatmapHTML(nil, -1, 0, nil, nil, "")
+	_ = heatmapHTML([]float32{1, 2}, 1, 2, []string{"only"}, []string{"one"}, "")
 	_ = HeatmapText([]float32{1}, 3, 3, nil, nil, "")
-	_ = AttentionHTML(nil, 0, 0, nil, 0)
-	_ = AttentionGridHTML([]float32{1}, 1, 1, nil)
-	_ = AttentionText([]float32{1}, 1, 1, nil, -1)
+	_ = attentionHTML(nil, 0, 0, nil, 0)
+	_ = attentionGridHTML([]float32{1}, 1, 1, nil)
+	_ = attentionText([]float32{1}, 1, 1, nil, -1)
 	_ = LogitLensText([]string{"l0", "l1"}, []string{"a", "b"}, nil, [][]float32{{0.5}})
-	_ = LogitLensHTML([]string{"l0"}, []string{"a", "b"}, [][]string{{"x", "y", "z"}}, nil)
-	_ = DiffHTML("a", "b", nil, nil, nil, 3)
-	_ = DiffText("a", "b", []float32{float32(math.NaN())}, []float32{1}, nil, -1)
-	_ = TopKText(nil, nil)
-	_ = TreeHTML("")
+	_ = logitLensHTML([]string{"l0"}, []string{"a", "b"}, [][]string{{"x", "y", "z"}}, nil)
+	_ = diffHTML("a", "b", nil, nil, nil, 3)
+	_ = diffText("a", "b", []float32{float32(math.NaN())}, []float32{1}, nil, -1)
+	_ = topKText(nil, nil)
+	_ = treeHTML("")
 	_ = GraphHTML(&edit.Graph{})
 }
 
@@ -431,7 +430,7 @@ func TestShowOutsideNotebook(t *testing.T) {
 	ShowLogitLens([]string{"l"}, []string{"t"}, [][]string{{"u"}}, [][]float32{{1}})
 	ShowDiff("a", "b", []float32{1}, []float32{2}, nil, 1)
 	got := buf.String()
-	want := GraphText(tinyGraph()) + "\n" + TensorText([]float32{0.1, 0.2, 0.3, 0.4}, []int{2, 2}) + "\n"
+	want := tinyGraph().Table() + tensorText([]float32{0.1, 0.2, 0.3, 0.4}, []int{2, 2}) + "\n"
 	if !strings.HasPrefix(got, want) {
 		t.Errorf("stdout starts with\n%s\nwant\n%s", got, want)
 	}

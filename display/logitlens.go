@@ -69,17 +69,17 @@ func logitLensParts(layers []string, tokens []string, top [][]string, probs [][]
 	return pictureHTML("gns-logitlens-picture", alt, svg, table), svg
 }
 
-// LogitLensHTML renders a logit lens: rows are layers, columns are input positions, and each
+// logitLensHTML renders a logit lens: rows are layers, columns are input positions, and each
 // cell shows the layer's top next token at that position, shaded by its probability (0..1, or
 // LogShading / RankShading), as a picture above the same table with details on hover. top and
 // probs are indexed [layer][position]; missing cells stay empty.
-func LogitLensHTML(layers []string, tokens []string, top [][]string, probs [][]float32, opts ...Option) string {
+func logitLensHTML(layers []string, tokens []string, top [][]string, probs [][]float32, opts ...Option) string {
 	h, _ := logitLensParts(layers, tokens, top, probs, opts)
 	return h
 }
 
-// LogitLensSVG is LogitLensHTML's picture alone.
-func LogitLensSVG(layers []string, tokens []string, top [][]string, probs [][]float32, opts ...Option) string {
+// logitLensSVG is logitLensHTML's picture alone.
+func logitLensSVG(layers []string, tokens []string, top [][]string, probs [][]float32, opts ...Option) string {
 	_, s := logitLensParts(layers, tokens, top, probs, opts)
 	return s
 }
@@ -144,5 +144,5 @@ func LogitLensText(layers []string, tokens []string, top [][]string, probs [][]f
 // ShowLogitLens displays a logit lens picture and table.
 func ShowLogitLens(layers []string, tokens []string, top [][]string, probs [][]float32, opts ...Option) {
 	h, svg := logitLensParts(layers, tokens, top, probs, opts)
-	ShowPicture(h, svg, LogitLensText(layers, tokens, top, probs))
+	showPicture(h, svg, LogitLensText(layers, tokens, top, probs))
 }

@@ -87,11 +87,11 @@ func TestShowInNotebook(t *testing.T) {
 		if !ok {
 			t.Fatal("the pipe closed before a display arrived")
 		}
-		text := TensorText([]float32{0.1, 0.2, 0.3, 0.4}, []int{2, 2})
+		text := tensorText([]float32{0.1, 0.2, 0.3, 0.4}, []int{2, 2})
 		if got := data.Data[protocol.MIMETextPlain]; got != text {
 			t.Errorf("text/plain = %q, want %q", got, text)
 		}
-		if got := data.Data[protocol.MIMETextHTML]; got != TensorHTML([]float32{0.1, 0.2, 0.3, 0.4}, []int{2, 2}) {
+		if got := data.Data[protocol.MIMETextHTML]; got != tensorHTML([]float32{0.1, 0.2, 0.3, 0.4}, []int{2, 2}) {
 			t.Errorf("text/html = %q", got)
 		}
 	case <-time.After(5 * time.Second):
@@ -102,9 +102,9 @@ func TestShowInNotebook(t *testing.T) {
 		if !ok {
 			t.Fatal("the pipe closed before the heatmap arrived")
 		}
-		svg := HeatmapSVG([]float32{-1, 2}, 1, 2, nil, nil, "h", Axes("r", "c"))
+		svg := heatmapSVG([]float32{-1, 2}, 1, 2, nil, nil, "h", Axes("r", "c"))
 		if got, _ := data.Data[protocol.MIMEImageSVG].(string); got == "" || got != svg {
-			t.Errorf("image/svg+xml = %.100q, want HeatmapSVG's picture", got)
+			t.Errorf("image/svg+xml = %.100q, want heatmapSVG's picture", got)
 		}
 		if got, _ := data.Data[protocol.MIMETextHTML].(string); !strings.Contains(got, `<img class="gns-picture"`) {
 			t.Errorf("the heatmap's text/html has no <img>: %.200q", got)

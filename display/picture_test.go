@@ -120,10 +120,10 @@ func TestHeatmapPicture(t *testing.T) {
 	data := []float32{-2, 0, 1, 0.5, -1, 2}
 	rows, cols := []string{"layer 0", "layer 1"}, []string{" Mary", "<b>", "x"}
 	opts := []Option{Axes("patched layer", "patched position"), ValueTitle("logit diff")}
-	svg := HeatmapSVG(data, 2, 3, rows, cols, "patching", opts...)
-	html := Heatmap(data, 2, 3, rows, cols, "patching", opts...)
+	svg := heatmapSVG(data, 2, 3, rows, cols, "patching", opts...)
+	html := heatmapHTML(data, 2, 3, rows, cols, "patching", opts...)
 	if got := imgSVG(t, html); got != svg {
-		t.Errorf("the <img> does not show HeatmapSVG's picture")
+		t.Errorf("the <img> does not show heatmapSVG's picture")
 	}
 	doc := parseSVG(t, svg)
 	if !contains(doc.texts["axis-title"], "patched layer") || !contains(doc.texts["axis-title"], "patched position") {
@@ -150,7 +150,7 @@ func TestHeatmapPicture(t *testing.T) {
 	if !strings.Contains(html, "<details>") || !strings.Contains(html, `class="gns-grid"`) {
 		t.Errorf("no folded interactive grid in:\n%.500s", html)
 	}
-	if HeatmapSVG(data, 3, 3, nil, nil, "") != "" {
+	if heatmapSVG(data, 3, 3, nil, nil, "") != "" {
 		t.Errorf("a malformed matrix drew a picture")
 	}
 }
@@ -177,7 +177,7 @@ func TestScaleChoice(t *testing.T) {
 	if s.color(-7.8) != white || s.color(-3) != red {
 		t.Errorf("all-negative: min %s, max %s; want white and red", s.color(-7.8).hex(), s.color(-3).hex())
 	}
-	svg := HeatmapSVG(neg, 1, 3, nil, nil, "")
+	svg := heatmapSVG(neg, 1, 3, nil, nil, "")
 	if a, b := pixel(t, svg, 0, 0, 18), pixel(t, svg, 0, 2, 18); a == b || a.b > a.r || b.b > b.r {
 		t.Errorf("all-negative heatmap drew %s and %s: want distinct, not blue", a.hex(), b.hex())
 	}
@@ -255,7 +255,7 @@ func TestAttentionPicture(t *testing.T) {
 		0.7, 0.2, 0.1,
 	}
 	tokens := []string{"<|endoftext|>", " Paris", "\n"}
-	doc := parseSVG(t, AttentionSVG(w, 2, 3, tokens, 1, Layer(3)))
+	doc := parseSVG(t, attentionSVG(w, 2, 3, tokens, 1, Layer(3)))
 	if !contains(doc.texts["title"], "layer 3, head 1") {
 		t.Errorf("title %q, want the layer and head", doc.texts["title"])
 	}
@@ -268,16 +268,16 @@ func TestAttentionPicture(t *testing.T) {
 	if !contains(doc.texts["row-label"], "␣Paris") || !contains(doc.texts["col-label"], "⏎") {
 		t.Errorf("token labels %q %q", doc.texts["row-label"], doc.texts["col-label"])
 	}
-	html := AttentionHTML(w, 2, 3, tokens, 1, Layer(3))
-	if imgSVG(t, html) != AttentionSVG(w, 2, 3, tokens, 1, Layer(3)) {
-		t.Errorf("AttentionHTML's <img> is not AttentionSVG")
+	html := attentionHTML(w, 2, 3, tokens, 1, Layer(3))
+	if imgSVG(t, html) != attentionSVG(w, 2, 3, tokens, 1, Layer(3)) {
+		t.Errorf("attentionHTML's <img> is not attentionSVG")
 	}
 	// Every head, on one 0..1 scale.
-	doc = parseSVG(t, AttentionGridSVG(w, 2, 3, tokens, Layer(0)))
+	doc = parseSVG(t, attentionGridSVG(w, 2, 3, tokens, Layer(0)))
 	if !contains(doc.texts["title"], "layer 0, head 0") || !contains(doc.texts["title"], "layer 0, head 1") || len(doc.images) != 2 {
 		t.Errorf("grid titles %q, %d cell images", doc.texts["title"], len(doc.images))
 	}
-	if AttentionSVG(w, 2, 3, tokens, 2) != "" || !strings.Contains(AttentionHTML(w, 2, 3, tokens, -1), "no head -1") {
+	if attentionSVG(w, 2, 3, tokens, 2) != "" || !strings.Contains(attentionHTML(w, 2, 3, tokens, -1), "no head -1") {
 		t.Errorf("a missing head drew a picture")
 	}
 }
@@ -287,7 +287,7 @@ func TestLogitLensPicture(t *testing.T) {
 	tokens := []string{"The", " Eiffel"}
 	top := [][]string{{" first", " Tower"}, {"<|endoftext|>", " Tower"}}
 	probs := [][]float32{{0.001, 0.2}, {0.1}} // one missing
-	doc := parseSVG(t, LogitLensSVG(layers, tokens, top, probs, LogShading()))
+	doc := parseSVG(t, logitLensSVG(layers, tokens, top, probs, LogShading()))
 	for _, want := range []string{"␣first", "<|endoftext…", "␣Tower"} {
 		if !contains(doc.texts[""], want) {
 			t.Errorf("cell texts %q lack %q", doc.texts[""], want)

@@ -13,9 +13,9 @@ const (
 	edgeItems      = 3
 )
 
-// TensorText prints a float32 tensor like numpy: nested brackets, values aligned on their
+// tensorText prints a float32 tensor like numpy: nested brackets, values aligned on their
 // decimal point, axes longer than 6 summarized with "...", then a shape and dtype line.
-func TensorText(data []float32, dims []int) string {
+func tensorText(data []float32, dims []int) string {
 	size := 1
 	for _, d := range dims {
 		if d < 0 {
@@ -29,14 +29,14 @@ func TensorText(data []float32, dims []int) string {
 	return formatArray(data, dims) + "\n" + fmt.Sprintf("shape=%v dtype=float32", dims)
 }
 
-// TensorHTML is TensorText in a <pre> block.
-func TensorHTML(data []float32, dims []int) string {
-	return preHTML(TensorText(data, dims))
+// tensorHTML is tensorText in a <pre> block.
+func tensorHTML(data []float32, dims []int) string {
+	return preHTML(tensorText(data, dims))
 }
 
 // ShowTensor displays a tensor as numpy-like text.
 func ShowTensor(data []float32, dims []int) {
-	ShowHTML(TensorHTML(data, dims), TensorText(data, dims))
+	ShowHTML(tensorHTML(data, dims), tensorText(data, dims))
 }
 
 // shownIndices lists the indices printed along an axis of length d; -1 marks "...".
@@ -307,20 +307,20 @@ func heatmapParts(data []float32, rows, cols int, rowLabels, colLabels []string,
 	return pictureHTML("gns-heatmap", alt, svg, interactive), svg
 }
 
-// Heatmap draws a rows x cols matrix (row-major data) as an SVG picture (shown through an
+// heatmapHTML draws a rows x cols matrix (row-major data) as an SVG picture (shown through an
 // <img>, which survives untrusted notebooks and HTML exports) with titled axes and a colour
 // bar, above the same cells as HTML with each value on hover. Colours are diverging
 // (blue–white–red around 0) when the values span both signs, else sequential (white–red from
 // the minimum to the maximum); opts change the scale (Center, Min, Max, Diverging, Sequential,
 // LogShading, RankShading) and titles (Axes, ValueTitle). Labels must have one entry per row
 // or column, else indices are used.
-func Heatmap(data []float32, rows, cols int, rowLabels, colLabels []string, title string, opts ...Option) string {
+func heatmapHTML(data []float32, rows, cols int, rowLabels, colLabels []string, title string, opts ...Option) string {
 	h, _ := heatmapParts(data, rows, cols, rowLabels, colLabels, title, opts)
 	return h
 }
 
-// HeatmapSVG is Heatmap's picture alone, an SVG document ("" when the input is malformed).
-func HeatmapSVG(data []float32, rows, cols int, rowLabels, colLabels []string, title string, opts ...Option) string {
+// heatmapSVG is heatmapHTML's picture alone, an SVG document ("" when the input is malformed).
+func heatmapSVG(data []float32, rows, cols int, rowLabels, colLabels []string, title string, opts ...Option) string {
 	_, s := heatmapParts(data, rows, cols, rowLabels, colLabels, title, opts)
 	return s
 }
@@ -389,5 +389,5 @@ func matrixText(data []float32, rows, cols int, rowLabels, colLabels []string, t
 // image/svg+xml), a table of numbers elsewhere.
 func ShowHeatmap(data []float32, rows, cols int, rowLabels, colLabels []string, title string, opts ...Option) {
 	h, svg := heatmapParts(data, rows, cols, rowLabels, colLabels, title, opts)
-	ShowPicture(h, svg, HeatmapText(data, rows, cols, rowLabels, colLabels, title))
+	showPicture(h, svg, HeatmapText(data, rows, cols, rowLabels, colLabels, title))
 }

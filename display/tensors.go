@@ -31,13 +31,13 @@ func matrixOf(what string, t *tensor.Tensor) ([]float32, int, int, error) {
 	return t.Data(), dims[0], dims[1], nil
 }
 
-// HeatmapOf is Heatmap of a [rows, cols] tensor.
-func HeatmapOf(t *tensor.Tensor, rowLabels, colLabels []string, title string, opts ...Option) string {
+// heatmapOfHTML is heatmapHTML of a [rows, cols] tensor.
+func heatmapOfHTML(t *tensor.Tensor, rowLabels, colLabels []string, title string, opts ...Option) string {
 	data, rows, cols, err := matrixOf("heatmap", t)
 	if err != nil {
 		return errorHTML("%v", err)
 	}
-	return Heatmap(data, rows, cols, rowLabels, colLabels, title, opts...)
+	return heatmapHTML(data, rows, cols, rowLabels, colLabels, title, opts...)
 }
 
 // ShowHeatmapOf displays a [rows, cols] tensor as a heatmap (ShowHeatmap).

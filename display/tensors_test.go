@@ -27,15 +27,15 @@ func TestTensorRenderersMatchFlatOnes(t *testing.T) {
 	if got != want {
 		t.Errorf("ShowHeatmapOf:\n%s\nwant\n%s", got, want)
 	}
-	if html := HeatmapOf(m, rows, cols, "t"); html != Heatmap([]float32{1, -2, 3, 0.5, 0, -1}, 2, 3, rows, cols, "t") {
-		t.Error("HeatmapOf differs from Heatmap")
+	if html := heatmapOfHTML(m, rows, cols, "t"); html != heatmapHTML([]float32{1, -2, 3, 0.5, 0, -1}, 2, 3, rows, cols, "t") {
+		t.Error("heatmapOfHTML differs from heatmapHTML")
 	}
 	bad := captured(func() { ShowHeatmapOf(tensor.Zeros(2, 2, 2), nil, nil, "") })
 	if !strings.Contains(bad, "[rows, cols]") || !strings.Contains(bad, "[2 2 2]") {
 		t.Errorf("a 3-D heatmap shows %q; want an error naming the shape", bad)
 	}
 	w := tensor.Of([][][][]float32{{{{1, 0}, {0.5, 0.5}}}}) // [1 head, 2, 2]
-	if got, want := captured(func() { ShowAttentionOf(w, []string{"A", "B"}) }), AttentionGridText(w.Data(), 1, 2, []string{"A", "B"})+"\n"; got != want {
+	if got, want := captured(func() { ShowAttentionOf(w, []string{"A", "B"}) }), attentionGridText(w.Data(), 1, 2, []string{"A", "B"})+"\n"; got != want {
 		t.Errorf("ShowAttentionOf:\n%s\nwant\n%s", got, want)
 	}
 	logits := tensor.Of([][]float32{{0, 2, 1}})

@@ -65,12 +65,12 @@ func tokenOf(tokenString func(int) string, id int) string {
 	return tokenString(id)
 }
 
-// barWidth is the length of TopKText's probability bar at probability 1.
+// barWidth is the length of topKText's probability bar at probability 1.
 const barWidth = 20
 
-// TopKText prints candidates as a table of rank, id, token, logit, probability and a bar.
+// topKText prints candidates as a table of rank, id, token, logit, probability and a bar.
 // tokenString turns an id into its text; nil prints "#id".
-func TopKText(cands []Candidate, tokenString func(int) string) string {
+func topKText(cands []Candidate, tokenString func(int) string) string {
 	var rows [][]string
 	for i, c := range cands {
 		n := 0
@@ -87,8 +87,8 @@ func percent(p float32) string {
 	return fmt.Sprintf("%.2f%%", 100*p)
 }
 
-// TopKHTML renders candidates as a small table with a bar for each probability.
-func TopKHTML(cands []Candidate, tokenString func(int) string) string {
+// topKHTML renders candidates as a small table with a bar for each probability.
+func topKHTML(cands []Candidate, tokenString func(int) string) string {
 	var rows [][]string
 	for i, c := range cands {
 		w := 0.0
@@ -106,5 +106,5 @@ func TopKHTML(cands []Candidate, tokenString func(int) string) string {
 
 // ShowTopK displays next-token candidates.
 func ShowTopK(cands []Candidate, tokenString func(int) string) {
-	ShowHTML(TopKHTML(cands, tokenString), TopKText(cands, tokenString))
+	ShowHTML(topKHTML(cands, tokenString), topKText(cands, tokenString))
 }

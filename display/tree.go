@@ -5,7 +5,7 @@ import (
 	"strings"
 )
 
-// treeToken finds what TreeHTML colours in a line of a printed module tree:
+// treeToken finds what treeHTML colours in a line of a printed module tree:
 // "(name):", "[edit]", "12 x" and type names before "(".
 var treeToken = regexp.MustCompile(`\(([^()\s]+)\):|\[edit\]|\b\d+ x\b|([A-Za-z_][A-Za-z0-9_.]*)\(`)
 
@@ -16,9 +16,9 @@ const (
 	treeRepColor  = "#57606a" // 0-11: 12 x
 )
 
-// TreeHTML shows a printed module tree (the model's String()) in a <pre>, colouring child
+// treeHTML shows a printed module tree (the model's String()) in a <pre>, colouring child
 // names, type names, repeat counts and loaded edits.
-func TreeHTML(tree string) string {
+func treeHTML(tree string) string {
 	var b strings.Builder
 	b.WriteString(`<pre class="gns-tree" style="font:12px monospace;line-height:1.35;margin:0;color:#24292f;background:#fff">`)
 	span := func(color, text string, bold bool) {
@@ -58,5 +58,5 @@ func TreeHTML(tree string) string {
 
 // ShowTree displays a printed module tree, coloured in a notebook.
 func ShowTree(tree string) {
-	ShowHTML(TreeHTML(tree), tree)
+	ShowHTML(treeHTML(tree), tree)
 }

@@ -1,13 +1,16 @@
 package edit_test
 
 import (
+	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gonnsight/gonnsight/edit"
 	"github.com/gonnsight/gonnsight/nnsight"
-	"github.com/gonnsight/gonnsight/toy"
+	"github.com/gonnsight/gonnsight/internal/toy"
 )
 
 func toyWeights() map[string]*tensors.Tensor {
@@ -39,6 +42,13 @@ func TestToyMGraphTable(t *testing.T) {
 	}
 	table := gr.Table()
 	t.Log("\n" + table)
+	var printed strings.Builder
+	if err := edit.FprintGraph(&printed, m, ""); err != nil || printed.String() != table {
+		t.Errorf("FprintGraph wrote %q (%v), want the table", printed.String(), err)
+	}
+	if err := edit.FprintGraph(&printed, m, "layer9"); err == nil || !strings.Contains(err.Error(), "layer9") {
+		t.Errorf("FprintGraph of a missing module: %v", err)
+	}
 	if ph := rowsOf(gr, edit.Placeholder); len(ph) != 1 || ph[0].Name != "x" {
 		t.Errorf("want one placeholder x, got %v", ph)
 	}
@@ -129,12 +139,37 @@ func TestExplain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e.GraphCount != 1 || e.GraphBreakCount != 0 || e.OpCount == 0 || e.ModuleCalls != 5 {
+	// A GoMLX forward is one graph by construction (Go code between ops runs while it is
+	// built), so the counts worth checking are the measured ones: the ops must be exactly the
+	// root graph's call_function nodes, in order, and M makes five module calls.
+	gr, err := m.Graph("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	types := map[string]int{}
+	for _, n := range gr.Nodes {
+		if n.Op == edit.CallFunction {
+			want = append(want, n.Target)
+			types[n.Target]++
+		}
+	}
+	if len(want) < 5 {
+		t.Fatalf("M's graph has %d ops:\n%s", len(want), gr.Table())
+	}
+	if e.OpCount != len(want) || len(e.OpsPerGraph) != 1 || !slices.Equal(e.OpsPerGraph[0], want) || !maps.Equal(e.OpTypes, types) {
+		t.Errorf("explanation: %d ops %v, types %v; the captured graph has %d: %v", e.OpCount, e.OpsPerGraph, e.OpTypes, len(want), want)
+	}
+	if e.GraphCount != 1 || e.GraphBreakCount != 0 || e.ModuleCalls != 5 {
 		t.Errorf("explanation %+v", e)
 	}
-	if !strings.Contains(b.String(), "Graph Count: 1") {
-		t.Errorf("printed explanation:\n%s", b.String())
+	for _, line := range []string{"Graph Count: 1\n", fmt.Sprintf("Op Count: %d\n", len(want)), "Module Calls: 5\n",
+		fmt.Sprintf("Graph 0: %d ops", len(want))} {
+		if !strings.Contains(b.String(), line) {
+			t.Errorf("printed explanation lacks %q:\n%s", line, b.String())
+		}
 	}
+	t.Logf("M: %d ops", len(want))
 }
 
 func TestWrapIntermediateValue(t *testing.T) {

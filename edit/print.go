@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -33,24 +34,72 @@ type Capturer interface {
 	Explain(input any) (*Explanation, error)
 }
 
-// PrintGraph prints the captured graph of the module at path as torch.fx's print_tabular
-// does (opcode, name, target, args, kwargs), plus each value's shape.
+// PrintGraph prints the captured graph of the module at path to standard output, as
+// FprintGraph does.
 func PrintGraph(m Capturer, path string, opts ...GraphOption) error {
+	return FprintGraph(os.Stdout, m, path, opts...)
+}
+
+// FprintGraph writes the captured graph of the module at path to w as torch.fx's
+// print_tabular does (opcode, name, target, args, kwargs), plus each value's shape: the text
+// of (*Graph).Table.
+func FprintGraph(w io.Writer, m Capturer, path string, opts ...GraphOption) error {
 	gr, err := m.Graph(path, opts...)
 	if err != nil {
 		return err
 	}
-	fmt.Fprint(os.Stdout, gr.Table())
-	return nil
+	_, err = io.WriteString(w, gr.Table())
+	return err
 }
 
-// Table renders the graph as aligned text.
-func (gr *Graph) Table() string {
+// TableCells returns the cells of Table: the header, then one row per node (nil nodes
+// skipped) with args as a Python tuple, the way torch.fx prints them: (), (x,), (x, y).
+// Renderers of other forms (display's HTML) use these cells, so every form reads the same.
+func (gr *Graph) TableCells() [][]string {
 	rows := [][]string{{"opcode", "name", "target", "args", "kwargs", "shape"}}
-	for _, n := range gr.Nodes {
-		rows = append(rows, []string{n.Op, n.Name, n.Target, "(" + strings.Join(n.Args, ", ") + ")", "{" + n.Kwargs + "}", n.Shape})
+	if gr == nil {
+		return rows
 	}
-	return alignRows(rows)
+	for _, n := range gr.Nodes {
+		if n != nil {
+			rows = append(rows, []string{n.Op, n.Name, n.Target, tuple(n.Args), "{" + kwargsOf(n) + "}", n.Shape})
+		}
+	}
+	return rows
+}
+
+// Table renders the graph as torch.fx's print_tabular does: aligned columns under a header
+// and a rule, one line per node, each line ending in a newline.
+func (gr *Graph) Table() string {
+	if gr == nil {
+		return "nil graph\n"
+	}
+	return alignRows(gr.TableCells())
+}
+
+// tuple prints names as a Python tuple: (), (x,), (x, y).
+func tuple(names []string) string {
+	if len(names) == 1 {
+		return "(" + names[0] + ",)"
+	}
+	return "(" + strings.Join(names, ", ") + ")"
+}
+
+// kwargsOf returns a node's keyword arguments without braces.
+func kwargsOf(n *GNode) string {
+	return strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(n.Kwargs), "{"), "}")
+}
+
+// title names the graph's module and type: "layer1 (WrappedLayer)", "(root) (M)".
+func (gr *Graph) title() string {
+	path := gr.Module
+	if path == "" {
+		path = "(root)"
+	}
+	if gr.Type == "" {
+		return path
+	}
+	return path + " (" + gr.Type + ")"
 }
 
 func alignRows(rows [][]string) string {
@@ -61,54 +110,76 @@ func alignRows(rows [][]string) string {
 		}
 	}
 	var b strings.Builder
-	for ri, r := range rows {
-		for i, c := range r {
-			if i == len(r)-1 {
-				b.WriteString(c)
-			} else {
-				b.WriteString(c + strings.Repeat(" ", widths[i]-len([]rune(c))+2))
+	line := func(cells []string) {
+		var l strings.Builder
+		for i, c := range cells {
+			l.WriteString(c)
+			if i < len(cells)-1 {
+				l.WriteString(strings.Repeat(" ", widths[i]-len([]rune(c))+2))
 			}
 		}
-		b.WriteString("\n")
+		b.WriteString(strings.TrimRight(l.String(), " "))
+		b.WriteByte('\n')
+	}
+	for ri, r := range rows {
+		line(r)
 		if ri == 0 {
+			rule := make([]string, len(widths))
 			for i, w := range widths {
-				b.WriteString(strings.Repeat("-", w))
-				if i < len(widths)-1 {
-					b.WriteString("  ")
-				}
+				rule[i] = strings.Repeat("-", w)
 			}
-			b.WriteString("\n")
+			line(rule)
 		}
 	}
 	return b.String()
 }
 
-// Code renders the graph as readable code, one line per node.
+// Code renders the graph as readable code (torch.fx's print_readable): a comment naming the
+// module, the placeholders as the forward's parameters, one line per node with its shape,
+// and the returned values as a tuple.
 func (gr *Graph) Code() string {
+	if gr == nil {
+		return "nil graph\n"
+	}
 	var b strings.Builder
-	var params []string
+	b.WriteString("# " + gr.title() + "\n")
+	params, shapes := []string{"self"}, []string(nil)
 	for _, n := range gr.Nodes {
-		if n.Op == Placeholder {
+		if n != nil && n.Op == Placeholder {
 			params = append(params, n.Name)
+			if n.Shape != "" {
+				shapes = append(shapes, n.Name+": "+n.Shape)
+			}
 		}
 	}
-	fmt.Fprintf(&b, "def forward(self, %s):  # %s %s\n", strings.Join(params, ", "), gr.Type, gr.Module)
+	b.WriteString("def forward(" + strings.Join(params, ", ") + "):")
+	if len(shapes) > 0 {
+		b.WriteString("  # " + strings.Join(shapes, ", "))
+	}
+	b.WriteByte('\n')
 	for _, n := range gr.Nodes {
-		switch n.Op {
-		case Placeholder:
-		case GetAttr:
-			fmt.Fprintf(&b, "    %s = self.%s  # %s\n", n.Name, n.Target, n.Shape)
-		case CallModule:
-			fmt.Fprintf(&b, "    %s = self.%s(%s)  # %s\n", n.Name, n.Target, strings.Join(n.Args, ", "), n.Shape)
-		case CallFunction:
-			args := strings.Join(n.Args, ", ")
-			if n.Kwargs != "" {
-				args += ", " + n.Kwargs
-			}
-			fmt.Fprintf(&b, "    %s = %s(%s)  # %s\n", n.Name, n.Target, args, n.Shape)
-		case Output:
-			fmt.Fprintf(&b, "    return (%s)\n", strings.Join(n.Args, ", "))
+		if n == nil || n.Op == Placeholder {
+			continue
 		}
+		var line string
+		switch n.Op {
+		case Output:
+			line = "return " + tuple(n.Args)
+		case GetAttr:
+			line = n.Name + " = self." + n.Target
+		case CallModule:
+			line = n.Name + " = self." + n.Target + "(" + strings.Join(n.Args, ", ") + ")"
+		default:
+			args := slices.Clone(n.Args)
+			if kw := kwargsOf(n); kw != "" {
+				args = append(args, kw)
+			}
+			line = n.Name + " = " + n.Target + "(" + strings.Join(args, ", ") + ")"
+		}
+		if n.Op != Output && n.Shape != "" {
+			line += "  # " + n.Shape
+		}
+		b.WriteString("    " + line + "\n")
 	}
 	return b.String()
 }

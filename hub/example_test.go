@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 
 	"github.com/gonnsight/gonnsight/hub"
-	"github.com/gonnsight/gonnsight/hub/hubtest"
+	"github.com/gonnsight/gonnsight/internal/hubtest"
 )
 
 // Resolve a hub id: the files are downloaded into the cache on first use, then found there.

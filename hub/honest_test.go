@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gonnsight/gonnsight/hub/hubtest"
+	"github.com/gonnsight/gonnsight/internal/hubtest"
 	"github.com/gonnsight/gonnsight/internal/fsx"
 )
 

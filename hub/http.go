@@ -303,7 +303,6 @@ func (c *repoClient) download(blob, name string, meta *fileMeta) (err error) {
 	}
 	// Never read past the announced size: a lying server must not fill the disk. Without an
 	// announced size, a bound by kind (the hub keeps files of 10 MiB and more in LFS).
-	body := io.Reader(resp.Body)
 	limit := total
 	if limit < 0 {
 		limit = maxUnannouncedLFS
@@ -311,7 +310,7 @@ func (c *repoClient) download(blob, name string, meta *fileMeta) (err error) {
 			limit = maxUnannouncedSmall
 		}
 	}
-	body = io.LimitReader(resp.Body, limit+1)
+	body := io.LimitReader(resp.Body, limit+1)
 	var bar *progressBar
 	if c.progress != nil && (total < 0 || total > 1<<20) {
 		bar = newProgressBar(c.progress, name, total)

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gonnsight/gonnsight/hub/hubtest"
+	"github.com/gonnsight/gonnsight/internal/hubtest"
 )
 
 const repoID = "org/tiny"

@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/gonnsight/gonnsight/module"
-	"github.com/gonnsight/gonnsight/toy"
+	"github.com/gonnsight/gonnsight/internal/toy"
 )
 
 func TestNormalizePath(t *testing.T) {

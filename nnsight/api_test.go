@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -309,6 +310,11 @@ func TestFusedKernelsKeepEditsExact(t *testing.T) {
 	}
 	a, b := run(fused), run(plain)
 	fx.CompareSlice(t, "fused vs plain logits", a, b, 1e-5)
+	// The fused kernels round differently from the ops they replace: identical bits mean no
+	// fused kernel ran.
+	if slices.Equal(a, b) {
+		t.Error("fused and NoFusion logits are bit-identical: the run used no fused kernel")
+	}
 	// An edit of an op inside the GELU (its tanh) must act even though runs fuse GELU
 	// elsewhere: the edited module keeps its own ops.
 	for _, m := range []*nnsight.Model{fused, plain} {
@@ -321,4 +327,7 @@ func TestFusedKernelsKeepEditsExact(t *testing.T) {
 		t.Fatal("the edit inside mlp.act had no effect with fusion on")
 	}
 	fx.CompareSlice(t, "edited, fused vs plain", ea, eb, 1e-5)
+	if slices.Equal(ea, eb) {
+		t.Error("with the edit, fused and NoFusion logits are bit-identical: the modules the edit does not rewrite lost their fused kernels")
+	}
 }

@@ -10,7 +10,7 @@ import (
 
 	"github.com/gonnsight/gonnsight/edit"
 	"github.com/gonnsight/gonnsight/nnsight"
-	"github.com/gonnsight/gonnsight/toy"
+	"github.com/gonnsight/gonnsight/internal/toy"
 )
 
 // Concurrent LoadEdits calls each add their edit: none is lost.

@@ -2,6 +2,7 @@ package nnsight_test
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/gonnsight/gonnsight/edit"
 	"github.com/gonnsight/gonnsight/nnsight"
@@ -19,10 +20,13 @@ func ExampleModel_Trace() {
 		fmt.Println(err)
 		return
 	}
-	_, shape, _ := res.Float32("mlp0")
-	_, logits, _ := res.Float32("logits")
-	fmt.Println("mlp0", shape, "logits", logits)
-	// Output: mlp0 [1 4 16] logits [1 4 512]
+	mlp0 := res.Tensor("mlp0")
+	logits := res.Tensor("logits")
+	fmt.Println("mlp0", mlp0.Shape(), "first values", round3(mlp0.At(0, 0).Slice(-1, 0, 3).Data()))
+	fmt.Println("logits", logits.Shape(), "next token", logits.At(0, -1).ArgMax(-1).Ints())
+	// Output:
+	// mlp0 [1 4 16] first values [-0.067 0.165 -0.13]
+	// logits [1 4 512] next token [72]
 }
 
 // Patch a clean activation into a corrupted prompt, both in one batched run.
@@ -42,9 +46,9 @@ func ExampleTracer_Invoke() {
 		fmt.Println(err)
 		return
 	}
-	_, shape, _ := res.Float32("diff")
-	fmt.Println("logit difference, shape", shape)
-	// Output: logit difference, shape []
+	d, shape, _ := res.Float32("diff")
+	fmt.Printf("logit difference %.3f, shape %v\n", d[0], shape)
+	// Output: logit difference -0.445, shape []
 }
 
 // Wrap an intermediate value of a module's forward with an edit.
@@ -58,7 +62,19 @@ func ExampleModel_LoadEdits() {
 	res, _ := model.Trace([]int{1, 2, 3}, func(t *nnsight.Tracer) {
 		t.Module("transformer.h.1.attn.query_wrapper").Output().Save("q")
 	})
-	_, shape, _ := res.Float32("q")
+	q, shape, _ := res.Float32("q")
 	fmt.Println("query [batch pos embd]:", shape, "edits:", model.Edits())
-	// Output: query [batch pos embd]: [1 3 16] edits: [WrapperModule(transformer.h.1.attn.query -> query_wrapper)]
+	fmt.Println("first values:", round3(q[:3]))
+	// Output:
+	// query [batch pos embd]: [1 3 16] edits: [WrapperModule(transformer.h.1.attn.query -> query_wrapper)]
+	// first values: [-0.216 0.157 -0.311]
+}
+
+// round3 rounds to three decimals, for outputs that hold across CPUs.
+func round3(x []float32) []float64 {
+	out := make([]float64, len(x))
+	for i, v := range x {
+		out[i] = math.Round(float64(v)*1000) / 1000
+	}
+	return out
 }

@@ -85,3 +85,54 @@ func TestGenerateSamplingIsSeeded(t *testing.T) {
 		t.Error("a generation past n_positions must fail")
 	}
 }
+
+// TestGenerateSamplingHonoursTemperatureAndTopK checks what the options do, not only that a
+// seed repeats: top-k 1 and a near-zero temperature are greedy, every sampled token is among
+// its step's top k, and the seed changes what is drawn.
+func TestGenerateSamplingHonoursTemperatureAndTopK(t *testing.T) {
+	m, fx := loadTiny(t, "tiny-a")
+	p0 := fx.Ints(t, "p0")
+	const n = 6
+	gen := func(fn func(*nnsight.Tracer), opts ...nnsight.GenOption) *nnsight.Generation {
+		t.Helper()
+		g, err := m.Generate(p0, n, fn, append(opts, nnsight.IgnoreEOS())...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g
+	}
+	greedy := fmt.Sprint(gen(nil).NewTokens[0])
+	if got := fmt.Sprint(gen(nil, nnsight.Temperature(1), nnsight.TopK(1), nnsight.Seed(7)).NewTokens[0]); got != greedy {
+		t.Errorf("top-k 1 sampled %s, want the greedy %s", got, greedy)
+	}
+	if got := fmt.Sprint(gen(nil, nnsight.Temperature(1e-4), nnsight.Seed(7)).NewTokens[0]); got != greedy {
+		t.Errorf("temperature 1e-4 sampled %s, want the greedy %s", got, greedy)
+	}
+	const k = 20
+	distinct := map[string]bool{}
+	for seed := int64(1); seed <= 4; seed++ {
+		s := gen(func(tr *nnsight.Tracer) { tr.Logits().At(1, -1, 0).Save("last") },
+			nnsight.Temperature(1), nnsight.TopK(k), nnsight.Seed(seed))
+		distinct[fmt.Sprint(s.NewTokens[0])] = true
+		steps := s.Saved.List("last")
+		if len(steps) != n {
+			t.Fatalf("saved %d steps, want %d", len(steps), n)
+		}
+		for i, st := range steps {
+			logits, _, _ := nnsight.Float32(st)
+			tok := s.NewTokens[0][i]
+			higher := 0 // tokens with a larger logit than the one drawn
+			for _, x := range logits {
+				if x > logits[tok] {
+					higher++
+				}
+			}
+			if higher >= k {
+				t.Errorf("seed %d, step %d: token %d has %d higher logits, outside the top %d", seed, i, tok, higher, k)
+			}
+		}
+	}
+	if len(distinct) < 2 {
+		t.Errorf("four seeds drew the same tokens: %v", distinct)
+	}
+}

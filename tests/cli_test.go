@@ -15,8 +15,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gonnsight/gonnsight/hub/hubtest"
+	"github.com/gonnsight/gonnsight/edit"
+	"github.com/gonnsight/gonnsight/internal/hubtest"
 	"github.com/gonnsight/gonnsight/internal/golden"
+	"github.com/gonnsight/gonnsight/nnsight"
 	"github.com/gonnsight/gonnsight/safetensors"
 	"github.com/gonnsight/gonnsight/version"
 )
@@ -505,7 +507,6 @@ func TestGraphExplainScan(t *testing.T) {
 		{[]string{"graph", "--module", "transformer.h[0].attn", "--folded"}, []string{"call_module", "c_attn", "query"}},
 		{[]string{"graph", "--module", "transformer.h.0.mlp", "--code"}, []string{"def forward", "return"}},
 		{[]string{"graph", "--module", "transformer.h.0.mlp", "--html"}, []string{"<!DOCTYPE html>", "<table", "c_fc.weight"}},
-		{[]string{"explain", "--ids", "1,2,3"}, []string{"Graph Count: 1"}},
 		// Scan names each axis: query is [batch, pos, embd] (before the head split), and
 		// attn_weights says which axis is the head.
 		{[]string{"scan", "--ids", "1,2,3"}, []string{"transformer.h.1.attn.query", "[1 3 16] (batch, pos, embd)",
@@ -517,6 +518,25 @@ func TestGraphExplainScan(t *testing.T) {
 			if !strings.Contains(out, w) {
 				t.Errorf("gonnsight %s: output lacks %q:\n%s", strings.Join(c.args, " "), w, out)
 			}
+		}
+	}
+	// explain counts the ops of the captured forward: as many as the root graph's
+	// call_function rows, taken here from the library.
+	m := nnsight.LanguageModel(tinyA, nnsight.WithBackend("go"))
+	gr, err := m.Graph("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, node := range gr.Nodes {
+		if node.Op == edit.CallFunction {
+			n++
+		}
+	}
+	out := ok(t, nil, "explain", "--ids", "1,2,3", "--model", tinyA)
+	for _, w := range []string{"Graph Count: 1\n", fmt.Sprintf("Op Count: %d\n", n), fmt.Sprintf("Graph 0: %d ops\n", n)} {
+		if n < 100 || !strings.Contains(out, w) {
+			t.Errorf("gonnsight explain: output lacks %q (the captured forward has %d ops):\n%s", w, n, out)
 		}
 	}
 }

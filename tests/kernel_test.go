@@ -138,7 +138,7 @@ func TestKernelThroughJupyterClient(t *testing.T) {
 
 	okStep("declare")
 	// (a) Save a value and print it.
-	s := okStep("save", fmt.Sprintf(`saved mlp0 shape: \[1 %d 64\] values: %d max: 0\.\d+`, n, n*64))
+	okStep("save", fmt.Sprintf(`saved mlp0 shape: \[1 %d 64\] values: %d max: 0\.\d+`, n, n*64))
 	// (b) A captured graph: an HTML table and its text fallback.
 	plain, html := display(okStep("graph"))
 	has(t, "graph text/plain", plain, `(?m)^placeholder\s+x\s+x\s+\(\)`, `(?m)^get_attr\s+weight\s+weight\s+\(\)\s+\{\}\s+\[256 64\]$`,
@@ -146,7 +146,7 @@ func TestKernelThroughJupyterClient(t *testing.T) {
 	has(t, "graph text/html", html, `<table class="gns-graph"`, `transformer\.h\.0\.mlp\.c_proj`, `<tr class="gns-op-placeholder"`,
 		`<tr class="gns-op-get_attr"[^\n]*>weight<`, `<tr class="gns-op-get_attr"[^\n]*>bias<`, `<tr class="gns-op-call_function"`, `<tr class="gns-op-output"`)
 	// (c) An attention pattern.
-	s = okStep("attention", fmt.Sprintf(`attention weights: \[1 4 %d %d\]`, n, n))
+	s := okStep("attention", fmt.Sprintf(`attention weights: \[1 4 %d %d\]`, n, n))
 	plain, html = display(s)
 	has(t, "attention text/plain", plain, `head 0 \(query \\ key\)`, `head 3 \(query \\ key\)`, `␣Tower`)
 	has(t, "attention text/html", html, `class="gns-attention-grid"`, `<img class="gns-picture"`, `class="gns-grid"`, `>head 3<`, `Tower`)

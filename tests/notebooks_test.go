@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/gonnsight/gonnsight/internal/golden"
-	"github.com/gonnsight/gonnsight/kernel"
+	"github.com/gonnsight/gonnsight/internal/kernel"
 	"github.com/gonnsight/gonnsight/version"
 )
 
@@ -417,6 +417,7 @@ func checkWalkthrough(t *testing.T, nb *notebook, model string) {
 		`(?m)^call_function\s+getitem\s+Slice\s+\(mul,\)`,
 		`(?m)^call_function\s+getitem_1\s+Slice\s+\(mul,\)`,
 		`(?m)^output\s+output\s+output\s+\(getitem, getitem_1\)`)
+	toyOps := len(regexp.MustCompile(`(?m)^call_function\s`).FindAllString(c.plain[0], -1))
 	checkHTML(t, "toy graph", c.html[0])
 	has(t, "toy graph HTML", c.html[0], `<table class="gns-graph"`, `<tr class="gns-op-placeholder"`, `<tr class="gns-op-get_attr"`,
 		`<tr class="gns-op-call_module"`, `<tr class="gns-op-output"`, `>layer1_weight<`, `>\(add_1, 100\)<`)
@@ -434,7 +435,9 @@ func checkWalkthrough(t *testing.T, nb *notebook, model string) {
 
 	// 2. Explain.
 	c = nb.cell(t, "edit.Explain(")
-	has(t, "explain", c.stdout, `(?m)^Graph Count: 1$`, `(?m)^Graph Break Count: 0$`)
+	// The op count is the inlined graph's call_function rows; M makes five module calls.
+	has(t, "explain", c.stdout, `(?m)^Graph Count: 1$`, `(?m)^Graph Break Count: 0$`,
+		fmt.Sprintf(`(?m)^Op Count: %d$`, toyOps), `(?m)^Module Calls: 5$`)
 
 	// 3. The value wrapper.
 	c = nb.cell(t, "toy2.LoadEdits(valueWrapper)")
@@ -473,7 +476,7 @@ func checkWalkthrough(t *testing.T, nb *notebook, model string) {
 	has(t, "c_proj graph", c.plain[0], `(?m)^placeholder\s+x\s+x\s`, `(?m)^get_attr\s+weight\s+weight\s+\(\)\s+\{\}\s+\[256 64\]$`,
 		`(?m)^get_attr\s+bias\s+bias\s+\(\)\s+\{\}\s+\[64\]$`, `(?m)^call_function\s+dot_general\s+DotGeneral\s`, `(?m)^output\s+output\s+output\s`)
 	checkHTML(t, "c_proj graph", c.html[0])
-	has(t, "c_proj code", c.stdout, `def forward\(self, x\):  # Conv1D transformer\.h\.3\.mlp\.c_proj`, `weight = self\.weight`)
+	has(t, "c_proj code", c.stdout, `(?m)^# transformer\.h\.3\.mlp\.c_proj \(Conv1D\)\ndef forward\(self, x\):  # x: \[1 \d+ \d+\]$`, `(?m)^    return \(\w+,\)$`, `weight = self\.weight`)
 }
 
 func TestNotebook02TraceAndSave(t *testing.T) {

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gonnsight/gonnsight/bench"
+	"github.com/gonnsight/gonnsight/internal/bench"
 )
 
 func init() {

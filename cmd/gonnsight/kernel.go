@@ -8,13 +8,14 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/gonnsight/gonnsight/engine"
-	"github.com/gonnsight/gonnsight/kernel"
-	"github.com/gonnsight/gonnsight/kernel/runner"
+	"github.com/gonnsight/gonnsight/internal/kernel"
+	"github.com/gonnsight/gonnsight/internal/kernel/runner"
 	"github.com/gonnsight/gonnsight/version"
 )
 
@@ -22,7 +23,7 @@ func init() {
 	register(&command{
 		name:    "kernel",
 		summary: "the Jupyter kernel: install (tools, kernelspec, pre-warm), run (the launcher), doctor",
-		usage:   "install [--user|--prefix DIR] [--name N] [--module DIR] | run --connection-file F --module DIR | doctor",
+		usage:   "install [--user|--prefix DIR] [--name N] [--module DIR] [--lint] | run --connection-file F --module DIR | doctor",
 		examples: []string{
 			"gonnsight kernel install",
 			"gonnsight kernel doctor",
@@ -150,6 +151,7 @@ func kernelInstall(args []string) error {
 	name := fs.String("name", "gonnsight", "kernelspec name")
 	module := moduleRootFlag(fs)
 	noWarm := fs.Bool("no-warm", false, "skip pre-warming the Go build cache")
+	lint := fs.Bool("lint", false, "also build the pinned staticcheck that scripts/test.sh runs")
 	if err := fs.Parse(args); err != nil {
 		return usageErrorf("%v", err)
 	}
@@ -161,7 +163,11 @@ func kernelInstall(args []string) error {
 		return err
 	}
 	home := kernel.DefaultHome()
-	if err := kernel.InstallTools(home, stderr); err != nil {
+	tools := kernel.Tools
+	if *lint {
+		tools = append(slices.Clip(tools), kernel.StaticcheckTool)
+	}
+	if err := kernel.InstallSelectedTools(home, tools, stderr); err != nil {
 		return err
 	}
 	bin, err := os.Executable()

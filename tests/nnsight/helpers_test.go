@@ -10,7 +10,6 @@ package nnsight_test
 
 import (
 	"fmt"
-	"math"
 	"slices"
 	"sync"
 	"testing"
@@ -141,15 +140,6 @@ func close(a, b []float32, tol float64) bool {
 }
 
 func equal(a, b []float32) bool { return slices.Equal(a, b) }
-
-func finite(x []float32) bool {
-	for _, v := range x {
-		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			return false
-		}
-	}
-	return true
-}
 
 // tokens is the GPT-2 tokenization of s.
 func tokens(t *testing.T, m *nnsight.Model, s string) []int {

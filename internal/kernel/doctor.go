@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/gonnsight/gonnsight/kernel/runner"
+	"github.com/gonnsight/gonnsight/internal/kernel/runner"
 )
 
 // DoctorOptions configures Doctor; zero values mean the defaults.

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gonnsight/gonnsight/kernel/runner"
+	"github.com/gonnsight/gonnsight/internal/kernel/runner"
 )
 
 // launcherEnv makes the test binary act as `gonnsight kernel run ...`, so a kernelspec written

@@ -220,6 +220,9 @@ func RunKernel(opts LaunchOptions) error {
 	return nil
 }
 
+// defaultGOROOT is where Go's official Linux and macOS archives install it.
+const defaultGOROOT = "/usr/local/go"
+
 // KernelEnv returns base with what cells need: GOEXPERIMENT including simd, PATH starting with
 // toolsDir/bin (GoNB finds goimports and gopls there) and holding the go command, and GOFLAGS
 // with -tags=noxla unless xla is true or $GOMLX_BACKEND selects XLA.
@@ -232,9 +235,10 @@ func KernelEnv(base []string, toolsDir string, xla bool) ([]string, error) {
 	env = setEnv(env, "PATH", path)
 	goBin, err := lookPathIn("go", env)
 	if err != nil {
-		goroot := runtime.GOROOT()
-		if g := getEnv(env, "GOROOT"); g != "" {
-			goroot = g
+		// Not on PATH: $GOROOT/bin, else where the official archive installs Go.
+		goroot := getEnv(env, "GOROOT")
+		if goroot == "" {
+			goroot = defaultGOROOT
 		}
 		candidate := filepath.Join(goroot, "bin")
 		if _, statErr := os.Stat(filepath.Join(candidate, "go")); goroot == "" || statErr != nil {

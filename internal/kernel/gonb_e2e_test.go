@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gonnsight/gonnsight/kernel/runner"
+	"github.com/gonnsight/gonnsight/internal/kernel/runner"
 )
 
 // TestGoNBNotebookEndToEnd runs a Go notebook through the whole chain: runner → kernelspec

@@ -42,6 +42,10 @@ var (
 	Tools         = []Tool{GoNBTool, GoImportsTool, GoplsTool}
 )
 
+// StaticcheckTool is the linter scripts/test.sh runs; `gonnsight kernel install --lint` (which
+// install.sh runs) builds it beside the kernel tools. The kernel itself does not need it.
+var StaticcheckTool = Tool{"staticcheck", "honnef.co/go/tools", "v0.8.2", "honnef.co/go/tools/cmd/staticcheck"}
+
 // versionsFile records, in TOOLS/versions.json, which version each binary was built from.
 const versionsFile = "versions.json"
 

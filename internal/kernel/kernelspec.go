@@ -13,7 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/gonnsight/gonnsight/kernel/runner"
+	"github.com/gonnsight/gonnsight/internal/kernel/runner"
 )
 
 // ModulePath is gonnsight's module path, which FindModuleRoot looks for in go.mod files.
