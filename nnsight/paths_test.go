@@ -377,3 +377,24 @@ func TestResolvedEditPersistsAcrossCells(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A value named by the user (a TransformerLens input name, a label) is saved under that name
+// by default, not under the model's own path.
+func TestDefaultSaveNameOfANamedValue(t *testing.T) {
+	m, fx := loadTiny(t, "tiny-a")
+	res, err := m.Trace(fx.Ints(t, "p0"), func(tr *nnsight.Tracer) {
+		tr.Module("blocks.1.hook_resid_pre").Output().Save()
+		tr.Module("blocks.0.attn.hook_pattern").Output().Save()
+		tr.Module("transformer.h.0").Input().Save()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"blocks.1.hook_resid_pre", "blocks.0.attn.hook_pattern", "transformer.h.0.input"} {
+		if res.Get(want) == nil {
+			t.Errorf("no value saved as %q; saved: %v", want, res.Names())
+		}
+	}
+	d, s, _ := res.Float32("blocks.1.hook_resid_pre")
+	fx.Compare(t, "p0/input/transformer.h.1", d, s, tol)
+}

@@ -80,16 +80,14 @@ func (k pointKey) String() string { return k.spelled(nil) }
 // spelled writes the key with the module path as the user wrote it (an alias, a negative
 // index), where spelling (the model's own path -> the user's) has it.
 func (k pointKey) spelled(spelling map[string]string) string {
-	s := k.path
-	if k.kind == labelPoint {
-		if user, ok := spelling[module.Join(k.path, k.label)]; ok {
-			s = user
-			if k.call > 0 {
-				s += fmt.Sprintf(" (call %d)", k.call)
-			}
-			return s
+	if user, ok := spelling[k.own()]; ok && k.kind != outputPoint {
+		// The user named the value itself: a label, or an input ("blocks.0.hook_resid_pre").
+		if k.call > 0 {
+			user += fmt.Sprintf(" (call %d)", k.call)
 		}
+		return user
 	}
+	s := k.path
 	if user, ok := spelling[k.path]; ok {
 		s = user
 	}
@@ -105,6 +103,18 @@ func (k pointKey) spelled(spelling map[string]string) string {
 		s += fmt.Sprintf(" (call %d)", k.call)
 	}
 	return s
+}
+
+// own is the point's own path, the key under which trace.spell records how the user wrote
+// it: the module, "module.label" or "module.input".
+func (k pointKey) own() string {
+	switch k.kind {
+	case labelPoint:
+		return module.Join(k.path, k.label)
+	case inputPoint:
+		return module.Join(k.path, "input")
+	}
+	return k.path
 }
 
 type event struct {
@@ -485,15 +495,8 @@ type axisRange struct{ axis, lo, hi int }
 // String names the proxy like its path: "transformer.h.0.mlp.output".
 func (p *Proxy) String() string {
 	s := p.key.String()
-	own := p.key.path
-	switch p.key.kind {
-	case labelPoint:
-		own = module.Join(own, p.key.label)
-	case inputPoint:
-		own = module.Join(own, "input")
-	}
 	if p.t != nil {
-		if user, ok := p.t.tr.spelled[own]; ok {
+		if user, ok := p.t.tr.spelled[p.key.own()]; ok {
 			s += " (" + user + ")" // as the user wrote it: an alias, a TransformerLens name
 		}
 	}
