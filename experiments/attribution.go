@@ -18,11 +18,11 @@ func AttributionPatch(m *nnsight.Model, c Component, clean, corrupt any, metric 
 		return nil, err
 	}
 	T := len(p.corrupt)
-	vals, err := p.attribution(func(l, pos, f int) int { return l*T + pos })
+	vals, err := p.attribution(p.layers*T, func(l, pos, f int) int { return l*T + pos })
 	if err != nil {
 		return nil, err
 	}
-	return &Map{Data: vals[:p.layers*T], Rows: layerLabels(p.layers), Cols: p.tokens, RowTitle: "layer", ColTitle: "position",
+	return &Map{Data: vals, Rows: layerLabels(p.layers), Cols: p.tokens, RowTitle: "layer", ColTitle: "position",
 		Title: fmt.Sprintf("attribution patching: %s, clean − corrupted, first order", c), Clean: p.cleanMetric,
 		Corrupt: p.corruptMetric, baselines: true}, nil
 }
@@ -36,20 +36,20 @@ func AttributionPatchHeads(m *nnsight.Model, clean, corrupt any, metric Metric, 
 	}
 	H := m.Config().NHead
 	d := p.width / H
-	vals, err := p.attribution(func(l, pos, f int) int { return l*H + f/d })
+	vals, err := p.attribution(p.layers*H, func(l, pos, f int) int { return l*H + f/d })
 	if err != nil {
 		return nil, err
 	}
-	return &Map{Data: vals[:p.layers*H], Rows: layerLabels(p.layers), Cols: numberLabels(H), RowTitle: "layer", ColTitle: "head",
+	return &Map{Data: vals, Rows: layerLabels(p.layers), Cols: numberLabels(H), RowTitle: "layer", ColTitle: "head",
 		Title: "attribution patching: head outputs, clean − corrupted, first order", Clean: p.cleanMetric,
 		Corrupt: p.corruptMetric, baselines: true}, nil
 }
 
-// attribution sums gradient · (clean − corrupted) into cell(layer, pos, feature).
-func (p *pair) attribution(cell func(l, pos, f int) int) ([]float32, error) {
+// attribution sums gradient · (clean − corrupted) into n cells, cell(layer, pos, feature).
+func (p *pair) attribution(n int, cell func(l, pos, f int) int) ([]float32, error) {
 	res, err := p.m.Trace([][]int{p.corrupt}, func(t *nnsight.Tracer) {
-		lg := p.o.logits(t)
-		t.Backward(func() *ops.Node { return ops.ReduceAllSum(p.metric(lg.Node())) }, func() {
+		metric := p.o.metric(t, p.metric)
+		t.Backward(func() *ops.Node { return ops.ReduceAllSum(metric()) }, func() {
 			for l := 0; l < p.layers; l++ {
 				p.point(t, l).Grad().Save(fmt.Sprint("grad.", l))
 			}
@@ -59,7 +59,7 @@ func (p *pair) attribution(cell func(l, pos, f int) int) ([]float32, error) {
 		return nil, err
 	}
 	T, E := len(p.corrupt), p.width
-	out := make([]float64, p.layers*max(T, E))
+	out := make([]float64, n)
 	for l := 0; l < p.layers; l++ {
 		g, _, err := res.Float32(fmt.Sprint("grad.", l))
 		if err != nil {

@@ -28,8 +28,10 @@ import (
 )
 
 // Metric maps the logits to one number per row [batch], in the graph. The logits are those
-// of the last position, [batch, 1, vocab], unless the call has the AllPositions option
-// ([batch, pos, vocab]): the unembedding of every position is most of a sweep's cost.
+// of the last position, [batch, vocab], unless the call has the AllPositions option
+// ([batch, pos, vocab]): the unembedding of every position is most of a sweep's cost. The
+// ranks differ on purpose, so a metric written for one form fails on the other instead of
+// reading the wrong position.
 type Metric func(logits *ops.Node) *ops.Node
 
 // LogitDiff is logits[:, -1, correct] − logits[:, -1, wrong]: the usual patching metric.
@@ -47,9 +49,13 @@ func LogProb(token int) Metric {
 	}
 }
 
-// lastPosition is x[:, -1, :] as [batch, vocab] (x: [batch, pos or 1, vocab]).
+// lastPosition is x[:, -1, :] as [batch, vocab]; x is [batch, pos, vocab] or already the
+// last position's [batch, vocab].
 func lastPosition(x *ops.Node) *ops.Node {
 	d := x.Shape().Dimensions
+	if len(d) == 2 {
+		return x
+	}
 	return ops.Reshape(ops.Slice(x, ops.AxisRange(), ops.AxisElem(-1), ops.AxisRange()), d[0], d[2])
 }
 
@@ -122,15 +128,31 @@ func RowsPerBatch(n int) Option { return func(o *Options) { o.Rows = n } }
 // AllPositions gives the metric the logits of every position ([batch, pos, vocab]).
 func AllPositions() Option { return func(o *Options) { o.AllPositions = true } }
 
-// logits is the trace's logits proxy for the metric: unless o.AllPositions, lm_head sees
-// only the last position, so the unembedding runs once per row.
-func (o Options) logits(t *nnsight.Tracer) *nnsight.Proxy {
+// metric registers what the metric reads in a trace and returns the function that computes
+// it once the forward has run. Unless o.AllPositions, lm_head sees only the last position, so
+// the unembedding runs once per row, and the metric gets [batch, vocab].
+func (o Options) metric(t *nnsight.Tracer, metric Metric) func() *ops.Node {
 	if !o.AllPositions {
 		t.Module("lm_head").Input().Set(func(h *ops.Node) *ops.Node {
 			return ops.Slice(h, ops.AxisRange(), ops.AxisElem(-1), ops.AxisRange())
 		})
 	}
-	return t.Logits()
+	lg := t.Logits()
+	return func() (out *ops.Node) {
+		x := lg.Node()
+		form := "[batch, pos, vocab]: every position"
+		if !o.AllPositions {
+			d := x.Shape().Dimensions
+			x = ops.Reshape(x, d[0], d[2])
+			form = "[batch, vocab]: the last position; AllPositions() gives [batch, pos, vocab]"
+		}
+		defer func() {
+			if r := recover(); r != nil {
+				panic(fmt.Errorf("experiments: the metric failed on logits %v (%s): %v", x.Shape().Dimensions, form, r))
+			}
+		}()
+		return metric(x)
+	}
 }
 
 func options(opts []Option) Options {

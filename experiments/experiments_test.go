@@ -181,6 +181,17 @@ func TestBadInputsAreClearErrors(t *testing.T) {
 	if _, err := experiments.PatchResidual(m, c, k, whole); err == nil || !strings.Contains(err.Error(), "one number per row") {
 		t.Errorf("a metric of the wrong shape: %v", err)
 	}
+	// A metric that reads another position than the last needs AllPositions; without it, it
+	// meets [batch, vocab] and fails instead of reading the last position.
+	first := func(logits *ops.Node) *ops.Node {
+		return ops.Reshape(ops.Slice(logits, ops.AxisRange(), ops.AxisElem(0), ops.AxisElem(5)), -1)
+	}
+	if _, err := experiments.PatchResidual(m, c, k, first); err == nil || !strings.Contains(err.Error(), "AllPositions()") {
+		t.Errorf("a metric of position 0 on the last position's logits: %v", err)
+	}
+	if _, err := experiments.PatchResidual(m, c, k, first, experiments.AllPositions()); err != nil {
+		t.Errorf("a metric of position 0 with AllPositions: %v", err)
+	}
 	r, err := experiments.PatchResidual(m, c, c, metric)
 	if err != nil {
 		t.Fatal(err)

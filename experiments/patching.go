@@ -106,8 +106,7 @@ func newPair(m *nnsight.Model, clean, corrupt any, metric Metric, point func(t *
 		for l := 0; l < p.layers; l++ {
 			point(t, l).Save(fmt.Sprint("act.", l))
 		}
-		lg := o.logits(t)
-		t.Compute("metric", func() *ops.Node { return metric(lg.Node()) })
+		t.Compute("metric", o.metric(t, metric))
 	})
 	if err != nil {
 		return nil, err
@@ -177,8 +176,7 @@ func (p *pair) sweep(runs []patchRun, sources []*tensors.Tensor, o Options) ([]f
 					return ops.Where(t.Input(mask), ops.BroadcastToDims(t.Input(src), dims...), x)
 				})
 			}
-			lg := o.logits(t)
-			t.Compute("metric", func() *ops.Node { return p.metric(lg.Node()) })
+			t.Compute("metric", p.o.metric(t, p.metric))
 		})
 		if err != nil {
 			return nil, err
