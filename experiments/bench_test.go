@@ -32,6 +32,13 @@ func BenchmarkPatchResidual(b *testing.B) {
 			}
 		}
 	})
+	b.Run("batched-all-positions", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := experiments.PatchResidual(m, clean, corrupt, metric, experiments.AllPositions()); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	b.Run("one-trace-per-patch", func(b *testing.B) {
 		for b.Loop() {
 			oneByOne(b, m, clean, corrupt, metric)
