@@ -12,7 +12,7 @@ import (
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/gomlx/core/tensors"
-	"github.com/gonnsight/gonnsight/hub"
+	"github.com/gonnsight/gonnsight/internal/hub"
 	"github.com/gonnsight/gonnsight/module"
 	"github.com/gonnsight/gonnsight/safetensors"
 	"github.com/gonnsight/gonnsight/tokenizer"

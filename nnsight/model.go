@@ -22,7 +22,7 @@ import (
 	"github.com/gomlx/compute"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gonnsight/gonnsight/edit"
-	"github.com/gonnsight/gonnsight/engine"
+	"github.com/gonnsight/gonnsight/internal/engine"
 	"github.com/gonnsight/gonnsight/gpt2"
 	"github.com/gonnsight/gonnsight/module"
 	"github.com/gonnsight/gonnsight/tokenizer"

@@ -11,7 +11,7 @@ import (
 	g "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gonnsight/gonnsight/edit"
-	"github.com/gonnsight/gonnsight/engine"
+	"github.com/gonnsight/gonnsight/internal/engine"
 	"github.com/gonnsight/gonnsight/module"
 )
 
