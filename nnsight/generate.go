@@ -69,7 +69,7 @@ type Generation struct {
 // intervention at step i > 0 acts on that position only, as with Hugging Face's cache;
 // NoCache() recomputes every position at every step.
 func (m *Model) Generate(prompt any, maxNew int, fn func(t *Tracer), opts ...GenOption) (*Generation, error) {
-	if err := m.Load(); err != nil {
+	if err := m.ready(); err != nil {
 		return nil, err
 	}
 	if m.lm == nil {

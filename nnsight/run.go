@@ -137,7 +137,7 @@ func Float32(t *tensors.Tensor) ([]float32, []int, error) {
 // interventions fn registers, and returns the saved values. The logits are always saved
 // as "logits" (unless Stop ended the forward before them).
 func (m *Model) Trace(input any, fn func(t *Tracer)) (*Result, error) {
-	if err := m.Load(); err != nil {
+	if err := m.ready(); err != nil {
 		return nil, err
 	}
 	tr, batch, err := m.prepare(input, fn)
