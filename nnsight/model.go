@@ -22,8 +22,8 @@ import (
 	"github.com/gomlx/compute"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gonnsight/gonnsight/edit"
-	"github.com/gonnsight/gonnsight/internal/engine"
 	"github.com/gonnsight/gonnsight/gpt2"
+	"github.com/gonnsight/gonnsight/internal/engine"
 	"github.com/gonnsight/gonnsight/module"
 	"github.com/gonnsight/gonnsight/tokenizer"
 )
@@ -41,8 +41,8 @@ type Model struct {
 	// (a read-validate-write of the loaded edits) without blocking runs while they validate.
 	mu         sync.Mutex
 	editsWrite sync.Mutex
-	declMu     sync.Mutex // guards declaredAs
-	restoreErr error      // restoring the edits of earlier notebook cells failed (until ClearEdits)
+	declMu     sync.Mutex  // guards declaredAs
+	restoreErr error       // restoring the edits of earlier notebook cells failed (until ClearEdits)
 	pending    []edit.Spec // edits an earlier cell loaded that this cell must load again
 
 	root      module.Module
