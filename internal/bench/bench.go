@@ -24,8 +24,8 @@ import (
 	"github.com/gomlx/compute"
 	g "github.com/gomlx/gomlx/core/graph"
 	"github.com/gonnsight/gonnsight/edit"
-	"github.com/gonnsight/gonnsight/engine"
 	"github.com/gonnsight/gonnsight/gpt2"
+	"github.com/gonnsight/gonnsight/internal/engine"
 	"github.com/gonnsight/gonnsight/nnsight"
 )
 
