@@ -267,3 +267,33 @@ func hasAny(dir string, names ...string) bool {
 	}
 	return false
 }
+
+// FromParts assembles a model whose weights are already placed (on a model host: weights
+// that name the host's resident tensors): config.json's bytes, the tokenizer's files
+// (empty: none) and the weights, checked against the config's parameters.
+func FromParts(configJSON, vocabJSON, mergesTXT []byte, w Weights) (*Pretrained, error) {
+	cfg, err := parseConfig("config.json", configJSON)
+	if err != nil {
+		return nil, err
+	}
+	var tok *tokenizer.Tokenizer
+	if len(vocabJSON) > 0 {
+		if tok, err = tokenizer.FromFiles(vocabJSON, mergesTXT); err != nil {
+			return nil, err
+		}
+	} else if cfg.VocabSize >= 50257 {
+		tok = tokenizer.GPT2()
+	}
+	model := New(cfg)
+	want := paramShapes(model)
+	for name, shape := range want {
+		t, ok := w[name]
+		if !ok {
+			return nil, fmt.Errorf("no weight %q among the %d given", name, len(w))
+		}
+		if !slices.Equal(t.Shape().Dimensions, shape) {
+			return nil, fmt.Errorf("weight %q has shape %v, config.json implies %v", name, t.Shape().Dimensions, shape)
+		}
+	}
+	return &Pretrained{Config: cfg, Model: model, Weights: w, Tokenizer: tok}, nil
+}

@@ -24,6 +24,7 @@ import (
 	"github.com/gonnsight/gonnsight/edit"
 	"github.com/gonnsight/gonnsight/gpt2"
 	"github.com/gonnsight/gonnsight/internal/engine"
+	"github.com/gonnsight/gonnsight/internal/remote"
 	"github.com/gonnsight/gonnsight/module"
 	"github.com/gonnsight/gonnsight/tokenizer"
 )
@@ -224,6 +225,14 @@ func (m *Model) load() error {
 		if m.cfg.VocabSize == 50257 {
 			m.tok = tokenizer.GPT2()
 		}
+	} else if rb, ok := eng.Backend.(*remote.Backend); ok && m.root == nil {
+		p, err := openOnHost(rb, m.source)
+		if err != nil {
+			return fmt.Errorf("loading model %q on the model host: %w", m.source, err)
+		}
+		m.root, m.weights, m.tok, m.ignored = p.Model, p.Weights, p.Tokenizer, p.Ignored
+		cfg := p.Config
+		m.cfg = &cfg
 	} else if m.root == nil {
 		p, err := gpt2.Load(m.source, eng.Backend)
 		if err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gomlx/compute"
 	_ "github.com/gomlx/compute/gobackend"
+	"github.com/gonnsight/gonnsight/internal/remote"
 )
 
 // EnvBackend names the backend configuration to use, as in GoMLX: "go", "onnx:cpu",
@@ -28,6 +29,10 @@ var (
 // otherwise the best backend found (see Choose).
 func Default() (*Engine, error) {
 	defaultOnce.Do(func() {
+		if os.Getenv(remote.EnvRemote) != "" {
+			defaultEng, defaultErr = Open("remote")
+			return
+		}
 		defaultEng, defaultErr = Open(os.Getenv(EnvBackend))
 	})
 	return defaultEng, defaultErr
@@ -36,6 +41,9 @@ func Default() (*Engine, error) {
 // Open creates an engine for a backend configuration; "" picks automatically.
 func Open(config string) (*Engine, error) {
 	config = strings.TrimSpace(config)
+	if config == "remote" {
+		return openRemote()
+	}
 	if config != "" {
 		b, err := newBackend(config)
 		if err != nil {
@@ -106,4 +114,21 @@ func HasNVIDIAGPU() bool {
 	}
 	_, err := os.Stat("/dev/nvidia0")
 	return err == nil
+}
+
+// openRemote connects to the model host that GONNSIGHT_REMOTE names: programs built on the
+// engine are recorded here and run there, on the host's resident weights.
+func openRemote() (*Engine, error) {
+	c, err := remote.FromEnv()
+	if err != nil {
+		return nil, err
+	}
+	if c == nil {
+		return nil, fmt.Errorf("backend \"remote\": set %s to the model host's address (http://HOST:PORT or unix:/path) and %s to its token", remote.EnvRemote, remote.EnvToken)
+	}
+	b, err := remote.Dial(c)
+	if err != nil {
+		return nil, err
+	}
+	return New(b, b.String(), "set by "+remote.EnvRemote), nil
 }

@@ -195,13 +195,13 @@ func (b *Backend) String() string {
 func (b *Backend) Description() string {
 	return fmt.Sprintf("programs recorded here, run by the model host at %s on its backend %s", b.Client.Addr, b.hostName)
 }
-func (b *Backend) NumDevices() int                                 { return 1 }
-func (b *Backend) DeviceDescription(compute.DeviceNum) string      { return "model host " + b.Client.Addr }
-func (b *Backend) Capabilities() compute.Capabilities              { return b.caps }
-func (b *Backend) Builder(name string) compute.Builder             { return newRecBuilder(b, name) }
-func (b *Backend) Finalize()                                       {}
-func (b *Backend) IsFinalized() bool                               { return false }
-func (b *Backend) HasSharedBuffers() bool                          { return false }
+func (b *Backend) NumDevices() int                            { return 1 }
+func (b *Backend) DeviceDescription(compute.DeviceNum) string { return "model host " + b.Client.Addr }
+func (b *Backend) Capabilities() compute.Capabilities         { return b.caps }
+func (b *Backend) Builder(name string) compute.Builder        { return newRecBuilder(b, name) }
+func (b *Backend) Finalize()                                  {}
+func (b *Backend) IsFinalized() bool                          { return false }
+func (b *Backend) HasSharedBuffers() bool                     { return false }
 func (b *Backend) NewSharedBuffer(compute.DeviceNum, shapes.Shape) (compute.Buffer, any, error) {
 	return nil, nil, errors.New("a model host's client has no shared buffers")
 }
@@ -230,12 +230,18 @@ type dataBuffer struct {
 	gone  bool
 }
 
-func (d *dataBuffer) Backend() compute.Backend                { return d.b }
-func (d *dataBuffer) Finalize() error                         { d.mu.Lock(); d.gone = true; d.data = nil; d.mu.Unlock(); return nil }
-func (d *dataBuffer) Shape() (shapes.Shape, error)            { return d.shape, nil }
-func (d *dataBuffer) DeviceNum() (compute.DeviceNum, error)   { return 0, nil }
+func (d *dataBuffer) Backend() compute.Backend { return d.b }
+func (d *dataBuffer) Finalize() error {
+	d.mu.Lock()
+	d.gone = true
+	d.data = nil
+	d.mu.Unlock()
+	return nil
+}
+func (d *dataBuffer) Shape() (shapes.Shape, error)                           { return d.shape, nil }
+func (d *dataBuffer) DeviceNum() (compute.DeviceNum, error)                  { return 0, nil }
 func (d *dataBuffer) CopyToDevice(compute.DeviceNum) (compute.Buffer, error) { return d, nil }
-func (d *dataBuffer) Data() (any, error)                      { return nil, errors.New("not a shared buffer") }
+func (d *dataBuffer) Data() (any, error)                                     { return nil, errors.New("not a shared buffer") }
 func (d *dataBuffer) ToFlatData(flat any) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -266,12 +272,12 @@ type weightBuffer struct {
 	shape shapes.Shape
 }
 
-func (w *weightBuffer) Backend() compute.Backend              { return w.b }
-func (w *weightBuffer) Finalize() error                       { return nil }
-func (w *weightBuffer) Shape() (shapes.Shape, error)          { return w.shape, nil }
-func (w *weightBuffer) DeviceNum() (compute.DeviceNum, error) { return 0, nil }
+func (w *weightBuffer) Backend() compute.Backend                               { return w.b }
+func (w *weightBuffer) Finalize() error                                        { return nil }
+func (w *weightBuffer) Shape() (shapes.Shape, error)                           { return w.shape, nil }
+func (w *weightBuffer) DeviceNum() (compute.DeviceNum, error)                  { return 0, nil }
 func (w *weightBuffer) CopyToDevice(compute.DeviceNum) (compute.Buffer, error) { return w, nil }
-func (w *weightBuffer) Data() (any, error)                    { return nil, errors.New("not a shared buffer") }
+func (w *weightBuffer) Data() (any, error)                                     { return nil, errors.New("not a shared buffer") }
 func (w *weightBuffer) ToFlatData(flat any) error {
 	t, err := w.b.Client.Weight(w.ref)
 	if err != nil {

@@ -26,7 +26,9 @@ func (e *encoder) bool(b bool) {
 		e.buf = append(e.buf, 0)
 	}
 }
-func (e *encoder) float(x float64) { e.buf = binary.LittleEndian.AppendUint64(e.buf, math.Float64bits(x)) }
+func (e *encoder) float(x float64) {
+	e.buf = binary.LittleEndian.AppendUint64(e.buf, math.Float64bits(x))
+}
 func (e *encoder) string(s string) { e.uint(uint64(len(s))); e.buf = append(e.buf, s...) }
 func (e *encoder) bytes(b []byte)  { e.uint(uint64(len(b))); e.buf = append(e.buf, b...) }
 

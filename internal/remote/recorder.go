@@ -16,11 +16,11 @@ import (
 
 // Hand-written opcodes; generated ones (ops_gen.go) follow.
 const (
-	opNewFunction = 1 + iota // name: a new top-level function
-	opClosure                // a closure of the op's function
-	opParameter              // name, shape
-	opConstant               // dtype, dims, raw bytes
-	opReturn                 // values
+	opNewFunction    = 1 + iota // name: a new top-level function
+	opClosure                   // a closure of the op's function
+	opParameter                 // name, shape
+	opConstant                  // dtype, dims, raw bytes
+	opReturn                    // values
 	firstGeneratedOp = 16
 )
 
@@ -79,13 +79,13 @@ func concat(parts ...[]compute.Value) []compute.Value {
 
 // Program is a recorded graph: what a host compiles and runs.
 type Program struct {
-	Bytes         []byte
-	Hash          [32]byte
-	InputNames    []string
-	InputShapes   []shapes.Shape
-	OutputShapes  []shapes.Shape
-	NumOps        int
-	recordedOnto  string
+	Bytes        []byte
+	Hash         [32]byte
+	InputNames   []string
+	InputShapes  []shapes.Shape
+	OutputShapes []shapes.Shape
+	NumOps       int
+	recordedOnto string
 }
 
 // recBuilder records a program while a shadow builder of a local backend infers shapes and
@@ -124,7 +124,7 @@ func newRecBuilder(b *Backend, name string) *recBuilder {
 	return rb
 }
 
-func (b *recBuilder) Name() string            { return b.name }
+func (b *recBuilder) Name() string           { return b.name }
 func (b *recBuilder) Main() compute.Function { return b.fns[0] }
 
 func (b *recBuilder) NewFunction(name string) (compute.Function, error) {
@@ -149,9 +149,9 @@ func (b *recBuilder) OpShape(v compute.Value) (shapes.Shape, error) {
 
 var errDistributed = fmt.Errorf("distributed execution through a model host: %w (shard on the host instead, see docs/scaling.md)", compute.ErrNotImplemented)
 
-func (b *recBuilder) DistributedSPMD(int) error                         { return errDistributed }
-func (b *recBuilder) DistributedAutoSharding(...compute.Mesh) error     { return errDistributed }
-func (b *recBuilder) DeviceAssignment(...compute.DeviceNum) error       { return errDistributed }
+func (b *recBuilder) DistributedSPMD(int) error                     { return errDistributed }
+func (b *recBuilder) DistributedAutoSharding(...compute.Mesh) error { return errDistributed }
+func (b *recBuilder) DeviceAssignment(...compute.DeviceNum) error   { return errDistributed }
 
 // Compile ends the recording: the executable it returns sends the program to the host.
 func (b *recBuilder) Compile() (compute.Executable, error) {
@@ -222,8 +222,8 @@ func (f *recFunction) outs(vs []compute.Value) []compute.Value {
 	return out
 }
 
-func (f *recFunction) Name() string              { return f.inner.Name() }
-func (f *recFunction) Builder() compute.Builder  { return f.b }
+func (f *recFunction) Name() string             { return f.inner.Name() }
+func (f *recFunction) Builder() compute.Builder { return f.b }
 func (f *recFunction) Parent() compute.Function {
 	if f.parent == nil {
 		return nil
@@ -314,3 +314,6 @@ func (f *recFunction) Return(outputs []compute.Value, shardings []*compute.Shard
 	}
 	return f.end()
 }
+
+// OpsetID identifies the op set programs are recorded with.
+func OpsetID() uint64 { return opsetID }

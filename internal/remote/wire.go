@@ -119,15 +119,15 @@ type WeightRequest struct{ Ref WeightRef }
 
 // Stats are a host's counters.
 type Stats struct {
-	Backend      string
-	Models       []string
-	WeightBytes  int64
-	Programs     int
-	Compiles     int
-	Hits         int
-	Runs         int
-	Errors       int
-	RSSBytes     int64
-	Clients      int
-	Refused      int
+	Backend     string
+	Models      []string
+	WeightBytes int64
+	Programs    int
+	Compiles    int
+	Hits        int
+	Runs        int
+	Errors      int
+	RSSBytes    int64
+	Clients     int
+	Refused     int
 }

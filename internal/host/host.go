@@ -1,0 +1,628 @@
+// Package host is the model host: a long-lived process that keeps models loaded (weights
+// resident on its backend), compiles the programs clients send (cached by the program's
+// hash) and runs them, so that a notebook cell or a remote client ships a program and its
+// inputs, never weights, and never code.
+//
+// The wire is HTTP/1.1 with gob bodies, over a Unix socket (one per kernel session) or TCP.
+// Why not gRPC: the messages are few (hello, open, run, weight, stats) and large (tensors),
+// gob encodes []byte with no copy beyond the socket buffers, and net/http plus gob need no
+// dependency outside the standard library (gRPC-Go would add a dozen modules to every cell's
+// link). The program inside a run request has its own compact binary encoding (see
+// internal/remote), because it is what the host validates byte by byte.
+package host
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/gob"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime/debug"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gonnsight/gonnsight/gpt2"
+	"github.com/gonnsight/gonnsight/internal/engine"
+	"github.com/gonnsight/gonnsight/internal/remote"
+	"github.com/gonnsight/gonnsight/safetensors"
+)
+
+// Config configures a host.
+type Config struct {
+	Backend string // engine configuration ("" picks as engine.Open does)
+	Token   string // clients must send it (required)
+	// ModelDirs are the directories under which a client may name a local model directory;
+	// hub ids resolve through the host's Hugging Face cache. Nothing else is read.
+	ModelDirs []string
+	Limits    remote.Limits
+	// RunTimeout bounds how long the host waits for one run (0: 2 minutes).
+	RunTimeout time.Duration
+	// MaxConcurrent bounds the runs executing at once (0: 4); more wait their turn.
+	MaxConcurrent int
+	// MaxRequestBytes bounds a request body (0: 1 GiB).
+	MaxRequestBytes int64
+	// MaxPrograms bounds the compiled programs kept (0: 256); the least recently used go first.
+	MaxPrograms int
+	Log         io.Writer
+}
+
+// Host holds models and programs and serves clients.
+type Host struct {
+	cfg     Config
+	eng     *engine.Engine
+	sem     chan struct{}
+	mu      sync.Mutex
+	models  map[string]*model
+	loading map[string]*sync.Mutex
+	progs   map[[32]byte]*program
+	tick    int64
+	st      remote.Stats
+	compile sync.Mutex
+}
+
+type model struct {
+	reply   *remote.OpenReply
+	weights map[string]*tensors.Tensor
+	sums    map[string]uint32
+	bytes   int64
+}
+
+type program struct {
+	exec     compute.Executable
+	inNames  []string
+	inShapes []shapes.Shape
+	used     int64
+	hits     int
+}
+
+// New starts a host's backend.
+func New(cfg Config) (*Host, error) {
+	if strings.TrimSpace(cfg.Token) == "" {
+		return nil, errors.New("a model host needs a token (--token-file): it runs nothing for unauthenticated clients")
+	}
+	cfg.Token = strings.TrimSpace(cfg.Token)
+	if cfg.RunTimeout == 0 {
+		cfg.RunTimeout = 2 * time.Minute
+	}
+	if cfg.MaxConcurrent == 0 {
+		cfg.MaxConcurrent = 4
+	}
+	if cfg.MaxRequestBytes == 0 {
+		cfg.MaxRequestBytes = 1 << 30
+	}
+	if cfg.MaxPrograms == 0 {
+		cfg.MaxPrograms = 256
+	}
+	if cfg.Log == nil {
+		cfg.Log = io.Discard
+	}
+	var dirs []string
+	for _, d := range cfg.ModelDirs {
+		abs, err := filepath.Abs(d)
+		if err == nil {
+			abs, err = filepath.EvalSymlinks(abs)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("model directory %s: %w", d, err)
+		}
+		dirs = append(dirs, abs)
+	}
+	cfg.ModelDirs = dirs
+	eng, err := engine.Open(cfg.Backend)
+	if err != nil {
+		return nil, err
+	}
+	h := &Host{cfg: cfg, eng: eng, sem: make(chan struct{}, cfg.MaxConcurrent),
+		models: map[string]*model{}, loading: map[string]*sync.Mutex{}, progs: map[[32]byte]*program{}}
+	h.st.Backend = eng.Name
+	return h, nil
+}
+
+// Backend is the host's backend configuration.
+func (h *Host) Backend() string { return h.eng.Name }
+
+// Listen opens addr: "unix:/path" or an absolute path (a Unix socket, made 0600), or
+// HOST:PORT (TCP).
+func Listen(addr string) (net.Listener, error) {
+	if path, ok := strings.CutPrefix(addr, "unix:"); ok || strings.HasPrefix(addr, "/") {
+		if !ok {
+			path = addr
+		}
+		if st, err := os.Lstat(path); err == nil && st.Mode()&os.ModeSocket != 0 {
+			// A socket left by a host that died: connecting tells whether one still listens.
+			if c, err := net.Dial("unix", path); err == nil {
+				c.Close()
+				return nil, fmt.Errorf("a model host already listens on %s", path)
+			}
+			os.Remove(path)
+		}
+		l, err := net.Listen("unix", path)
+		if err != nil {
+			return nil, err
+		}
+		if err := os.Chmod(path, 0o600); err != nil {
+			l.Close()
+			return nil, err
+		}
+		return l, nil
+	}
+	addr = strings.TrimPrefix(addr, "http://")
+	return net.Listen("tcp", addr)
+}
+
+// Serve serves clients on l until ctx ends.
+func (h *Host) Serve(ctx context.Context, l net.Listener) error {
+	srv := &http.Server{Handler: h.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+	}()
+	err := srv.Serve(l)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Handler is the host's HTTP API.
+func (h *Host) Handler() http.Handler {
+	mux := http.NewServeMux()
+	handle := func(path string, fn func(r *http.Request) (any, error)) {
+		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+			if !h.authorized(r) {
+				h.count(func(s *remote.Stats) { s.Refused++ })
+				http.Error(w, "unauthorized: send the host's token as \"Authorization: Bearer TOKEN\"", http.StatusUnauthorized)
+				return
+			}
+			if r.Method != http.MethodPost {
+				http.Error(w, "POST only", http.StatusMethodNotAllowed)
+				return
+			}
+			r.Body = http.MaxBytesReader(w, r.Body, h.cfg.MaxRequestBytes)
+			reply, err := h.safely(func() (any, error) { return fn(r) })
+			if err != nil {
+				h.count(func(s *remote.Stats) { s.Errors++ })
+				status := http.StatusBadRequest
+				var se *statusError
+				if errors.As(err, &se) {
+					status = se.status
+				}
+				fmt.Fprintf(h.cfg.Log, "gonnsight host: %s: %v\n", path, err)
+				http.Error(w, err.Error(), status)
+				return
+			}
+			var buf bytes.Buffer
+			if err := gob.NewEncoder(&buf).Encode(reply); err != nil {
+				http.Error(w, "encoding the reply: "+err.Error(), http.StatusInternalServerError)
+				return
+			}
+			w.Header().Set("Content-Type", "application/x-gob")
+			w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
+			w.Write(buf.Bytes())
+		})
+	}
+	handle(remote.PathHello, func(r *http.Request) (any, error) { return h.hello(), nil })
+	handle(remote.PathStats, func(r *http.Request) (any, error) { return h.Stats(), nil })
+	handle(remote.PathOpen, func(r *http.Request) (any, error) {
+		var req remote.OpenRequest
+		if err := gob.NewDecoder(r.Body).Decode(&req); err != nil {
+			return nil, fmt.Errorf("decoding the open request: %w", err)
+		}
+		return h.Open(req.Source)
+	})
+	handle(remote.PathWeight, func(r *http.Request) (any, error) {
+		var req remote.WeightRequest
+		if err := gob.NewDecoder(r.Body).Decode(&req); err != nil {
+			return nil, fmt.Errorf("decoding the weight request: %w", err)
+		}
+		t, err := h.weight(req.Ref)
+		if err != nil {
+			return nil, err
+		}
+		out := remote.Tensor{DType: int(t.DType()), Dims: t.Shape().Dimensions}
+		t.ConstBytes(func(b []byte) { out.Data = bytes.Clone(b) })
+		return out, nil
+	})
+	handle(remote.PathRun, func(r *http.Request) (any, error) {
+		var req remote.RunRequest
+		if err := gob.NewDecoder(r.Body).Decode(&req); err != nil {
+			return nil, fmt.Errorf("decoding the run request: %w", err)
+		}
+		return h.Run(r.Context(), &req)
+	})
+	return mux
+}
+
+type statusError struct {
+	status int
+	err    error
+}
+
+func (e *statusError) Error() string { return e.err.Error() }
+func (e *statusError) Unwrap() error { return e.err }
+
+func (h *Host) authorized(r *http.Request) bool {
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(h.cfg.Token)) == 1
+}
+
+// safely turns a panic while serving one request into that request's error.
+func (h *Host) safely(fn func() (any, error)) (reply any, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			fmt.Fprintf(h.cfg.Log, "gonnsight host: panic serving a request: %v\n%s", p, debug.Stack())
+			reply, err = nil, &statusError{http.StatusInternalServerError, fmt.Errorf("the host failed on this request: %v", p)}
+		}
+	}()
+	return fn()
+}
+
+func (h *Host) count(fn func(*remote.Stats)) {
+	h.mu.Lock()
+	fn(&h.st)
+	h.mu.Unlock()
+}
+
+func (h *Host) hello() *remote.Hello {
+	caps := h.eng.Backend.Capabilities()
+	hello := &remote.Hello{Backend: h.eng.Name, Functions: caps.Functions, OpsetID: remote.OpsetID(), PID: os.Getpid()}
+	for op, ok := range caps.Operations {
+		if ok {
+			hello.Ops = append(hello.Ops, op.String())
+		}
+	}
+	sort.Strings(hello.Ops)
+	for dt, ok := range caps.DTypes {
+		if ok {
+			hello.DTypes = append(hello.DTypes, int(dt))
+		}
+	}
+	sort.Ints(hello.DTypes)
+	return hello
+}
+
+// Stats returns the host's counters.
+func (h *Host) Stats() *remote.Stats {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s := h.st
+	s.Models = nil
+	s.WeightBytes = 0
+	for k, m := range h.models {
+		s.Models = append(s.Models, k)
+		s.WeightBytes += m.bytes
+	}
+	sort.Strings(s.Models)
+	s.Programs = len(h.progs)
+	s.RSSBytes = rss()
+	return &s
+}
+
+// rss reads the process's resident set size (Linux; 0 elsewhere).
+func rss() int64 {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 2 {
+		return 0
+	}
+	n, _ := strconv.ParseInt(f[1], 10, 64)
+	return n * int64(os.Getpagesize())
+}
+
+var hubIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?(@[A-Za-z0-9._-]+)?$`)
+
+// checkSource allows hub ids, the generated tiny model, and directories inside ModelDirs.
+func (h *Host) checkSource(src string) error {
+	if src == "" {
+		return errors.New("no model named")
+	}
+	looksLikePath := strings.ContainsAny(src, `\`) || strings.HasPrefix(src, "/") || strings.HasPrefix(src, ".") ||
+		strings.HasPrefix(src, "~") || strings.Contains(src, "..")
+	if !looksLikePath && hubIDRE.MatchString(src) {
+		if _, err := os.Stat(src); err != nil { // not also a directory in the host's working directory
+			return nil
+		}
+	}
+	abs, err := filepath.Abs(src)
+	if err == nil {
+		abs, err = filepath.EvalSymlinks(abs)
+	}
+	if err == nil {
+		for _, d := range h.cfg.ModelDirs {
+			if abs == d || strings.HasPrefix(abs, d+string(filepath.Separator)) {
+				return nil
+			}
+		}
+	}
+	dirs := "none (start the host with --models DIR)"
+	if len(h.cfg.ModelDirs) > 0 {
+		dirs = strings.Join(h.cfg.ModelDirs, ", ")
+	}
+	return &statusError{http.StatusForbidden, fmt.Errorf("model %q: the host reads local models only under its model directories (%s), and hub ids of the form org/name", src, dirs)}
+}
+
+// Open loads a model, once; later opens find it resident.
+func (h *Host) Open(src string) (*remote.OpenReply, error) {
+	if err := h.checkSource(src); err != nil {
+		return nil, err
+	}
+	h.mu.Lock()
+	if m, ok := h.models[src]; ok {
+		h.mu.Unlock()
+		return m.reply, nil
+	}
+	lk, ok := h.loading[src]
+	if !ok {
+		lk = &sync.Mutex{}
+		h.loading[src] = lk
+	}
+	h.mu.Unlock()
+	lk.Lock()
+	defer lk.Unlock()
+	h.mu.Lock()
+	if m, ok := h.models[src]; ok {
+		h.mu.Unlock()
+		return m.reply, nil
+	}
+	h.mu.Unlock()
+	start := time.Now()
+	p, err := gpt2.Load(src, h.eng.Backend)
+	if err != nil {
+		return nil, fmt.Errorf("loading model %q: %w", src, err)
+	}
+	m := &model{weights: p.Weights, sums: map[string]uint32{}}
+	reply := &remote.OpenReply{Model: src, Dir: p.Dir, Ignored: p.Ignored}
+	if reply.Config, err = os.ReadFile(filepath.Join(p.Dir, "config.json")); err != nil {
+		return nil, err
+	}
+	if p.Tokenizer != nil {
+		reply.Vocab, reply.Merges = p.Tokenizer.VocabJSON(), p.Tokenizer.MergesTXT()
+	}
+	f, err := safetensors.Open(filepath.Join(p.Dir, "model.safetensors"))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	crc := crc32.MakeTable(crc32.Castagnoli)
+	for _, key := range f.Names() {
+		name := canonicalName(key)
+		if _, ok := p.Weights[name]; !ok {
+			continue
+		}
+		b, err := f.Bytes(key)
+		if err != nil {
+			return nil, err
+		}
+		m.sums[name] = crc32.Checksum(b, crc)
+	}
+	for name, t := range p.Weights {
+		reply.Params = append(reply.Params, remote.ParamInfo{Name: name, DType: int(t.DType()), Dims: t.Shape().Dimensions, Sum: m.sums[name]})
+		m.bytes += int64(t.Shape().ByteSize())
+	}
+	sort.Slice(reply.Params, func(i, j int) bool { return reply.Params[i].Name < reply.Params[j].Name })
+	m.reply = reply
+	h.mu.Lock()
+	h.models[src] = m
+	h.mu.Unlock()
+	fmt.Fprintf(h.cfg.Log, "gonnsight host: loaded %s from %s in %s\n", src, p.Dir, time.Since(start).Round(time.Millisecond))
+	return reply, nil
+}
+
+func (h *Host) weight(ref remote.WeightRef) (*tensors.Tensor, error) {
+	h.mu.Lock()
+	m, ok := h.models[ref.Model]
+	var names []string
+	for k := range h.models {
+		names = append(names, k)
+	}
+	h.mu.Unlock()
+	if !ok {
+		sort.Strings(names)
+		return nil, fmt.Errorf("no model %q is loaded on the host (loaded: %s); open it first", ref.Model, strings.Join(names, ", "))
+	}
+	t, ok := m.weights[ref.Name]
+	if !ok {
+		return nil, fmt.Errorf("model %q has no weight %q", ref.Model, ref.Name)
+	}
+	if m.sums[ref.Name] != ref.Sum {
+		return nil, fmt.Errorf("weight %q of %q: the client expects checksum %08x, the host holds %08x (the model changed on the host: load it again)", ref.Name, ref.Model, ref.Sum, m.sums[ref.Name])
+	}
+	return t, nil
+}
+
+// program returns the compiled program for req, compiling it on a miss.
+func (h *Host) program(req *remote.RunRequest) (*program, bool, error) {
+	h.mu.Lock()
+	h.tick++
+	p, ok := h.progs[req.Hash]
+	if ok {
+		p.used = h.tick
+		p.hits++
+		h.st.Hits++
+	}
+	h.mu.Unlock()
+	if ok {
+		return p, false, nil
+	}
+	if len(req.Program) == 0 {
+		return nil, false, &statusError{remote.StatusUnknownProgram, errors.New("unknown program: send it in full")}
+	}
+	if sha256.Sum256(req.Program) != req.Hash {
+		return nil, false, errors.New("the program does not match its hash")
+	}
+	h.compile.Lock()
+	defer h.compile.Unlock()
+	h.mu.Lock()
+	p, ok = h.progs[req.Hash]
+	h.mu.Unlock()
+	if ok {
+		return p, false, nil
+	}
+	rep, err := remote.Replay(h.eng.Backend, req.Name, req.Program, h.cfg.Limits)
+	if err != nil {
+		return nil, false, fmt.Errorf("the program was refused: %w", err)
+	}
+	exec, err := rep.Builder.Compile()
+	if err != nil {
+		return nil, false, fmt.Errorf("compiling the program on %s: %w", h.eng.Name, err)
+	}
+	p = &program{exec: exec, inNames: rep.InputNames, inShapes: rep.InputShapes}
+	h.mu.Lock()
+	h.tick++
+	p.used = h.tick
+	h.progs[req.Hash] = p
+	h.st.Compiles++
+	for len(h.progs) > h.cfg.MaxPrograms {
+		var oldest [32]byte
+		var t int64 = -1
+		for k, q := range h.progs {
+			if t < 0 || q.used < t {
+				oldest, t = k, q.used
+			}
+		}
+		h.progs[oldest].exec.Finalize()
+		delete(h.progs, oldest)
+	}
+	h.mu.Unlock()
+	return p, true, nil
+}
+
+// Run runs a program on its inputs.
+func (h *Host) Run(ctx context.Context, req *remote.RunRequest) (*remote.RunReply, error) {
+	p, compiled, err := h.program(req)
+	if err != nil {
+		return nil, err
+	}
+	if len(req.Inputs) != len(p.inNames) {
+		return nil, fmt.Errorf("the program takes %d inputs (%s), the request has %d", len(p.inNames), strings.Join(p.inNames, ", "), len(req.Inputs))
+	}
+	b := h.eng.Backend
+	inputs := make([]compute.Buffer, len(req.Inputs))
+	var owned []compute.Buffer
+	defer func() {
+		for _, buf := range owned {
+			buf.Finalize()
+		}
+	}()
+	for i, in := range req.Inputs {
+		name, want := p.inNames[i], p.inShapes[i]
+		switch {
+		case in.Weight != nil:
+			t, err := h.weight(*in.Weight)
+			if err != nil {
+				return nil, fmt.Errorf("input %q: %w", name, err)
+			}
+			if !t.Shape().Equal(want) {
+				return nil, fmt.Errorf("input %q: weight %s has shape %s, the program wants %s", name, in.Weight.Name, t.Shape(), want)
+			}
+			buf, err := t.Buffer(b, 0)
+			if err != nil {
+				return nil, err
+			}
+			inputs[i] = buf
+		case in.Value != nil:
+			if err := in.Value.Check(); err != nil {
+				return nil, fmt.Errorf("input %q: %w", name, err)
+			}
+			if !in.Value.Shape().Equal(want) {
+				return nil, fmt.Errorf("input %q has shape %s, the program wants %s", name, in.Value.Shape(), want)
+			}
+			flat := dtypes.MakeAnySlice(want.DType, want.Size())
+			copy(dtypes.UnsafeByteSliceFromAny(flat), in.Value.Data)
+			buf, err := b.BufferFromFlatData(0, flat, want)
+			if err != nil {
+				return nil, fmt.Errorf("input %q: %w", name, err)
+			}
+			owned = append(owned, buf)
+			inputs[i] = buf
+		default:
+			return nil, fmt.Errorf("input %q: neither a weight nor a value", name)
+		}
+	}
+	select {
+	case h.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	type result struct {
+		outs []compute.Buffer
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		// The slot is held until the backend returns, even after the client stopped waiting,
+		// so runs that overstay cannot pile up beyond MaxConcurrent.
+		defer func() { <-h.sem }()
+		var r result
+		func() {
+			defer func() {
+				if x := recover(); x != nil {
+					r.err = fmt.Errorf("the backend failed running the program: %v", x)
+				}
+			}()
+			r.outs, r.err = p.exec.Execute(inputs, nil, 0)
+		}()
+		done <- r
+	}()
+	timer := time.NewTimer(h.cfg.RunTimeout)
+	defer timer.Stop()
+	var r result
+	select {
+	case r = <-done:
+	case <-timer.C:
+		owned = nil // still in use by the run that goes on
+		return nil, &statusError{http.StatusGatewayTimeout, fmt.Errorf("the run took longer than the host's limit of %s", h.cfg.RunTimeout)}
+	case <-ctx.Done():
+		owned = nil
+		return nil, ctx.Err()
+	}
+	if r.err != nil {
+		return nil, fmt.Errorf("running the program on %s: %w", h.eng.Name, r.err)
+	}
+	reply := &remote.RunReply{Compiled: compiled, Outputs: make([]remote.Tensor, len(r.outs))}
+	for i, buf := range r.outs {
+		sh, err := buf.Shape()
+		if err != nil {
+			return nil, err
+		}
+		data := make([]byte, sh.ByteSize())
+		flat := dtypes.UnsafeAnySliceFromBytes(unsafePointer(data), sh.DType, sh.Size())
+		if err := buf.ToFlatData(flat); err != nil {
+			return nil, err
+		}
+		buf.Finalize()
+		reply.Outputs[i] = remote.Tensor{DType: int(sh.DType), Dims: sh.Dimensions, Data: data}
+	}
+	h.count(func(s *remote.Stats) { s.Runs++ })
+	return reply, nil
+}
+
+// canonicalName is gpt2's mapping of checkpoint keys to parameter names (GPT2Model
+// checkpoints lack the "transformer." prefix).
+func canonicalName(key string) string {
+	if strings.HasPrefix(key, "transformer.") || strings.HasPrefix(key, "lm_head.") {
+		return key
+	}
+	return "transformer." + key
+}
