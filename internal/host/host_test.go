@@ -284,3 +284,10 @@ func TestWeightsStayOnTheHost(t *testing.T) {
 		t.Error("the module tree built from the host's config differs")
 	}
 }
+
+func equalBits(a, b *tensors.Tensor) bool {
+	var x, y []byte
+	a.ConstBytes(func(v []byte) { x = bytes.Clone(v) })
+	b.ConstBytes(func(v []byte) { y = bytes.Clone(v) })
+	return bytes.Equal(x, y)
+}
