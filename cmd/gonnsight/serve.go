@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/gonnsight/gonnsight/internal/fsx"
+	"github.com/gonnsight/gonnsight/internal/host"
+	"github.com/gonnsight/gonnsight/internal/remote"
+)
+
+func init() {
+	register(&command{
+		name:    "serve",
+		summary: "run a model host: models stay loaded, clients send programs (GONNSIGHT_REMOTE)",
+		usage:   "--listen ADDR --token-file F [--models DIR,...]",
+		examples: []string{
+			"gonnsight serve --listen unix:/run/user/1000/gonnsight.sock --token-file ~/.gonnsight-token",
+			"gonnsight serve --listen 127.0.0.1:7733 --token-file token --models /data/models",
+			"GONNSIGHT_REMOTE=http://127.0.0.1:7733 GONNSIGHT_TOKEN=$(cat token) gonnsight trace --text hi --save transformer.h.0",
+		},
+		flags: func(fs *flag.FlagSet) func(args []string) error {
+			listen := fs.String("listen", "", "where to listen: unix:/path/to/socket, an absolute socket path, or HOST:PORT")
+			tokenFile := fs.String("token-file", "", "file holding the clients' token (created, 0600, with a random token if missing)")
+			models := fs.String("models", "", "comma-separated directories under which clients may name local models (hub ids always resolve through the HF cache)")
+			backend := fs.String("backend", "", "the host's backend (default: as GOMLX_BACKEND, else the best available)")
+			conc := fs.Int("max-concurrent", 0, "runs executing at once (default 4)")
+			timeout := fs.Duration("run-timeout", 0, "longest a run may take (default 2m)")
+			maxValue := fs.Int64("max-value-bytes", 0, "largest value a program may make (default 2 GiB)")
+			maxTotal := fs.Int64("max-request-bytes", 0, "bound on all values of one program together (default 64 GiB)")
+			return func(args []string) error {
+				if len(args) > 0 {
+					return usageErrorf("unexpected arguments %v", args)
+				}
+				if *listen == "" || *tokenFile == "" {
+					return usageErrorf("--listen and --token-file are required")
+				}
+				token, err := readOrMakeToken(*tokenFile)
+				if err != nil {
+					return err
+				}
+				var dirs []string
+				for _, d := range strings.Split(*models, ",") {
+					if d = strings.TrimSpace(d); d != "" {
+						dirs = append(dirs, d)
+					}
+				}
+				h, err := host.New(host.Config{Backend: *backend, Token: token, ModelDirs: dirs, MaxConcurrent: *conc,
+					RunTimeout: *timeout, Limits: remote.Limits{MaxValueBytes: *maxValue, MaxTotalBytes: *maxTotal}, Log: stderr})
+				if err != nil {
+					return err
+				}
+				l, err := host.Listen(*listen)
+				if err != nil {
+					return err
+				}
+				ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+				defer stop()
+				fmt.Fprintf(stderr, "gonnsight host: serving on %s, backend %s, pid %d\n", *listen, h.Backend(), os.Getpid())
+				if !strings.HasPrefix(*listen, "unix:") && !strings.HasPrefix(*listen, "/") && !strings.HasPrefix(*listen, "127.") && !strings.HasPrefix(*listen, "localhost:") {
+					fmt.Fprintln(stderr, "gonnsight host: warning: plain HTTP on a network address: the token travels in clear; put TLS (a reverse proxy) or an SSH tunnel in front")
+				}
+				err = h.Serve(ctx, l)
+				if path, ok := strings.CutPrefix(*listen, "unix:"); ok {
+					os.Remove(path)
+				} else if strings.HasPrefix(*listen, "/") {
+					os.Remove(*listen)
+				}
+				return err
+			}
+		},
+	})
+}
+
+// readOrMakeToken reads the token file, or creates it (0600) with a random token.
+func readOrMakeToken(path string) (string, error) {
+	b, err := fsx.ReadRegular(path, 4096)
+	if err == nil {
+		tok := strings.TrimSpace(string(b))
+		if tok == "" {
+			return "", fmt.Errorf("token file %s is empty", path)
+		}
+		return tok, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return "", err
+	}
+	var r [24]byte
+	if _, err := rand.Read(r[:]); err != nil {
+		return "", err
+	}
+	tok := hex.EncodeToString(r[:])
+	if err := fsx.WriteFileAtomic(path, []byte(tok+"\n"), 0o600); err != nil {
+		return "", err
+	}
+	fmt.Fprintf(stderr, "gonnsight host: wrote a new token to %s\n", path)
+	time.Sleep(0)
+	return tok, nil
+}
