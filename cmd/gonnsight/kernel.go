@@ -220,8 +220,12 @@ func kernelRun(args []string) error {
 	if *conn == "" {
 		return usageErrorf("--connection-file is required")
 	}
+	var hostCmd []string
+	if self, err := os.Executable(); err == nil {
+		hostCmd = []string{self, "serve"}
+	}
 	err := kernel.RunKernel(kernel.LaunchOptions{ConnectionFile: *conn, ModuleRoot: *module, ToolsDir: kernel.DefaultHome(),
-		Keep: *keep, Stdout: os.Stdout, Stderr: os.Stderr})
+		Keep: *keep, Stdout: os.Stdout, Stderr: os.Stderr, Host: hostCmd})
 	var ee *kernel.ExitError
 	if errors.As(err, &ee) {
 		os.Exit(ee.ExitCode())

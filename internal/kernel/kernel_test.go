@@ -24,6 +24,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(launcherEnv) == "1" {
 		os.Exit(actAsLauncher(os.Args[1:]))
 	}
+	if os.Getenv(hostEnvForTest) == "1" {
+		os.Exit(actAsHost(os.Args[1:]))
+	}
 	os.Exit(m.Run())
 }
 

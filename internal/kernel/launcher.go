@@ -50,6 +50,10 @@ type LaunchOptions struct {
 	ExtraArgs []string
 	// Stdout and Stderr receive GoNB's output; default os.Stdout and os.Stderr.
 	Stdout, Stderr io.Writer
+	// Host is the command that runs a model host (`gonnsight serve`); the launcher adds
+	// --listen and --token-file, starts it before GoNB and ends it with the kernel, and cells
+	// send their programs to it. Empty, or $GONNSIGHT_HOST=0: cells load models themselves.
+	Host []string
 }
 
 // ExitError is returned by RunKernel when GoNB exits unsuccessfully; Code is its exit status
@@ -178,6 +182,23 @@ func RunKernel(opts LaunchOptions) error {
 		_ = os.RemoveAll(tmpDir)
 	}()
 	env = setEnv(env, "TMPDIR", tmpDir)
+
+	if len(opts.Host) > 0 && os.Getenv(HostEnv) != "0" {
+		log := opts.Stderr
+		if log == nil {
+			log = os.Stderr
+		}
+		cellEnv, stopHost, err := startHost(opts.Host, sessionDir, env, log)
+		if err != nil {
+			fmt.Fprintf(log, "gonnsight: warning: no model host (%v); each cell loads its models itself\n", err)
+		} else {
+			defer stopHost()
+			for _, kv := range cellEnv {
+				k, v, _ := strings.Cut(kv, "=")
+				env = setEnv(env, k, v)
+			}
+		}
+	}
 
 	args := append([]string{"--kernel", connFile, "--go_work=" + root}, opts.ExtraArgs...)
 	cmd := exec.Command(gonb, args...)
