@@ -301,6 +301,7 @@ type Report struct {
 	Pairs   []Pair
 	Machine string
 	Command string
+	Host    *HostReport
 }
 
 // TorchColumn is the PyTorch column's name.
@@ -427,6 +428,12 @@ func (r *Report) Markdown() string {
 		}
 		b.WriteString(Markdown([]string{"overhead (median)", "backend", "without, ms", "with, ms", "ratio", "goal"}, rows))
 	}
+	if r.Host != nil {
+		if b.Len() > 0 {
+			b.WriteString("\n")
+		}
+		b.WriteString(r.Host.Markdown())
+	}
 	return b.String()
 }
 
@@ -441,7 +448,7 @@ const (
 )
 
 // AllWorkloads in the order they run.
-var AllWorkloads = []string{WForward, WGenerate, WLoad, WTrace, WEdit, WCompile}
+var AllWorkloads = []string{WForward, WGenerate, WLoad, WTrace, WEdit, WCompile, WHost}
 
 // Config says what Run measures.
 type Config struct {
@@ -502,7 +509,7 @@ func Run(cfg Config) (*Report, error) {
 	has := func(w string) bool { return slices.Contains(cfg.Workloads, w) }
 	logf := func(format string, args ...any) { fmt.Fprintf(cfg.Log, format+"\n", args...) }
 	modelsOf := map[string]*nnsight.Model{}
-	needModels := slices.ContainsFunc(cfg.Workloads, func(w string) bool { return w != WLoad })
+	needModels := slices.ContainsFunc(cfg.Workloads, func(w string) bool { return w != WLoad && w != WHost })
 	for _, b := range cfg.Backends {
 		if !needModels {
 			break // the load measurement loads its models in child processes
@@ -560,6 +567,13 @@ func Run(cfg Config) (*Report, error) {
 			}
 			rep.Rows = append(rep.Rows, Row{Workload: name, Unit: "ms/token", Cells: cells})
 		}
+	}
+	if has(WHost) {
+		hr, err := runHost(cfg, cfg.Backends[0])
+		if err != nil {
+			return nil, fmt.Errorf("host: %w", err)
+		}
+		rep.Host = hr
 	}
 	if has(WLoad) {
 		logf("bench: load time in a new process (writing the 500 MB model once if needed)")
@@ -752,6 +766,7 @@ type ChildResult struct {
 	Load    time.Duration `json:"load_ns"`    // nnsight LanguageModel(dir).Load()
 	Forward time.Duration `json:"forward_ns"` // the first forward (one token), compile included
 	Backend string        `json:"backend"`
+	MaxRSS  int64         `json:"max_rss,omitempty"` // peak resident set, bytes (host measurements)
 }
 
 // RunChild, when EnvChild is set, loads the model directory it names, runs one forward,
@@ -763,7 +778,13 @@ func RunChild() {
 	if dir == "" {
 		return
 	}
-	res, err := childLoad(dir)
+	var res *ChildResult
+	var err error
+	if mode := childMode(); mode != "" {
+		res, err = runHostChild(dir, mode)
+	} else {
+		res, err = childLoad(dir)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench child:", err)
 		os.Exit(1)

@@ -242,6 +242,8 @@ func (h *Host) Handler() http.Handler {
 		return out, nil
 	})
 	handle(remote.PathRun, func(r *http.Request) (any, error) {
+		t0 := time.Now()
+		defer func() { h.count(func(s *remote.Stats) { s.ServeNanos += int64(time.Since(t0)) }) }()
 		var req remote.RunRequest
 		if err := gob.NewDecoder(r.Body).Decode(&req); err != nil {
 			return nil, fmt.Errorf("decoding the run request: %w", err)
@@ -581,7 +583,9 @@ func (h *Host) Run(ctx context.Context, req *remote.RunRequest) (*remote.RunRepl
 					r.err = fmt.Errorf("the backend failed running the program: %v", x)
 				}
 			}()
+			t0 := time.Now()
 			r.outs, r.err = p.exec.Execute(inputs, nil, 0)
+			h.count(func(s *remote.Stats) { s.ExecNanos += int64(time.Since(t0)) })
 		}()
 		done <- r
 	}()

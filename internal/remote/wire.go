@@ -130,4 +130,7 @@ type Stats struct {
 	RSSBytes    int64
 	Clients     int
 	Refused     int
+	// ExecNanos and ServeNanos add up the time of runs: in the backend's Execute, and from
+	// the request's arrival to its reply's encoding.
+	ExecNanos, ServeNanos int64
 }

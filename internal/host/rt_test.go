@@ -1,0 +1,48 @@
+package host_test
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/gonnsight/gonnsight/internal/bench"
+	"github.com/gonnsight/gonnsight/internal/host"
+	"github.com/gonnsight/gonnsight/nnsight"
+)
+
+// BenchmarkRoundTrip: a traced 1×8 forward of the 500 MB model (written by `gonnsight
+// bench`) in-process and through a host, with the host's own time beside it.
+func BenchmarkRoundTrip(b *testing.B) {
+	dir := bench.ModelDir()
+	if _, err := os.Stat(filepath.Join(dir, "model.safetensors")); err != nil {
+		b.Skip("no bench model: run `gonnsight bench --only host` once")
+	}
+	th := startHost(b, host.Config{ModelDirs: []string{filepath.Dir(dir)}})
+	models := map[string]*nnsight.Model{
+		"local": nnsight.LanguageModel(dir, nnsight.WithBackend("go")),
+		"host":  nnsight.LanguageModel(dir, nnsight.WithEngine(th.engine(b))),
+	}
+	for _, mode := range []string{"local", "host"} {
+		m := models[mode]
+		if err := bench.Traced(m, bench.CellShape, 2); err != nil {
+			b.Fatal(err)
+		}
+		b.Run(mode, func(b *testing.B) {
+			s0 := th.Stats()
+			t0 := time.Now()
+			for i := 0; i < b.N; i++ {
+				if err := bench.Traced(m, bench.CellShape, 2); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if mode == "host" {
+				s1 := th.Stats()
+				n := float64(b.N)
+				b.ReportMetric(float64(s1.ExecNanos-s0.ExecNanos)/n/1e6, "exec-ms/op")
+				b.ReportMetric(float64(s1.ServeNanos-s0.ServeNanos)/n/1e6, "serve-ms/op")
+				b.ReportMetric(float64(time.Since(t0))/n/1e6, "wall-ms/op")
+			}
+		})
+	}
+}
