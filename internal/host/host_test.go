@@ -16,6 +16,7 @@ import (
 	"github.com/gonnsight/gonnsight/internal/engine"
 	"github.com/gonnsight/gonnsight/internal/host"
 	"github.com/gonnsight/gonnsight/internal/remote"
+	"github.com/gonnsight/gonnsight/internal/toy"
 	"github.com/gonnsight/gonnsight/nnsight"
 )
 
@@ -290,4 +291,38 @@ func equalBits(a, b *tensors.Tensor) bool {
 	a.ConstBytes(func(v []byte) { x = bytes.Clone(v) })
 	b.ConstBytes(func(v []byte) { y = bytes.Clone(v) })
 	return bytes.Equal(x, y)
+}
+
+func TestScanAndUserModelsThroughTheHost(t *testing.T) {
+	th := startHost(t, host.Config{})
+	local, viaHost := models(t, th)
+	fn := func(tr *nnsight.Tracer) { tr.Module("transformer.h.0.mlp").Output().Save("x") }
+	a, err := local.Scan("scan me", fn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := viaHost.Scan("scan me", fn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.String() != b.String() {
+		t.Errorf("scan differs through the host:\n%s\n%s", a, b)
+	}
+	// A user-defined model: its weights are the client's, so they travel with each run.
+	x := tensors.FromValue([][]float32{{1}, {2}, {3}})
+	ul := nnsight.New(toy.M(), nnsight.WithSeed(3), nnsight.WithBackend("go"))
+	uh := nnsight.New(toy.M(), nnsight.WithSeed(3), nnsight.WithEngine(th.engine(t)))
+	save := func(tr *nnsight.Tracer) {
+		tr.Module("layer2.layer").Output().Save("l2")
+		tr.Module("layer1").Output().Set(func(n *g.Node) *g.Node { return g.MulScalar(n, 2) })
+	}
+	want, err := ul.Trace(x, save)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := uh.Trace(tensors.FromValue([][]float32{{1}, {2}, {3}}), save) // a tensor used on one backend stays there
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameBits(t, "user-defined model", want, got)
 }
