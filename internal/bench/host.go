@@ -44,9 +44,9 @@ type HostReport struct {
 	Local, Unix, TCP Stats
 	// The host's RSS before any model, after the first client loaded it, after every client.
 	RSSBefore, RSSOne, RSSAll int64
-	Clients                  int
-	WeightBytes              int64
-	Compiles, Hits           int
+	Clients                   int
+	WeightBytes               int64
+	Compiles, Hits            int
 }
 
 func childMode() string { return os.Getenv(EnvHostChild) }

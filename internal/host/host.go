@@ -40,6 +40,7 @@ import (
 	"github.com/gonnsight/gonnsight/gpt2"
 	"github.com/gonnsight/gonnsight/internal/engine"
 	"github.com/gonnsight/gonnsight/internal/remote"
+	"github.com/gonnsight/gonnsight/module"
 	"github.com/gonnsight/gonnsight/safetensors"
 )
 
@@ -77,10 +78,39 @@ type Host struct {
 }
 
 type model struct {
+	mu      sync.Mutex // guards weights and sums (derived weights are added on first use)
 	reply   *remote.OpenReply
 	weights map[string]*tensors.Tensor
 	sums    map[string]uint32
 	bytes   int64
+}
+
+// transposes holds the transposed copies of weights that TransposedParam parameters ask for.
+var transposes module.Transposes
+
+// weight returns a resident weight, or one derived from a resident weight (its transposed
+// copy, name + module.TransposedSuffix), made once and kept beside it.
+func (m *model) weight(h *Host, name string) (*tensors.Tensor, uint32, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if t, ok := m.weights[name]; ok {
+		return t, m.sums[name], true
+	}
+	base, isT := strings.CutSuffix(name, module.TransposedSuffix)
+	src, ok := m.weights[base]
+	if !isT || !ok || src.Rank() != 2 {
+		return nil, 0, false
+	}
+	d := src.Shape().Dimensions
+	t, ok, err := transposes.Feed(h.eng.Backend, name, shapes.Make(src.DType(), d[1], d[0]), func(n string) (*tensors.Tensor, bool) {
+		w, ok := m.weights[n]
+		return w, ok
+	})
+	if !ok || err != nil {
+		return nil, 0, false
+	}
+	m.weights[name], m.sums[name] = t, m.sums[base]
+	return t, m.sums[base], true
 }
 
 type program struct {
@@ -443,12 +473,12 @@ func (h *Host) weight(ref remote.WeightRef) (*tensors.Tensor, error) {
 		sort.Strings(names)
 		return nil, fmt.Errorf("no model %q is loaded on the host (loaded: %s); open it first", ref.Model, strings.Join(names, ", "))
 	}
-	t, ok := m.weights[ref.Name]
+	t, sum, ok := m.weight(h, ref.Name)
 	if !ok {
 		return nil, fmt.Errorf("model %q has no weight %q", ref.Model, ref.Name)
 	}
-	if m.sums[ref.Name] != ref.Sum {
-		return nil, fmt.Errorf("weight %q of %q: the client expects checksum %08x, the host holds %08x (the model changed on the host: load it again)", ref.Name, ref.Model, ref.Sum, m.sums[ref.Name])
+	if sum != ref.Sum {
+		return nil, fmt.Errorf("weight %q of %q: the client expects checksum %08x, the host holds %08x (the model changed on the host: load it again)", ref.Name, ref.Model, ref.Sum, sum)
 	}
 	return t, nil
 }
@@ -558,6 +588,7 @@ func (h *Host) Run(ctx context.Context, req *remote.RunRequest) (*remote.RunRepl
 			}
 			owned = append(owned, buf)
 			inputs[i] = buf
+			h.count(func(s *remote.Stats) { s.InputBytes += int64(len(in.Value.Data)) })
 		default:
 			return nil, fmt.Errorf("input %q: neither a weight nor a value", name)
 		}

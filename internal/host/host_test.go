@@ -326,3 +326,28 @@ func TestScanAndUserModelsThroughTheHost(t *testing.T) {
 	}
 	sameBits(t, "user-defined model", want, got)
 }
+
+// TestNothingHeavyTravels: a trace sends only its token ids, and TransposedLMHead's
+// transposed embedding is made on the host from its resident weight, bit-identical.
+func TestNothingHeavyTravels(t *testing.T) {
+	th := startHost(t, host.Config{})
+	local, viaHost := models(t, th, nnsight.TransposedLMHead())
+	fn := func(tr *nnsight.Tracer) { tr.Module("transformer.h.1").Output().Save("h1") }
+	want, err := local.Trace("the transposed head", fn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := th.Stats()
+	got, err := viaHost.Trace("the transposed head", fn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameBits(t, "TransposedLMHead", want, got)
+	sent := th.Stats().InputBytes - before.InputBytes
+	if sent > 1024 {
+		t.Errorf("a trace of a few tokens sent %d bytes of inputs to the host: weights travelled", sent)
+	}
+	if s := th.Stats(); s.Runs != before.Runs+1 {
+		t.Errorf("the trace took %d runs on the host, want 1", s.Runs-before.Runs)
+	}
+}

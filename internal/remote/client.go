@@ -18,6 +18,7 @@ import (
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/gobackend"
 	"github.com/gomlx/compute/shapes"
+	"github.com/gomlx/gomlx/core/tensors"
 )
 
 // Environment variables that send work to a host.
@@ -219,6 +220,24 @@ func (b *Backend) BufferFromFlatData(_ compute.DeviceNum, flat any, shape shapes
 // sends its name, never its values.
 func (b *Backend) WeightBuffer(ref WeightRef, shape shapes.Shape) compute.Buffer {
 	return &weightBuffer{b: b, ref: ref, shape: shape}
+}
+
+// DerivedWeight returns a tensor naming a weight the host derives from base's resident
+// weight (name is base's name plus a suffix the host knows, such as module.TransposedSuffix),
+// or false when base is not a resident weight of the host.
+func (b *Backend) DerivedWeight(base *tensors.Tensor, name string, shape shapes.Shape) (*tensors.Tensor, bool) {
+	buf, err := base.Buffer(b, 0)
+	if err != nil {
+		return nil, false
+	}
+	wb, ok := buf.(*weightBuffer)
+	if !ok {
+		return nil, false
+	}
+	ref := wb.ref
+	ref.Name = name
+	t, err := tensors.FromBuffer(b.WeightBuffer(ref, shape))
+	return t, err == nil
 }
 
 // dataBuffer is a value held by the client.

@@ -133,4 +133,6 @@ type Stats struct {
 	// ExecNanos and ServeNanos add up the time of runs: in the backend's Execute, and from
 	// the request's arrival to its reply's encoding.
 	ExecNanos, ServeNanos int64
+	// InputBytes adds up the values clients sent as run inputs (weights never are).
+	InputBytes int64
 }
