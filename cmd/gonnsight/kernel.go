@@ -80,6 +80,12 @@ func init() {
 				if eng, err := engine.Default(); err == nil {
 					extra["backend"] = eng.Name
 					extra["backend_reason"] = eng.Reason
+					if kernel.UsesOwnHost(true) {
+						// Cells run on the kernel's model host, which picks its backend as this
+						// process did; they print "remote(NAME) at unix:...".
+						extra["backend"] = "remote(" + eng.Name + ")"
+						extra["backend_reason"] = "the kernel's model host; its backend: " + eng.Reason
+					}
 				}
 				if m, ok := params["modelName"]; ok {
 					extra["model"] = m

@@ -25,6 +25,13 @@ const (
 	HostToken  = "host.token"
 )
 
+// UsesOwnHost says whether a kernel launched now starts a model host of its own: when it
+// has a host command, unless $GONNSIGHT_HOST=0 or $GONNSIGHT_REMOTE already names a host
+// (cells then use that one, as any program would).
+func UsesOwnHost(hasCommand bool) bool {
+	return hasCommand && os.Getenv(HostEnv) != "0" && os.Getenv(remote.EnvRemote) == ""
+}
+
 // maxSocketPath is the longest Unix socket path Linux and macOS accept (sun_path, less one).
 const maxSocketPath = 103
 

@@ -147,3 +147,33 @@ exit 0
 		t.Errorf("the host (pid %d) outlived the kernel", h.PID)
 	}
 }
+
+// TestKernelUsesARemoteHostWhenNamed: with GONNSIGHT_REMOTE set, the kernel starts no host
+// of its own and cells keep the one the user named; GONNSIGHT_HOST=0 starts none either.
+func TestKernelUsesARemoteHostWhenNamed(t *testing.T) {
+	for _, c := range []struct{ remote, hostEnv string }{{"http://127.0.0.1:1", ""}, {"", "0"}} {
+		out := t.TempDir()
+		gonb := fakeGoNB(t, `env > `+out+`/env
+exit 0
+`)
+		conn := filepath.Join(t.TempDir(), "kernel-remote.json")
+		_ = os.WriteFile(conn, []byte("{}"), 0o600)
+		session := filepath.Join(t.TempDir(), "s")
+		self, _ := os.Executable()
+		t.Setenv(hostEnvForTest, "1")
+		t.Setenv(remote.EnvRemote, c.remote)
+		t.Setenv(HostEnv, c.hostEnv)
+		if err := RunKernel(LaunchOptions{ConnectionFile: conn, ModuleRoot: moduleRoot(t), ToolsDir: t.TempDir(), GoNB: gonb,
+			SessionDir: session, Keep: true, Host: []string{self}}); err != nil {
+			t.Fatal(err)
+		}
+		envData, _ := os.ReadFile(filepath.Join(out, "env"))
+		env := strings.Split(string(envData), "\n")
+		if got := getEnv(env, remote.EnvRemote); got != c.remote {
+			t.Errorf("%+v: cells got %s=%q", c, remote.EnvRemote, got)
+		}
+		if _, err := os.Stat(filepath.Join(session, HostToken)); err == nil {
+			t.Errorf("%+v: the kernel made a host token", c)
+		}
+	}
+}

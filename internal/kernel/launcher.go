@@ -183,7 +183,7 @@ func RunKernel(opts LaunchOptions) error {
 	}()
 	env = setEnv(env, "TMPDIR", tmpDir)
 
-	if len(opts.Host) > 0 && os.Getenv(HostEnv) != "0" {
+	if UsesOwnHost(len(opts.Host) > 0) {
 		log := opts.Stderr
 		if log == nil {
 			log = os.Stderr
