@@ -60,7 +60,14 @@ type Config struct {
 	MaxRequestBytes int64
 	// MaxPrograms bounds the compiled programs kept (0: 256); the least recently used go first.
 	MaxPrograms int
-	Log         io.Writer
+	// Outputs larger than InlineBytes (0: 64 KiB; negative: none) stay resident on the host
+	// for the client's session, which reads them on demand or feeds them to its next run (a
+	// generation's cache), up to MaxResidentBytes in all (0: 4 GiB; beyond it outputs are sent
+	// back). A session's values go when it has been idle for ResidentTTL (0: 10 minutes).
+	InlineBytes      int64
+	MaxResidentBytes int64
+	ResidentTTL      time.Duration
+	Log              io.Writer
 }
 
 // Host holds models and programs and serves clients.
@@ -75,6 +82,23 @@ type Host struct {
 	tick    int64
 	st      remote.Stats
 	compile sync.Mutex
+
+	vmu      sync.Mutex // guards the resident values below
+	sessions map[[16]byte]*session
+	nextID   uint64
+	resident int64
+}
+
+// session holds the values one client process left resident.
+type session struct {
+	values map[uint64]*value
+	last   time.Time
+}
+
+type value struct {
+	buf   compute.Buffer
+	shape shapes.Shape
+	bytes int64
 }
 
 type model struct {
@@ -142,6 +166,15 @@ func New(cfg Config) (*Host, error) {
 	if cfg.Log == nil {
 		cfg.Log = io.Discard
 	}
+	if cfg.InlineBytes == 0 {
+		cfg.InlineBytes = 64 << 10
+	}
+	if cfg.MaxResidentBytes == 0 {
+		cfg.MaxResidentBytes = 4 << 30
+	}
+	if cfg.ResidentTTL == 0 {
+		cfg.ResidentTTL = 10 * time.Minute
+	}
 	var dirs []string
 	for _, d := range cfg.ModelDirs {
 		abs, err := filepath.Abs(d)
@@ -159,7 +192,8 @@ func New(cfg Config) (*Host, error) {
 		return nil, err
 	}
 	h := &Host{cfg: cfg, eng: eng, sem: make(chan struct{}, cfg.MaxConcurrent),
-		models: map[string]*model{}, loading: map[string]*sync.Mutex{}, progs: map[[32]byte]*program{}}
+		models: map[string]*model{}, loading: map[string]*sync.Mutex{}, progs: map[[32]byte]*program{},
+		sessions: map[[16]byte]*session{}}
 	h.st.Backend = eng.Name
 	return h, nil
 }
@@ -271,6 +305,17 @@ func (h *Host) Handler() http.Handler {
 		t.ConstBytes(func(b []byte) { out.Data = bytes.Clone(b) })
 		return out, nil
 	})
+	handle(remote.PathValue, func(r *http.Request) (any, error) {
+		var req remote.ValueRequest
+		if err := gob.NewDecoder(r.Body).Decode(&req); err != nil {
+			return nil, fmt.Errorf("decoding the value request: %w", err)
+		}
+		v, err := h.value(req.Session, req.ID)
+		if err != nil {
+			return nil, err
+		}
+		return tensorOf(v.buf, v.shape)
+	})
 	handle(remote.PathRun, func(r *http.Request) (any, error) {
 		t0 := time.Now()
 		defer func() { h.count(func(s *remote.Stats) { s.ServeNanos += int64(time.Since(t0)) }) }()
@@ -345,6 +390,9 @@ func (h *Host) Stats() *remote.Stats {
 	sort.Strings(s.Models)
 	s.Programs = len(h.progs)
 	s.RSSBytes = rss()
+	h.vmu.Lock()
+	s.ResidentBytes, s.Sessions = h.resident, len(h.sessions)
+	h.vmu.Unlock()
 	return &s
 }
 
@@ -549,6 +597,7 @@ func (h *Host) Run(ctx context.Context, req *remote.RunRequest) (*remote.RunRepl
 	if len(req.Inputs) != len(p.inNames) {
 		return nil, fmt.Errorf("the program takes %d inputs (%s), the request has %d", len(p.inNames), strings.Join(p.inNames, ", "), len(req.Inputs))
 	}
+	h.sweep(req.Session, req.Release)
 	b := h.eng.Backend
 	inputs := make([]compute.Buffer, len(req.Inputs))
 	var owned []compute.Buffer
@@ -573,6 +622,15 @@ func (h *Host) Run(ctx context.Context, req *remote.RunRequest) (*remote.RunRepl
 				return nil, err
 			}
 			inputs[i] = buf
+		case in.Resident != 0:
+			v, err := h.value(req.Session, in.Resident)
+			if err != nil {
+				return nil, fmt.Errorf("input %q: %w", name, err)
+			}
+			if !v.shape.Equal(want) {
+				return nil, fmt.Errorf("input %q: resident value %d has shape %s, the program wants %s", name, in.Resident, v.shape, want)
+			}
+			inputs[i] = v.buf
 		case in.Value != nil:
 			if err := in.Value.Check(); err != nil {
 				return nil, fmt.Errorf("input %q: %w", name, err)
@@ -636,18 +694,38 @@ func (h *Host) Run(ctx context.Context, req *remote.RunRequest) (*remote.RunRepl
 		return nil, fmt.Errorf("running the program on %s: %w", h.eng.Name, r.err)
 	}
 	reply := &remote.RunReply{Compiled: compiled, Outputs: make([]remote.Tensor, len(r.outs))}
+	// An output that is an input's buffer, or another output's (a backend may return a
+	// parameter as is), is copied out and never kept or finalized: finalizing it would free a
+	// resident weight or a value another output holds.
+	shared := map[compute.Buffer]bool{}
+	for _, in := range inputs {
+		shared[in] = true
+	}
 	for i, buf := range r.outs {
 		sh, err := buf.Shape()
 		if err != nil {
 			return nil, err
 		}
-		data := make([]byte, sh.ByteSize())
-		flat := dtypes.UnsafeAnySliceFromBytes(unsafePointer(data), sh.DType, sh.Size())
-		if err := buf.ToFlatData(flat); err != nil {
+		if shared[buf] {
+			t, err := tensorOf(buf, sh)
+			if err != nil {
+				return nil, err
+			}
+			reply.Outputs[i] = *t
+			continue
+		}
+		shared[buf] = true
+		if id := h.keep(req.Session, buf, sh); id != 0 {
+			reply.Outputs[i] = remote.Tensor{DType: int(sh.DType), Dims: sh.Dimensions, Resident: id}
+			continue
+		}
+		t, err := tensorOf(buf, sh)
+		buf.Finalize()
+		if err != nil {
 			return nil, err
 		}
-		buf.Finalize()
-		reply.Outputs[i] = remote.Tensor{DType: int(sh.DType), Dims: sh.Dimensions, Data: data}
+		reply.Outputs[i] = *t
+		h.count(func(s *remote.Stats) { s.OutputBytes += int64(len(t.Data)) })
 	}
 	h.count(func(s *remote.Stats) { s.Runs++ })
 	return reply, nil
@@ -660,4 +738,79 @@ func canonicalName(key string) string {
 		return key
 	}
 	return "transformer." + key
+}
+
+// tensorOf copies a buffer's values out for the wire.
+func tensorOf(buf compute.Buffer, sh shapes.Shape) (*remote.Tensor, error) {
+	data := make([]byte, sh.ByteSize())
+	flat := dtypes.UnsafeAnySliceFromBytes(unsafePointer(data), sh.DType, sh.Size())
+	if err := buf.ToFlatData(flat); err != nil {
+		return nil, err
+	}
+	return &remote.Tensor{DType: int(sh.DType), Dims: sh.Dimensions, Data: data}, nil
+}
+
+// keep makes an output resident for the session when it is larger than InlineBytes and fits
+// within MaxResidentBytes (after dropping idle sessions); it returns 0 when the output is to
+// be sent back instead.
+func (h *Host) keep(sid [16]byte, buf compute.Buffer, sh shapes.Shape) uint64 {
+	n := int64(sh.ByteSize())
+	if h.cfg.InlineBytes < 0 || n <= h.cfg.InlineBytes || sid == ([16]byte{}) {
+		return 0
+	}
+	h.vmu.Lock()
+	defer h.vmu.Unlock()
+	if h.resident+n > h.cfg.MaxResidentBytes {
+		return 0
+	}
+	s := h.sessions[sid]
+	if s == nil {
+		s = &session{values: map[uint64]*value{}}
+		h.sessions[sid] = s
+	}
+	s.last = time.Now()
+	h.nextID++
+	s.values[h.nextID] = &value{buf: buf, shape: sh, bytes: n}
+	h.resident += n
+	return h.nextID
+}
+
+func (h *Host) value(sid [16]byte, id uint64) (*value, error) {
+	h.vmu.Lock()
+	defer h.vmu.Unlock()
+	s := h.sessions[sid]
+	if s == nil {
+		return nil, fmt.Errorf("resident value %d: this client has no values on the host (they expire after %s idle)", id, h.cfg.ResidentTTL)
+	}
+	s.last = time.Now()
+	v := s.values[id]
+	if v == nil {
+		return nil, fmt.Errorf("resident value %d is not held for this client (released, or expired after %s idle)", id, h.cfg.ResidentTTL)
+	}
+	return v, nil
+}
+
+// sweep releases the values a client dropped and the sessions idle for longer than the TTL.
+func (h *Host) sweep(sid [16]byte, release []uint64) {
+	h.vmu.Lock()
+	defer h.vmu.Unlock()
+	if s := h.sessions[sid]; s != nil {
+		s.last = time.Now()
+		for _, id := range release {
+			if v := s.values[id]; v != nil {
+				v.buf.Finalize()
+				h.resident -= v.bytes
+				delete(s.values, id)
+			}
+		}
+	}
+	for k, s := range h.sessions {
+		if time.Since(s.last) > h.cfg.ResidentTTL || len(s.values) == 0 && k != sid {
+			for _, v := range s.values {
+				v.buf.Finalize()
+				h.resident -= v.bytes
+			}
+			delete(h.sessions, k)
+		}
+	}
 }

@@ -223,7 +223,20 @@ func TestInvokesEditsAndCacheBitIdentical(t *testing.T) {
 }
 
 func TestGenerateAndGradientsBitIdentical(t *testing.T) {
-	th := startHost(t, host.Config{})
+	for _, c := range []struct {
+		name string
+		cfg  host.Config
+	}{
+		{"cache resident on the host", host.Config{InlineBytes: 1024}},
+		{"every output sent back", host.Config{InlineBytes: -1}},
+		{"host full: outputs sent back", host.Config{InlineBytes: 1024, MaxResidentBytes: 1}},
+	} {
+		t.Run(c.name, func(t *testing.T) { generateAndGradients(t, c.cfg) })
+	}
+}
+
+func generateAndGradients(t *testing.T, cfg host.Config) {
+	th := startHost(t, cfg)
 	local, viaHost := models(t, th)
 	fn := func(tr *nnsight.Tracer) {
 		if tr.Step() == 1 {
@@ -236,9 +249,23 @@ func TestGenerateAndGradientsBitIdentical(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		before := th.Stats()
 		got, err := viaHost.Generate("Once upon a time", 5, fn, opts...)
 		if err != nil {
 			t.Fatal(err)
+		}
+		after := th.Stats()
+		// With the cache resident, only the first step's zeros and each step's ids travel
+		// (about 18 KB here); sent back and forth, the cache is 5 times that.
+		sent := after.InputBytes - before.InputBytes
+		cached := len(opts) == 1
+		if resident := cfg.InlineBytes > 0 && cfg.MaxResidentBytes == 0; cached && resident && sent > 25000 {
+			t.Errorf("%d bytes of inputs for 5 steps: the cache travelled instead of staying on the host", sent)
+		} else if cached && !resident && sent < 60000 {
+			t.Errorf("%d bytes of inputs for 5 steps with the cache sent back: the test cannot tell", sent)
+		}
+		if cfg.InlineBytes < 0 && after.ResidentBytes != 0 {
+			t.Errorf("with InlineBytes < 0 the host holds %d bytes", after.ResidentBytes)
 		}
 		if fmt.Sprint(want.Tokens) != fmt.Sprint(got.Tokens) {
 			t.Errorf("tokens %v here, %v through the host", want.Tokens, got.Tokens)
@@ -351,3 +378,5 @@ func TestNothingHeavyTravels(t *testing.T) {
 		t.Errorf("the trace took %d runs on the host, want 1", s.Runs-before.Runs)
 	}
 }
+
+func equalBytes(a, b []byte) bool { return bytes.Equal(a, b) }

@@ -271,3 +271,89 @@ func TestConcurrentClients(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestOutputsNeverAliasWeights: a program that returns a resident weight unchanged, or a
+// value it was given, gets copies; releasing them leaves the host's weights intact.
+func TestOutputsNeverAliasWeights(t *testing.T) {
+	th := startHost(t, host.Config{InlineBytes: 16})
+	c := th.client(t, th.token)
+	open, err := c.Open(gpt2.TinyID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p remote.ParamInfo
+	for _, q := range open.Params {
+		if q.Name == "transformer.h.0.mlp.c_fc.weight" {
+			p = q
+		}
+	}
+	prog := record(t, th, func(f compute.Function) []compute.Value {
+		w := must(f.Parameter("w", shapes.Make(dtypes.DType(p.DType), p.Dims...), nil))
+		return []compute.Value{w, w}
+	})
+	ref := remote.WeightRef{Model: open.Model, Name: p.Name, Sum: p.Sum}
+	var session [16]byte
+	session[0] = 7
+	for i := 0; i < 3; i++ {
+		reply, err := c.Run(&remote.RunRequest{Hash: sha256.Sum256(prog.Bytes), Program: prog.Bytes, Session: session,
+			Inputs: []remote.Input{{Weight: &ref}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rel []uint64
+		for _, o := range reply.Outputs {
+			if o.Resident == 0 {
+				t.Fatalf("a %v output was not kept resident with InlineBytes 16", o.Dims)
+			}
+			rel = append(rel, o.Resident)
+		}
+		// Release them with the next request: the host finalizes what it kept.
+		if _, err := c.Run(&remote.RunRequest{Hash: sha256.Sum256(prog.Bytes), Session: session, Release: rel,
+			Inputs: []remote.Input{{Weight: &ref}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w, err := c.Weight(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	local := nnsight.LanguageModel(gpt2.TinyID, nnsight.WithBackend("go"))
+	if !equalBytes(w.Data, bitsOf(t, local.Weights()[p.Name])) {
+		t.Error("the host's weight changed after programs returned it and released the outputs")
+	}
+	stillServes(t, th)
+}
+
+// TestResidentValuesArePerSession: a value one client left on the host cannot be read or
+// used by another session, and released values are gone.
+func TestResidentValuesArePerSession(t *testing.T) {
+	th := startHost(t, host.Config{InlineBytes: 8})
+	c := th.client(t, th.token)
+	prog := record(t, th, func(f compute.Function) []compute.Value {
+		x := must(f.Parameter("x", shapes.Make(dtypes.Float32, 4), nil))
+		return []compute.Value{must(f.Add(x, x))}
+	})
+	mine, other := [16]byte{1}, [16]byte{2}
+	reply, err := c.Run(&remote.RunRequest{Hash: sha256.Sum256(prog.Bytes), Program: prog.Bytes, Session: mine,
+		Inputs: []remote.Input{{Value: f32(1, 2, 3, 4)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := reply.Outputs[0].Resident
+	if id == 0 {
+		t.Fatal("the output was not kept")
+	}
+	_, err = c.Run(&remote.RunRequest{Hash: sha256.Sum256(prog.Bytes), Session: other, Inputs: []remote.Input{{Resident: id}}})
+	wantErr(t, "another session's value as input", err, "no values")
+	// Used by its own session, it is the doubled input; doubled again here.
+	reply, err = c.Run(&remote.RunRequest{Hash: sha256.Sum256(prog.Bytes), Session: mine, Inputs: []remote.Input{{Resident: id}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Run(&remote.RunRequest{Hash: sha256.Sum256(prog.Bytes), Session: mine, Release: []uint64{id, reply.Outputs[0].Resident},
+		Inputs: []remote.Input{{Resident: id}}})
+	wantErr(t, "a released value", err, "not held")
+	if s := th.Stats(); s.ResidentBytes != 0 {
+		t.Errorf("the host still holds %d bytes after the release", s.ResidentBytes)
+	}
+}

@@ -46,3 +46,40 @@ func BenchmarkRoundTrip(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkGenerate: 8 greedy tokens with the KV cache, in-process and through a host.
+func BenchmarkGenerate(b *testing.B) {
+	dir := bench.ModelDir()
+	if _, err := os.Stat(filepath.Join(dir, "model.safetensors")); err != nil {
+		b.Skip("no bench model: run `gonnsight bench --only host` once")
+	}
+	th := startHost(b, host.Config{ModelDirs: []string{filepath.Dir(dir)}})
+	models := map[string]*nnsight.Model{
+		"local": nnsight.LanguageModel(dir, nnsight.WithBackend("go")),
+		"host":  nnsight.LanguageModel(dir, nnsight.WithEngine(th.engine(b))),
+	}
+	for _, mode := range []string{"local", "host"} {
+		m := models[mode]
+		gen := func() error {
+			_, err := m.Generate([]int{1, 2, 3, 4, 5, 6, 7, 8}, 8, nil, nnsight.IgnoreEOS())
+			return err
+		}
+		if err := gen(); err != nil {
+			b.Fatal(err)
+		}
+		b.Run(mode, func(b *testing.B) {
+			s0 := th.Stats()
+			for i := 0; i < b.N; i++ {
+				if err := gen(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if mode == "host" {
+				s1 := th.Stats()
+				b.ReportMetric(float64(s1.ExecNanos-s0.ExecNanos)/float64(b.N)/1e6, "exec-ms/op")
+				b.ReportMetric(float64(s1.InputBytes-s0.InputBytes)/float64(b.N)/1e6, "MB-sent/op")
+				b.ReportMetric(float64(s1.ServeNanos-s0.ServeNanos)/float64(b.N)/1e6, "serve-ms/op")
+			}
+		})
+	}
+}

@@ -3,6 +3,7 @@ package remote
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/gob"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -154,6 +156,10 @@ type Backend struct {
 	caps     compute.Capabilities
 	hostName string
 	hello    *Hello
+	session  [16]byte
+
+	relMu    sync.Mutex
+	releases []uint64 // resident values this process dropped, told to the host with the next run
 }
 
 // Dial connects to a host and asks what it runs.
@@ -183,7 +189,84 @@ func Dial(c *Client) (*Backend, error) {
 		}
 	}
 	caps.Functions = h.Functions && caps.Functions
-	return &Backend{Client: c, shadow: shadow, caps: caps, hostName: h.Backend, hello: h}, nil
+	b := &Backend{Client: c, shadow: shadow, caps: caps, hostName: h.Backend, hello: h}
+	if _, err := rand.Read(b.session[:]); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+func (b *Backend) release(id uint64) {
+	b.relMu.Lock()
+	b.releases = append(b.releases, id)
+	b.relMu.Unlock()
+}
+
+func (b *Backend) takeReleases() []uint64 {
+	b.relMu.Lock()
+	defer b.relMu.Unlock()
+	r := b.releases
+	b.releases = nil
+	return r
+}
+
+// residentBuffer is an output the host kept: its values are fetched only if read here, and
+// feeding it to another run (a generation step's cache) sends its id. When this process
+// drops it (Finalize, or the garbage collector), the host is told with the next run.
+type residentBuffer struct {
+	b     *Backend
+	id    uint64
+	shape shapes.Shape
+	mu    sync.Mutex
+	data  []byte // fetched values, once read
+	gone  bool
+}
+
+func newResident(b *Backend, id uint64, shape shapes.Shape) *residentBuffer {
+	r := &residentBuffer{b: b, id: id, shape: shape}
+	runtime.AddCleanup(r, func(id uint64) { b.release(id) }, id)
+	return r
+}
+
+func (r *residentBuffer) Backend() compute.Backend              { return r.b }
+func (r *residentBuffer) Shape() (shapes.Shape, error)          { return r.shape, nil }
+func (r *residentBuffer) DeviceNum() (compute.DeviceNum, error) { return 0, nil }
+func (r *residentBuffer) CopyToDevice(compute.DeviceNum) (compute.Buffer, error) {
+	return r, nil
+}
+func (r *residentBuffer) Data() (any, error) { return nil, errors.New("not a shared buffer") }
+func (r *residentBuffer) Finalize() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.gone {
+		r.gone = true
+		r.data = nil
+	}
+	return nil
+}
+
+func (r *residentBuffer) ToFlatData(flat any) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.gone {
+		return errors.New("buffer already finalized")
+	}
+	if r.data == nil {
+		var t Tensor
+		if err := r.b.Client.call(PathValue, ValueRequest{Session: r.b.session, ID: r.id}, &t); err != nil {
+			return err
+		}
+		if err := t.Check(); err != nil || !t.Shape().Equal(r.shape) {
+			return fmt.Errorf("value %d from the host: shape %s (want %s): %v", r.id, t.Shape(), r.shape, err)
+		}
+		r.data = t.Data
+	}
+	dst := dtypes.UnsafeByteSliceFromAny(flat)
+	if len(dst) != len(r.data) {
+		return fmt.Errorf("ToFlatData: %d bytes wanted, the value (%s) has %d", len(dst), r.shape, len(r.data))
+	}
+	copy(dst, r.data)
+	return nil
 }
 
 // HostBackend is the host's backend configuration.
@@ -331,9 +414,18 @@ func (e *executable) Execute(inputs []compute.Buffer, _ []bool, _ compute.Device
 	if len(inputs) != len(e.prog.InputNames) {
 		return nil, fmt.Errorf("the program takes %d inputs, got %d", len(e.prog.InputNames), len(inputs))
 	}
-	req := &RunRequest{Name: "program", Hash: e.prog.Hash, Inputs: make([]Input, len(inputs))}
+	req := &RunRequest{Name: "program", Hash: e.prog.Hash, Inputs: make([]Input, len(inputs)), Session: e.backend.session,
+		Release: e.backend.takeReleases()}
 	for i, in := range inputs {
 		switch x := in.(type) {
+		case *residentBuffer:
+			x.mu.Lock()
+			gone := x.gone
+			x.mu.Unlock()
+			if gone {
+				return nil, fmt.Errorf("input %q: buffer already finalized", e.prog.InputNames[i])
+			}
+			req.Inputs[i].Resident = x.id
 		case *weightBuffer:
 			ref := x.ref
 			req.Inputs[i].Weight = &ref
@@ -376,7 +468,13 @@ func (e *executable) Execute(inputs []compute.Buffer, _ []bool, _ compute.Device
 		if !t.Shape().Equal(e.prog.OutputShapes[i]) {
 			return nil, fmt.Errorf("output %d from the host has shape %s, the program says %s", i, t.Shape(), e.prog.OutputShapes[i])
 		}
-		outs[i] = &dataBuffer{b: e.backend, shape: t.Shape(), data: t.Data}
+		if t.Resident != 0 {
+			outs[i] = newResident(e.backend, t.Resident, t.Shape())
+		} else {
+			outs[i] = &dataBuffer{b: e.backend, shape: t.Shape(), data: t.Data}
+		}
 	}
+	// The resident inputs must live until the host has used them.
+	runtime.KeepAlive(inputs)
 	return outs, nil
 }

@@ -15,6 +15,7 @@ const (
 	PathRun    = "/v1/run"
 	PathWeight = "/v1/weight"
 	PathStats  = "/v1/stats"
+	PathValue  = "/v1/value"
 	// StatusUnknownProgram answers a run that named a program by hash the host does not
 	// hold (it was evicted, or the host restarted): the client sends it again in full.
 	StatusUnknownProgram = 409
@@ -58,11 +59,13 @@ type WeightRef struct {
 	Sum         uint32
 }
 
-// Tensor is a value on the wire.
+// Tensor is a value on the wire: its data, or (in a reply) the id of a value the host kept
+// resident for the client's session instead of sending it.
 type Tensor struct {
-	DType int
-	Dims  []int
-	Data  []byte
+	DType    int
+	Dims     []int
+	Data     []byte
+	Resident uint64
 }
 
 // Shape is t's shape.
@@ -87,16 +90,21 @@ func (t Tensor) Check() error {
 			return fmt.Errorf("too many elements")
 		}
 	}
+	if t.Resident != 0 && len(t.Data) == 0 {
+		return nil
+	}
 	if n*int64(max(1, dt.Size())) != int64(len(t.Data)) {
 		return fmt.Errorf("shape %s has %d bytes of data, wants %d", t.Shape(), len(t.Data), n*int64(max(1, dt.Size())))
 	}
 	return nil
 }
 
-// Input is one program input: a resident weight or a value sent with the request.
+// Input is one program input: a resident weight, a value sent with the request, or a value
+// an earlier run of the same session left resident on the host.
 type Input struct {
-	Weight *WeightRef
-	Value  *Tensor
+	Weight   *WeightRef
+	Value    *Tensor
+	Resident uint64
 }
 
 // RunRequest runs a program. Program is empty when the client believes the host holds
@@ -106,6 +114,16 @@ type RunRequest struct {
 	Hash    [32]byte
 	Program []byte
 	Inputs  []Input
+	// Session names the client process whose resident values the request may use and make;
+	// Release lists values it no longer holds.
+	Session [16]byte
+	Release []uint64
+}
+
+// ValueRequest reads a resident value.
+type ValueRequest struct {
+	Session [16]byte
+	ID      uint64
 }
 
 // RunReply holds the program's outputs.
@@ -133,6 +151,8 @@ type Stats struct {
 	// ExecNanos and ServeNanos add up the time of runs: in the backend's Execute, and from
 	// the request's arrival to its reply's encoding.
 	ExecNanos, ServeNanos int64
-	// InputBytes adds up the values clients sent as run inputs (weights never are).
-	InputBytes int64
+	// InputBytes and OutputBytes add up the values sent as run inputs (weights never are)
+	// and returned as outputs; ResidentBytes is what sessions hold on the host now.
+	InputBytes, OutputBytes, ResidentBytes int64
+	Sessions                               int
 }
