@@ -115,6 +115,16 @@ func cellChild(dir, mode string, env []string, args []string) (time.Duration, *C
 	return wall, &res, nil
 }
 
+// host measures the model host on the first backend.
+func (r *run) host() error {
+	hr, err := runHost(r.cfg, r.cfg.Backends[0])
+	if err != nil {
+		return fmt.Errorf("host: %w", err)
+	}
+	r.rep.Host = hr
+	return nil
+}
+
 // runHost measures the host on backend b.
 func runHost(cfg Config, b string) (*HostReport, error) {
 	logf := func(format string, args ...any) { fmt.Fprintf(cfg.Log, format+"\n", args...) }
