@@ -37,6 +37,8 @@ func init() {
 			timeout := fs.Duration("run-timeout", 0, "longest a run may take (default 2m)")
 			maxValue := fs.Int64("max-value-bytes", 0, "largest value a program may make (default 2 GiB)")
 			maxTotal := fs.Int64("max-request-bytes", 0, "bound on all values of one program together (default 64 GiB)")
+			inline := fs.Int64("inline-bytes", 0, "outputs larger than this stay on the host for the client to read or reuse (default 64 KiB; -1: none)")
+			maxResident := fs.Int64("max-resident-bytes", 0, "bound on the outputs kept for clients (default 4 GiB)")
 			return func(args []string) error {
 				if len(args) > 0 {
 					return usageErrorf("unexpected arguments %v", args)
@@ -55,7 +57,8 @@ func init() {
 					}
 				}
 				h, err := host.New(host.Config{Backend: *backend, Token: token, ModelDirs: dirs, MaxConcurrent: *conc,
-					RunTimeout: *timeout, Limits: remote.Limits{MaxValueBytes: *maxValue, MaxTotalBytes: *maxTotal}, Log: stderr})
+					RunTimeout: *timeout, Limits: remote.Limits{MaxValueBytes: *maxValue, MaxTotalBytes: *maxTotal},
+					InlineBytes: *inline, MaxResidentBytes: *maxResident, Log: stderr})
 				if err != nil {
 					return err
 				}
