@@ -160,6 +160,8 @@ type Backend struct {
 
 	relMu    sync.Mutex
 	releases []uint64 // resident values this process dropped, told to the host with the next run
+
+	onCompile func(*Program) // tests: sees every recorded program
 }
 
 // Dial connects to a host and asks what it runs.

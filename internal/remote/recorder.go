@@ -167,6 +167,9 @@ func (b *recBuilder) Compile() (compute.Executable, error) {
 	b.done = true
 	p := &Program{Bytes: b.enc.buf, Hash: sha256.Sum256(b.enc.buf), InputNames: b.inNames,
 		InputShapes: b.inShape, OutputShapes: b.outs, NumOps: b.nops, recordedOnto: b.backend.hostName}
+	if b.backend.onCompile != nil {
+		b.backend.onCompile(p)
+	}
 	return &executable{backend: b.backend, prog: p}, nil
 }
 

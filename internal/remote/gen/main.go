@@ -7,6 +7,7 @@ package main
 
 import (
 	"bytes"
+	"flag"
 	"fmt"
 	"go/format"
 	"os"
@@ -42,6 +43,8 @@ type gen struct {
 }
 
 func main() {
+	out := flag.String("out", "ops_gen.go", "the file to write")
+	flag.Parse()
 	g := &gen{structs: map[reflect.Type]bool{}}
 	fn := tFunction
 	var methods []reflect.Method
@@ -96,7 +99,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "gen: formatting:", err)
 		os.Exit(1)
 	}
-	if err := os.WriteFile("ops_gen.go", src, 0o644); err != nil {
+	if err := os.WriteFile(*out, src, 0o644); err != nil {
 		fmt.Fprintln(os.Stderr, "gen:", err)
 		os.Exit(1)
 	}
