@@ -39,6 +39,9 @@ type HostReport struct {
 	Empty, InProc, ViaHost Stats
 	// Peak RSS of the last child of each kind.
 	InProcRSS, ViaHostRSS int64
+	// Inside the host's cells: opening the model (config, tokenizer, weight names) and the
+	// traced forward (build, record, run on the host, outputs back).
+	HostLoad, HostForward Stats
 	// A warm traced 1×8 forward in this process: in-process, through the host over its Unix
 	// socket, and over loopback TCP.
 	Local, Unix, TCP Stats
@@ -179,6 +182,8 @@ func runHost(cfg Config, b string) (*HostReport, error) {
 			w, r, err := cellChild(dir, "host", hostEnv, cfg.ChildArgs)
 			if r != nil {
 				hostRSS = r.MaxRSS
+				rep.HostLoad.Add(r.Load)
+				rep.HostForward.Add(r.Forward)
 				if rep.RSSOne == 0 {
 					rep.RSSOne = h.Stats().RSSBytes
 				}
@@ -241,9 +246,11 @@ func (r *HostReport) Markdown() string {
 		{"new process, empty (the part of an empty cell after its link)", Millis(e), "–"},
 		{"new process, load + traced " + CellShape.String() + " forward, in-process", Millis(in), Millis(in - e)},
 		{"new process, the same trace through the kernel's host", Millis(vh), Millis(vh - e)},
+		{"… of which: open the model on the host (config, tokenizer, weight names)", Millis(r.HostLoad.Median()), "–"},
+		{"… of which: the traced forward (build, record, run on the host, outputs back)", Millis(r.HostForward.Median()), "–"},
 		{"warm traced " + CellShape.String() + " forward, in-process", Millis(r.Local.Median()), "–"},
-		{"warm, through the host over its Unix socket", Millis(r.Unix.Median()), Millis(r.Unix.Median() - r.Local.Median())},
-		{"warm, through the host over loopback TCP", Millis(r.TCP.Median()), Millis(r.TCP.Median() - r.Local.Median())},
+		{"warm, through the host over its Unix socket", Millis(r.Unix.Median()), signedMillis(r.Unix.Median() - r.Local.Median())},
+		{"warm, through the host over loopback TCP", Millis(r.TCP.Median()), signedMillis(r.TCP.Median() - r.Local.Median())},
 	}
 	var b strings.Builder
 	b.WriteString(Markdown([]string{"model host, " + r.Backend + " (median)", "ms", "minus its baseline, ms"}, rows))
@@ -259,4 +266,11 @@ func (r *HostReport) Markdown() string {
 	}
 	b.WriteString(Markdown([]string{"memory", ""}, mem))
 	return b.String()
+}
+
+func signedMillis(d time.Duration) string {
+	if d < 0 {
+		return "−" + Millis(-d)
+	}
+	return Millis(d)
 }

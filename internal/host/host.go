@@ -263,13 +263,15 @@ func (h *Host) Handler() http.Handler {
 			r.Body = http.MaxBytesReader(w, r.Body, h.cfg.MaxRequestBytes)
 			reply, err := h.safely(func() (any, error) { return fn(r) })
 			if err != nil {
-				h.count(func(s *remote.Stats) { s.Errors++ })
 				status := http.StatusBadRequest
 				var se *statusError
 				if errors.As(err, &se) {
 					status = se.status
 				}
-				fmt.Fprintf(h.cfg.Log, "gonnsight host: %s: %v\n", path, err)
+				if status != remote.StatusUnknownProgram { // the normal first contact of a new client
+					h.count(func(s *remote.Stats) { s.Errors++ })
+					fmt.Fprintf(h.cfg.Log, "gonnsight host: %s: %v\n", path, err)
+				}
 				http.Error(w, err.Error(), status)
 				return
 			}

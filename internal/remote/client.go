@@ -399,8 +399,6 @@ func (w *weightBuffer) ToFlatData(flat any) error {
 type executable struct {
 	backend *Backend
 	prog    *Program
-	mu      sync.Mutex
-	sent    bool
 }
 
 func (e *executable) Finalize() {}
@@ -441,24 +439,17 @@ func (e *executable) Execute(inputs []compute.Buffer, _ []bool, _ compute.Device
 			return nil, fmt.Errorf("input %q is a %T, not a buffer of the model host's client", e.prog.InputNames[i], in)
 		}
 	}
-	e.mu.Lock()
-	sent := e.sent
-	e.mu.Unlock()
-	if !sent {
-		req.Program = e.prog.Bytes
-	}
+	// The program goes by hash first: a host that compiled it for an earlier process (the
+	// previous notebook cell) runs it at once; one that has not answers 409 and gets it.
 	reply, err := e.backend.Client.Run(req)
 	var he *HostError
-	if errors.As(err, &he) && he.Status == StatusUnknownProgram && sent {
+	if errors.As(err, &he) && he.Status == StatusUnknownProgram {
 		req.Program = e.prog.Bytes
 		reply, err = e.backend.Client.Run(req)
 	}
 	if err != nil {
 		return nil, err
 	}
-	e.mu.Lock()
-	e.sent = true
-	e.mu.Unlock()
 	if len(reply.Outputs) != len(e.prog.OutputShapes) {
 		return nil, fmt.Errorf("the host returned %d outputs, the program has %d", len(reply.Outputs), len(e.prog.OutputShapes))
 	}
