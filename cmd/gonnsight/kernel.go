@@ -228,7 +228,7 @@ func kernelRun(args []string) error {
 	}
 	var hostCmd []string
 	if self, err := os.Executable(); err == nil {
-		hostCmd = []string{self, "serve"}
+		hostCmd = []string{self, "serve", "--private"} // its socket and token are in the user's 0700 session folder
 	}
 	err := kernel.RunKernel(kernel.LaunchOptions{ConnectionFile: *conn, ModuleRoot: *module, ToolsDir: kernel.DefaultHome(),
 		Keep: *keep, Stdout: os.Stdout, Stderr: os.Stderr, Host: hostCmd})

@@ -32,6 +32,7 @@ func init() {
 			listen := fs.String("listen", "", "where to listen: unix:/path/to/socket, an absolute socket path, or HOST:PORT")
 			tokenFile := fs.String("token-file", "", "file holding the clients' token (created, 0600, with a random token if missing)")
 			models := fs.String("models", "", "comma-separated directories under which clients may name local models (hub ids always resolve through the HF cache)")
+			private := fs.Bool("private", false, "a private host (the kernel's): clients may name any local model directory this user can read; never for a shared host")
 			backend := fs.String("backend", "", "the host's backend (default: as GOMLX_BACKEND, else the best available)")
 			conc := fs.Int("max-concurrent", 0, "runs executing at once (default 4)")
 			timeout := fs.Duration("run-timeout", 0, "longest a run may take (default 2m)")
@@ -56,7 +57,7 @@ func init() {
 						dirs = append(dirs, d)
 					}
 				}
-				h, err := host.New(host.Config{Backend: *backend, Token: token, ModelDirs: dirs, MaxConcurrent: *conc,
+				h, err := host.New(host.Config{Backend: *backend, Token: token, ModelDirs: dirs, AnyModelDir: *private, MaxConcurrent: *conc,
 					RunTimeout: *timeout, Limits: remote.Limits{MaxValueBytes: *maxValue, MaxTotalBytes: *maxTotal},
 					InlineBytes: *inline, MaxResidentBytes: *maxResident, Log: stderr})
 				if err != nil {

@@ -302,6 +302,7 @@ type Report struct {
 	Machine string
 	Command string
 	Host    *HostReport
+	Cells   *CellsReport
 }
 
 // TorchColumn is the PyTorch column's name.
@@ -434,6 +435,12 @@ func (r *Report) Markdown() string {
 		}
 		b.WriteString(r.Host.Markdown())
 	}
+	if r.Cells != nil {
+		if b.Len() > 0 {
+			b.WriteString("\n")
+		}
+		b.WriteString(r.Cells.Markdown())
+	}
 	return b.String()
 }
 
@@ -448,7 +455,7 @@ const (
 )
 
 // AllWorkloads in the order they run.
-var AllWorkloads = []string{WForward, WGenerate, WLoad, WTrace, WEdit, WCompile, WHost}
+var AllWorkloads = []string{WForward, WGenerate, WLoad, WTrace, WEdit, WCompile, WHost, WCells}
 
 // Config says what Run measures.
 type Config struct {
@@ -505,7 +512,7 @@ func Run(cfg Config) (*Report, error) {
 		r.rep.Columns = append(r.rep.Columns, TorchColumn)
 		r.rep.Machine += "; " + torch.Version
 	}
-	if slices.ContainsFunc(cfg.Workloads, func(w string) bool { return w != WLoad && w != WHost }) {
+	if slices.ContainsFunc(cfg.Workloads, func(w string) bool { return w != WLoad && w != WHost && w != WCells }) {
 		// The load measurement loads its models in child processes; the others share these.
 		for _, b := range cfg.Backends {
 			r.logf("bench: loading GPT-2 small (random weights) on %s", b)
@@ -520,7 +527,7 @@ func Run(cfg Config) (*Report, error) {
 		workload string
 		fn       func() error
 	}
-	steps := []step{{WForward, r.forward}, {WGenerate, r.generate}, {WLoad, r.load}, {WHost, r.host}}
+	steps := []step{{WForward, r.forward}, {WGenerate, r.generate}, {WLoad, r.load}, {WHost, r.host}, {WCells, r.cells}}
 	for _, b := range cfg.Backends {
 		steps = append(steps, step{WTrace, func() error { return r.traceOverhead(b) }},
 			step{WEdit, func() error { return r.editOverhead(b) }},

@@ -51,7 +51,10 @@ type Config struct {
 	// ModelDirs are the directories under which a client may name a local model directory;
 	// hub ids resolve through the host's Hugging Face cache. Nothing else is read.
 	ModelDirs []string
-	Limits    remote.Limits
+	// AnyModelDir lets clients name any local directory this process can read: for a private
+	// host (the kernel's, whose only client is its user), never for a shared one.
+	AnyModelDir bool
+	Limits      remote.Limits
 	// RunTimeout bounds how long the host waits for one run (0: 2 minutes).
 	RunTimeout time.Duration
 	// MaxConcurrent bounds the runs executing at once (0: 4); more wait their turn.
@@ -425,6 +428,9 @@ func (h *Host) checkSource(src string) error {
 		if _, err := os.Stat(src); err != nil { // not also a directory in the host's working directory
 			return nil
 		}
+	}
+	if h.cfg.AnyModelDir {
+		return nil
 	}
 	abs, err := filepath.Abs(src)
 	if err == nil {

@@ -357,3 +357,16 @@ func TestResidentValuesArePerSession(t *testing.T) {
 		t.Errorf("the host still holds %d bytes after the release", s.ResidentBytes)
 	}
 }
+
+// TestPrivateHostReadsAnyDirectory: the kernel's private host (AnyModelDir) opens a model
+// directory anywhere; a shared one refuses it (TestModelPathsConfined).
+func TestPrivateHostReadsAnyDirectory(t *testing.T) {
+	th := startHost(t, host.Config{AnyModelDir: true})
+	dir := filepath.Join(t.TempDir(), "tiny")
+	if err := gpt2.MakeTiny(dir, gpt2.TinyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := th.client(t, th.token).Open(dir); err != nil {
+		t.Errorf("a private host refused %s: %v", dir, err)
+	}
+}
