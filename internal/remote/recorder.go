@@ -85,7 +85,6 @@ type Program struct {
 	InputShapes  []shapes.Shape
 	OutputShapes []shapes.Shape
 	NumOps       int
-	recordedOnto string
 }
 
 // recBuilder records a program while a shadow builder of a local backend infers shapes and
@@ -166,7 +165,7 @@ func (b *recBuilder) Compile() (compute.Executable, error) {
 	}
 	b.done = true
 	p := &Program{Bytes: b.enc.buf, Hash: sha256.Sum256(b.enc.buf), InputNames: b.inNames,
-		InputShapes: b.inShape, OutputShapes: b.outs, NumOps: b.nops, recordedOnto: b.backend.hostName}
+		InputShapes: b.inShape, OutputShapes: b.outs, NumOps: b.nops}
 	if b.backend.onCompile != nil {
 		b.backend.onCompile(p)
 	}

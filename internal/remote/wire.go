@@ -146,7 +146,6 @@ type Stats struct {
 	Runs        int
 	Errors      int
 	RSSBytes    int64
-	Clients     int
 	Refused     int
 	// ExecNanos and ServeNanos add up the time of runs: in the backend's Execute, and from
 	// the request's arrival to its reply's encoding.

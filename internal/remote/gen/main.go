@@ -36,10 +36,9 @@ var (
 )
 
 type gen struct {
-	out      bytes.Buffer
-	structs  map[reflect.Type]bool
-	pending  []reflect.Type
-	typeName func(reflect.Type) string
+	out     bytes.Buffer
+	structs map[reflect.Type]bool
+	pending []reflect.Type
 }
 
 func main() {
