@@ -42,6 +42,7 @@ import (
 	"github.com/gonnsight/gonnsight/internal/remote"
 	"github.com/gonnsight/gonnsight/module"
 	"github.com/gonnsight/gonnsight/safetensors"
+	"github.com/gonnsight/gonnsight/tokenizer"
 )
 
 // Config configures a host.
@@ -486,6 +487,11 @@ func (h *Host) Open(src string) (*remote.OpenReply, error) {
 	}
 	if p.Tokenizer != nil {
 		reply.Vocab, reply.Merges = p.Tokenizer.VocabJSON(), p.Tokenizer.MergesTXT()
+		if g := tokenizer.GPT2(); bytes.Equal(reply.Vocab, g.VocabJSON()) && bytes.Equal(reply.Merges, g.MergesTXT()) {
+			// GPT-2's own tokenizer, which every client embeds (gpt2.FromParts takes it for
+			// a GPT-2-sized vocabulary without files): 1.5 MB less per cell.
+			reply.Vocab, reply.Merges = nil, nil
+		}
 	}
 	f, err := safetensors.Open(filepath.Join(p.Dir, "model.safetensors"))
 	if err != nil {
