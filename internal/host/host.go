@@ -60,7 +60,8 @@ type Config struct {
 	RunTimeout time.Duration
 	// MaxConcurrent bounds the runs executing at once (0: 4); more wait their turn.
 	MaxConcurrent int
-	// MaxRequestBytes bounds a request body (0: 1 GiB).
+	// MaxRequestBytes bounds a request body (0: 1 GiB); at most 4×MaxConcurrent requests are
+	// read or served at once, so bodies take at most that many times this much memory.
 	MaxRequestBytes int64
 	// MaxPrograms bounds the compiled programs kept (0: 256); the least recently used go first.
 	MaxPrograms int
@@ -78,7 +79,8 @@ type Config struct {
 type Host struct {
 	cfg     Config
 	eng     *engine.Engine
-	sem     chan struct{}
+	sem     chan struct{} // runs executing
+	admit   chan struct{} // requests being read or served: bounds the memory their bodies take
 	mu      sync.Mutex
 	models  map[string]*model
 	loading map[string]*sync.Mutex
@@ -195,7 +197,7 @@ func New(cfg Config) (*Host, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &Host{cfg: cfg, eng: eng, sem: make(chan struct{}, cfg.MaxConcurrent),
+	h := &Host{cfg: cfg, eng: eng, sem: make(chan struct{}, cfg.MaxConcurrent), admit: make(chan struct{}, 4*cfg.MaxConcurrent),
 		models: map[string]*model{}, loading: map[string]*sync.Mutex{}, progs: map[[32]byte]*program{},
 		sessions: map[[16]byte]*session{}}
 	h.st.Backend = eng.Name
@@ -262,6 +264,12 @@ func (h *Host) Handler() http.Handler {
 			}
 			if r.Method != http.MethodPost {
 				http.Error(w, "POST only", http.StatusMethodNotAllowed)
+				return
+			}
+			select {
+			case h.admit <- struct{}{}:
+				defer func() { <-h.admit }()
+			case <-r.Context().Done():
 				return
 			}
 			r.Body = http.MaxBytesReader(w, r.Body, h.cfg.MaxRequestBytes)

@@ -370,3 +370,15 @@ func TestPrivateHostReadsAnyDirectory(t *testing.T) {
 		t.Errorf("a private host refused %s: %v", dir, err)
 	}
 }
+
+// TestRequestSizeLimit: a body over MaxRequestBytes is refused while it is read.
+func TestRequestSizeLimit(t *testing.T) {
+	th := startHost(t, host.Config{MaxRequestBytes: 4096})
+	c := th.client(t, th.token)
+	big := &remote.Tensor{DType: int(dtypes.Float32), Dims: []int{4096}, Data: make([]byte, 4*4096)}
+	err := run(c, []byte("gonnsight-program-1"), remote.Input{Value: big})
+	wantErr(t, "a 16 KiB body to a host that takes 4 KiB", err, "too large")
+	if _, err := c.Hello(); err != nil {
+		t.Errorf("the host stopped answering: %v", err)
+	}
+}
