@@ -14,7 +14,9 @@ import (
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gonnsight/gonnsight/edit"
+	"github.com/gonnsight/gonnsight/internal/engine"
 	"github.com/gonnsight/gonnsight/internal/fsx"
+	"github.com/gonnsight/gonnsight/internal/remote"
 	"github.com/gonnsight/gonnsight/module"
 	"github.com/gonnsight/gonnsight/safetensors"
 )
@@ -33,6 +35,22 @@ var (
 	memKept = map[string]*tensors.Tensor{}
 )
 
+// remoteHost is the model host that keeps values for programs outside a notebook that run
+// on a remote host (GONNSIGHT_REMOTE), so that Keep in one program and Kept in the next
+// meet; nil in a notebook (its session directory keeps them, across kernel restarts too)
+// and in-process.
+func remoteHost(sessionDir string) *remote.Backend {
+	if sessionDir != "" || os.Getenv(remote.EnvRemote) == "" {
+		return nil
+	}
+	eng, err := engine.Default()
+	if err != nil {
+		return nil
+	}
+	rb, _ := eng.Backend.(*remote.Backend)
+	return rb
+}
+
 // SessionDir is the session directory, or "" outside a gonnsight kernel.
 func SessionDir() string { return os.Getenv(EnvSessionDir) }
 
@@ -47,6 +65,12 @@ func Keep(name string, t *tensors.Tensor) error {
 		return fmt.Errorf("Keep(%q): nil tensor", name)
 	}
 	dir := SessionDir()
+	if rb := remoteHost(dir); rb != nil {
+		if err := rb.Keep(name, t); err != nil {
+			return fmt.Errorf("Keep(%q): %w", name, err)
+		}
+		return nil
+	}
 	if dir == "" {
 		memMu.Lock()
 		memKept[name] = t
@@ -103,6 +127,13 @@ func checkStore(session, sub string) error {
 // Kept reads a tensor stored by Keep in this or an earlier cell.
 func Kept(name string) (*tensors.Tensor, error) {
 	dir := SessionDir()
+	if rb := remoteHost(dir); rb != nil {
+		t, err := rb.Kept(name)
+		if err != nil {
+			return nil, fmt.Errorf("Kept(%q): %w", name, err)
+		}
+		return t, nil
+	}
 	if dir == "" {
 		memMu.Lock()
 		defer memMu.Unlock()
@@ -133,7 +164,9 @@ func Kept(name string) (*tensors.Tensor, error) {
 func KeptNames() []string {
 	dir := SessionDir()
 	var names []string
-	if dir == "" {
+	if rb := remoteHost(dir); rb != nil {
+		names, _ = rb.KeptNames()
+	} else if dir == "" {
 		memMu.Lock()
 		for n := range memKept {
 			names = append(names, n)

@@ -69,6 +69,8 @@ type Config struct {
 	// for the client's session, which reads them on demand or feeds them to its next run (a
 	// generation's cache), up to MaxResidentBytes in all (0: 4 GiB; beyond it outputs are sent
 	// back). A session's values go when it has been idle for ResidentTTL (0: 10 minutes).
+	// Values kept by name (nnsight.Keep) stay until replaced, up to MaxKeptBytes (0: 1 GiB).
+	MaxKeptBytes     int64
 	InlineBytes      int64
 	MaxResidentBytes int64
 	ResidentTTL      time.Duration
@@ -93,6 +95,8 @@ type Host struct {
 	sessions map[[16]byte]*session
 	nextID   uint64
 	resident int64
+	kept     map[string]*value // nnsight.Keep's values, for every client of the host
+	keptSize int64
 }
 
 // session holds the values one client process left resident.
@@ -178,6 +182,9 @@ func New(cfg Config) (*Host, error) {
 	if cfg.MaxResidentBytes == 0 {
 		cfg.MaxResidentBytes = 4 << 30
 	}
+	if cfg.MaxKeptBytes == 0 {
+		cfg.MaxKeptBytes = 1 << 30
+	}
 	if cfg.ResidentTTL == 0 {
 		cfg.ResidentTTL = 10 * time.Minute
 	}
@@ -199,7 +206,7 @@ func New(cfg Config) (*Host, error) {
 	}
 	h := &Host{cfg: cfg, eng: eng, sem: make(chan struct{}, cfg.MaxConcurrent), admit: make(chan struct{}, 4*cfg.MaxConcurrent),
 		models: map[string]*model{}, loading: map[string]*sync.Mutex{}, progs: map[[32]byte]*program{},
-		sessions: map[[16]byte]*session{}}
+		sessions: map[[16]byte]*session{}, kept: map[string]*value{}}
 	h.st.Backend = eng.Name
 	return h, nil
 }
@@ -329,6 +336,38 @@ func (h *Host) Handler() http.Handler {
 			return nil, err
 		}
 		return tensorOf(v.buf, v.shape)
+	})
+	handle(remote.PathKeep, func(r *http.Request) (any, error) {
+		var req remote.KeepRequest
+		if err := gob.NewDecoder(r.Body).Decode(&req); err != nil {
+			return nil, fmt.Errorf("decoding the keep request: %w", err)
+		}
+		return struct{}{}, h.keep1(&req)
+	})
+	handle(remote.PathKept, func(r *http.Request) (any, error) {
+		var req remote.KeptRequest
+		if err := gob.NewDecoder(r.Body).Decode(&req); err != nil {
+			return nil, fmt.Errorf("decoding the kept request: %w", err)
+		}
+		h.vmu.Lock()
+		names := make([]string, 0, len(h.kept))
+		for n := range h.kept {
+			names = append(names, n)
+		}
+		v := h.kept[req.Name]
+		h.vmu.Unlock()
+		sort.Strings(names)
+		if req.Name == "" {
+			return &remote.KeptReply{Names: names}, nil
+		}
+		if v == nil {
+			return nil, &statusError{http.StatusNotFound, fmt.Errorf("nothing kept under %q on the host; kept: %s", req.Name, strings.Join(names, ", "))}
+		}
+		t, err := tensorOf(v.buf, v.shape)
+		if err != nil {
+			return nil, err
+		}
+		return &remote.KeptReply{Value: t}, nil
 	})
 	handle(remote.PathRun, func(r *http.Request) (any, error) {
 		t0 := time.Now()
@@ -835,4 +874,62 @@ func (h *Host) sweep(sid [16]byte, release []uint64) {
 			delete(h.sessions, k)
 		}
 	}
+}
+
+var keptNameRE = regexp.MustCompile(`^[A-Za-z0-9_.\-]{1,200}$`)
+
+// keep1 keeps a value by name: a copy of a session's resident value, or one sent with the
+// request.
+func (h *Host) keep1(req *remote.KeepRequest) error {
+	if !keptNameRE.MatchString(req.Name) {
+		return fmt.Errorf("keep %q: names may use letters, digits, '_', '.' and '-'", req.Name)
+	}
+	var v *value
+	switch {
+	case req.Resident != 0:
+		// A copy on the host: the session's value stays the client's to read and reuse.
+		rv, err := h.value(req.Session, req.Resident)
+		if err != nil {
+			return fmt.Errorf("keep %q: %w", req.Name, err)
+		}
+		flat := dtypes.MakeAnySlice(rv.shape.DType, rv.shape.Size())
+		if err := rv.buf.ToFlatData(flat); err != nil {
+			return err
+		}
+		buf, err := h.eng.Backend.BufferFromFlatData(0, flat, rv.shape)
+		if err != nil {
+			return err
+		}
+		v = &value{buf: buf, shape: rv.shape, bytes: rv.bytes}
+	case req.Value != nil:
+		if err := req.Value.Check(); err != nil {
+			return fmt.Errorf("keep %q: %w", req.Name, err)
+		}
+		sh := req.Value.Shape()
+		flat := dtypes.MakeAnySlice(sh.DType, sh.Size())
+		copy(dtypes.UnsafeByteSliceFromAny(flat), req.Value.Data)
+		buf, err := h.eng.Backend.BufferFromFlatData(0, flat, sh)
+		if err != nil {
+			return err
+		}
+		v = &value{buf: buf, shape: sh, bytes: int64(sh.ByteSize())}
+	default:
+		return fmt.Errorf("keep %q: no value", req.Name)
+	}
+	h.vmu.Lock()
+	defer h.vmu.Unlock()
+	old := h.kept[req.Name]
+	size := h.keptSize + v.bytes
+	if old != nil {
+		size -= old.bytes
+	}
+	if size > h.cfg.MaxKeptBytes {
+		v.buf.Finalize()
+		return fmt.Errorf("keep %q: the host keeps at most %d bytes of values (%d kept)", req.Name, h.cfg.MaxKeptBytes, h.keptSize)
+	}
+	if old != nil {
+		old.buf.Finalize()
+	}
+	h.kept[req.Name], h.keptSize = v, size
+	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	g "github.com/gomlx/gomlx/core/graph"
@@ -380,3 +381,59 @@ func TestNothingHeavyTravels(t *testing.T) {
 }
 
 func equalBytes(a, b []byte) bool { return bytes.Equal(a, b) }
+
+// TestKeepOnTheHost: with a remote host and no notebook session, nnsight.Keep keeps a value
+// on the host (a saved value still resident there goes by reference) and another process
+// (here: another client) reads it back with Kept.
+func TestKeepOnTheHost(t *testing.T) {
+	th := startHost(t, host.Config{InlineBytes: 1024})
+	t.Setenv(nnsight.EnvSessionDir, "")
+	t.Setenv(remote.EnvRemote, th.addr)
+	t.Setenv(remote.EnvToken, th.token)
+	eng, err := engine.Default() // the process's engine: this host, from the environment
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := eng.Backend.(*remote.Backend); !ok {
+		t.Skipf("the process's default engine was made before this test (%s)", eng.Name)
+	}
+	m := nnsight.LanguageModel(gpt2.TinyID)
+	res, err := m.Trace("keep this", func(tr *nnsight.Tracer) { tr.Module("transformer.h.1").Output().Save("h1") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := th.Stats()
+	if err := nnsight.Keep("steer", res.Get("h1")); err != nil {
+		t.Fatal(err)
+	}
+	if sent := th.Stats().InputBytes - before.InputBytes; sent != 0 {
+		t.Errorf("keeping a value resident on the host sent %d bytes", sent)
+	}
+	// The saved value is still this client's: it reads back and feeds another trace.
+	if _, err := m.Trace("keep this", func(tr *nnsight.Tracer) { tr.Module("transformer.h.1").Output().Set(res.Get("h1")) }); err != nil {
+		t.Errorf("a kept value used again by its client: %v", err)
+	}
+	if err := nnsight.Keep("small", tensors.FromValue([]float32{1, 2, 3})); err != nil {
+		t.Fatal(err)
+	}
+	other, err := th.engine(t).Backend.(*remote.Backend).Kept("steer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !equalBits(other, res.Get("h1")) {
+		t.Error("the kept value read by another client differs")
+	}
+	got, err := nnsight.Kept("small")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, _, _ := nnsight.Float32(got); fmt.Sprint(d) != "[1 2 3]" {
+		t.Errorf("kept small = %v", d)
+	}
+	if names := nnsight.KeptNames(); fmt.Sprint(names) != "[small steer]" {
+		t.Errorf("KeptNames = %v", names)
+	}
+	if _, err := nnsight.Kept("nope"); err == nil || !strings.Contains(err.Error(), "small, steer") {
+		t.Errorf("Kept of a missing name: %v", err)
+	}
+}

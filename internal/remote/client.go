@@ -471,3 +471,47 @@ func (e *executable) Execute(inputs []compute.Buffer, _ []bool, _ compute.Device
 	runtime.KeepAlive(inputs)
 	return outs, nil
 }
+
+// Keep keeps t on the host under name: by reference when t is an output still resident there
+// (nothing travels), else with its values.
+func (b *Backend) Keep(name string, t *tensors.Tensor) error {
+	req := KeepRequest{Name: name, Session: b.session}
+	if buf, err := t.Buffer(b, 0); err == nil {
+		if rb, ok := buf.(*residentBuffer); ok {
+			req.Resident = rb.id
+		}
+	}
+	if req.Resident == 0 {
+		w := &Tensor{DType: int(t.DType()), Dims: t.Shape().Dimensions}
+		if err := t.ConstBytes(func(data []byte) { w.Data = bytes.Clone(data) }); err != nil {
+			return err
+		}
+		req.Value = w
+	}
+	var ok struct{}
+	return b.Client.call(PathKeep, req, &ok)
+}
+
+// Kept reads a value kept on the host.
+func (b *Backend) Kept(name string) (*tensors.Tensor, error) {
+	var r KeptReply
+	if err := b.Client.call(PathKept, KeptRequest{Name: name}, &r); err != nil {
+		return nil, err
+	}
+	if r.Value == nil {
+		return nil, fmt.Errorf("the host sent no value for %q", name)
+	}
+	if err := r.Value.Check(); err != nil {
+		return nil, err
+	}
+	t := tensors.FromShape(r.Value.Shape())
+	t.MutableBytes(func(data []byte) { copy(data, r.Value.Data) })
+	return t, nil
+}
+
+// KeptNames lists the values kept on the host.
+func (b *Backend) KeptNames() ([]string, error) {
+	var r KeptReply
+	err := b.Client.call(PathKept, KeptRequest{}, &r)
+	return r.Names, err
+}

@@ -16,6 +16,8 @@ const (
 	PathWeight = "/v1/weight"
 	PathStats  = "/v1/stats"
 	PathValue  = "/v1/value"
+	PathKeep   = "/v1/keep"
+	PathKept   = "/v1/kept"
 	// StatusUnknownProgram answers a run that named a program by hash the host does not
 	// hold (it was evicted, or the host restarted): the client sends it again in full.
 	StatusUnknownProgram = 409
@@ -154,4 +156,23 @@ type Stats struct {
 	// and returned as outputs; ResidentBytes is what sessions hold on the host now.
 	InputBytes, OutputBytes, ResidentBytes int64
 	Sessions                               int
+}
+
+// KeepRequest keeps a value on the host under a name, for later programs and processes
+// (nnsight.Keep with a remote host): a value the session already holds there (Resident), or
+// one sent with the request.
+type KeepRequest struct {
+	Name     string
+	Session  [16]byte
+	Resident uint64
+	Value    *Tensor
+}
+
+// KeptRequest reads a kept value (Name), or lists them (Name empty: the reply's Names).
+type KeptRequest struct{ Name string }
+
+// KeptReply is a kept value, or the list of names.
+type KeptReply struct {
+	Value *Tensor
+	Names []string
 }
