@@ -148,6 +148,8 @@ func (m *model) weight(h *Host, name string) (*tensors.Tensor, uint32, bool) {
 }
 
 type program struct {
+	users    int  // runs using it now (guarded by Host.mu)
+	evicted  bool // out of the cache: the last user finalizes it
 	exec     compute.Executable
 	inNames  []string
 	inShapes []shapes.Shape
@@ -600,6 +602,7 @@ func (h *Host) program(req *remote.RunRequest) (*program, bool, error) {
 	if ok {
 		p.used = h.tick
 		p.hits++
+		p.users++
 		h.st.Hits++
 	}
 	h.mu.Unlock()
@@ -616,6 +619,9 @@ func (h *Host) program(req *remote.RunRequest) (*program, bool, error) {
 	defer h.compile.Unlock()
 	h.mu.Lock()
 	p, ok = h.progs[req.Hash]
+	if ok {
+		p.users++
+	}
 	h.mu.Unlock()
 	if ok {
 		return p, false, nil
@@ -628,7 +634,7 @@ func (h *Host) program(req *remote.RunRequest) (*program, bool, error) {
 	if err != nil {
 		return nil, false, fmt.Errorf("compiling the program on %s: %w", h.eng.Name, err)
 	}
-	p = &program{exec: exec, inNames: rep.InputNames, inShapes: rep.InputShapes}
+	p = &program{exec: exec, inNames: rep.InputNames, inShapes: rep.InputShapes, users: 1}
 	h.mu.Lock()
 	h.tick++
 	p.used = h.tick
@@ -642,11 +648,26 @@ func (h *Host) program(req *remote.RunRequest) (*program, bool, error) {
 				oldest, t = k, q.used
 			}
 		}
-		h.progs[oldest].exec.Finalize()
+		if q := h.progs[oldest]; q.users == 0 {
+			q.exec.Finalize()
+		} else {
+			q.evicted = true // a run still uses it
+		}
 		delete(h.progs, oldest)
 	}
 	h.mu.Unlock()
 	return p, true, nil
+}
+
+// release ends a run's use of a program, finalizing it if it was evicted meanwhile.
+func (h *Host) release(p *program) {
+	h.mu.Lock()
+	p.users--
+	last := p.users == 0 && p.evicted
+	h.mu.Unlock()
+	if last {
+		p.exec.Finalize()
+	}
 }
 
 // Run runs a program on its inputs.
@@ -655,6 +676,12 @@ func (h *Host) Run(ctx context.Context, req *remote.RunRequest) (*remote.RunRepl
 	if err != nil {
 		return nil, err
 	}
+	handedOff := false // the execution goroutine releases p once it has started
+	defer func() {
+		if !handedOff {
+			h.release(p)
+		}
+	}()
 	if len(req.Inputs) != len(p.inNames) {
 		return nil, fmt.Errorf("the program takes %d inputs (%s), the request has %d", len(p.inNames), strings.Join(p.inNames, ", "), len(req.Inputs))
 	}
@@ -717,15 +744,13 @@ func (h *Host) Run(ctx context.Context, req *remote.RunRequest) (*remote.RunRepl
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	type result struct {
-		outs []compute.Buffer
-		err  error
-	}
 	done := make(chan result, 1)
+	handedOff = true
 	go func() {
 		// The slot is held until the backend returns, even after the client stopped waiting,
 		// so runs that overstay cannot pile up beyond MaxConcurrent.
 		defer func() { <-h.sem }()
+		defer h.release(p)
 		var r result
 		func() {
 			defer func() {
@@ -745,9 +770,11 @@ func (h *Host) Run(ctx context.Context, req *remote.RunRequest) (*remote.RunRepl
 	select {
 	case r = <-done:
 	case <-timer.C:
+		h.abandon(done, owned, inputs)
 		owned = nil // still in use by the run that goes on
 		return nil, &statusError{http.StatusGatewayTimeout, fmt.Errorf("the run took longer than the host's limit of %s", h.cfg.RunTimeout)}
 	case <-ctx.Done():
+		h.abandon(done, owned, inputs)
 		owned = nil
 		return nil, ctx.Err()
 	}
@@ -799,6 +826,33 @@ func canonicalName(key string) string {
 		return key
 	}
 	return "transformer." + key
+}
+
+// abandon frees, once the backend returns, what a run nobody waits for any more used and made.
+// Outputs that are an input's buffer (a backend may return a parameter as is) are left alone.
+func (h *Host) abandon(done <-chan result, owned, inputs []compute.Buffer) {
+	go func() {
+		r := <-done
+		shared := map[compute.Buffer]bool{}
+		for _, b := range inputs {
+			shared[b] = true
+		}
+		for _, b := range r.outs {
+			if !shared[b] {
+				shared[b] = true
+				b.Finalize()
+			}
+		}
+		for _, b := range owned {
+			b.Finalize()
+		}
+	}()
+}
+
+// result is what an execution returns.
+type result struct {
+	outs []compute.Buffer
+	err  error
 }
 
 // tensorOf copies a buffer's values out for the wire.

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
@@ -380,5 +381,53 @@ func TestRequestSizeLimit(t *testing.T) {
 	wantErr(t, "a 16 KiB body to a host that takes 4 KiB", err, "too large")
 	if _, err := c.Hello(); err != nil {
 		t.Errorf("the host stopped answering: %v", err)
+	}
+}
+
+// TestProgramCacheEviction: with room for one program, clients alternating two programs
+// concurrently keep getting right answers (an evicted program is finalized only once no run
+// uses it).
+func TestProgramCacheEviction(t *testing.T) {
+	th := startHost(t, host.Config{MaxPrograms: 1, MaxConcurrent: 2})
+	progs := []*remote.Program{
+		record(t, th, func(f compute.Function) []compute.Value {
+			x := must(f.Parameter("x", shapes.Make(dtypes.Float32, 3), nil))
+			return []compute.Value{must(f.Add(x, x))}
+		}),
+		record(t, th, func(f compute.Function) []compute.Value {
+			x := must(f.Parameter("x", shapes.Make(dtypes.Float32, 3), nil))
+			return []compute.Value{must(f.Mul(x, x))}
+		}),
+	}
+	want := []string{"[2 4 6]", "[1 4 9]"}
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			c := th.client(t, th.token)
+			for k := 0; k < 10; k++ {
+				i := (w + k) % 2
+				reply, err := c.Run(&remote.RunRequest{Hash: sha256.Sum256(progs[i].Bytes), Program: progs[i].Bytes,
+					Inputs: []remote.Input{{Value: f32(1, 2, 3)}}})
+				if err != nil {
+					errs <- err
+					return
+				}
+				got := dtypes.UnsafeSliceFromBytes[float32](unsafe.Pointer(&reply.Outputs[0].Data[0]), 3)
+				if fmt.Sprint(got) != want[i] {
+					errs <- fmt.Errorf("program %d gave %v, want %s", i, got, want[i])
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if s := th.Stats(); s.Programs != 1 || s.Compiles < 2 {
+		t.Errorf("programs %d, compiles %d", s.Programs, s.Compiles)
 	}
 }
