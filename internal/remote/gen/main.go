@@ -36,7 +36,6 @@ var (
 )
 
 type gen struct {
-	out     bytes.Buffer
 	structs map[reflect.Type]bool
 	pending []reflect.Type
 }
@@ -156,7 +155,11 @@ func suffix(t reflect.Type) string {
 	case reflect.Ptr:
 		return "Ptr" + suffix(t.Elem())
 	}
-	return strings.Title(t.Name())
+	n := t.Name() // Go type names: ASCII here (int, bool, float64, DotGeneralConfig, ...)
+	if n == "" {
+		panic(fmt.Sprintf("gen: unnamed type %s", t))
+	}
+	return strings.ToUpper(n[:1]) + n[1:]
 }
 
 // enc returns a statement encoding expression x of type t with encoder e.
