@@ -17,8 +17,8 @@ if [ ! -x "$STATICCHECK" ] || ! "$STATICCHECK" -version | grep -qF "$STATICCHECK
 fi
 "$STATICCHECK" ./... # exits non-zero on any finding
 go test -count=1 -timeout 60m ./... "$@"
-# Race tests over the packages that share models across goroutines. -d=checkptr=0: under
+# Race tests over the packages that share models across goroutines (and the model host). -d=checkptr=0: under
 # -race, gomlx/compute's AVX-512 matmul (internal/gobackend/dot/matmul/avx512_small.go) dies
 # with "fatal error: checkptr: pointer arithmetic result points to invalid allocation" before
 # any test runs; turning checkptr off keeps the race detector (docs/reliability.md).
-go test -race -gcflags=all=-d=checkptr=0 -count=1 -timeout 20m ./nnsight ./edit
+go test -race -gcflags=all=-d=checkptr=0 -count=1 -timeout 20m ./nnsight ./edit ./internal/host
