@@ -45,6 +45,9 @@ type HostReport struct {
 	// A warm traced 1×8 forward in this process: in-process, through the host over its Unix
 	// socket, and over loopback TCP.
 	Local, Unix, TCP Stats
+	// Greedy generation with the KV cache, per token: in-process and through the host (the
+	// cache stays on the host between steps).
+	GenLocal, GenHost Stats
 	// The host's RSS before any model, after the first client loaded it, after every client.
 	RSSBefore, RSSOne, RSSAll int64
 	Clients                   int
@@ -219,6 +222,16 @@ func runHost(cfg Config, b string) (*HostReport, error) {
 		return nil, err
 	}
 	rep.Local, rep.Unix, rep.TCP = rt["local"], rt["unix"], rt["tcp"]
+
+	logf("bench: generation with the KV cache, in-process and through the host")
+	gen := func(m *nnsight.Model) func() (time.Duration, error) {
+		return func() (time.Duration, error) { return Time(func() error { return Generate(m, true) }) }
+	}
+	gt, err := Interleave(cfg.Reps, []Runner{{Column: "local", Run: gen(local)}, {Column: "unix", Run: gen(viaUnix)}})
+	if err != nil {
+		return nil, err
+	}
+	rep.GenLocal, rep.GenHost = gt["local"].Scale(NewTokens), gt["unix"].Scale(NewTokens)
 	st := h.Stats()
 	rep.Compiles, rep.Hits = st.Compiles, st.Hits
 	return rep, nil
@@ -251,6 +264,8 @@ func (r *HostReport) Markdown() string {
 		{"warm traced " + CellShape.String() + " forward, in-process", Millis(r.Local.Median()), "–"},
 		{"warm, through the host over its Unix socket", Millis(r.Unix.Median()), signedMillis(r.Unix.Median() - r.Local.Median())},
 		{"warm, through the host over loopback TCP", Millis(r.TCP.Median()), signedMillis(r.TCP.Median() - r.Local.Median())},
+		{fmt.Sprintf("generation, KV cache, per token (%d after %d), in-process", NewTokens, PromptLen), Millis(r.GenLocal.Median()), "–"},
+		{"generation through the host (the cache stays there)", Millis(r.GenHost.Median()), signedMillis(r.GenHost.Median() - r.GenLocal.Median())},
 	}
 	var b strings.Builder
 	b.WriteString(Markdown([]string{"model host, " + r.Backend + " (median)", "ms", "minus its baseline, ms"}, rows))
