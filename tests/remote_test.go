@@ -88,6 +88,17 @@ func TestCLIRemote(t *testing.T) {
 	if bad.code == 0 || !strings.Contains(bad.stderr, "unauthorized") {
 		t.Errorf("a wrong token: exit %d, %s", bad.code, bad.stderr)
 	}
+	// The kernel's own host gone: its cells fall back to running in-process, with a warning;
+	// a host the user named is never skipped silently.
+	gone := []string{"GONNSIGHT_REMOTE=unix:" + filepath.Join(t.TempDir(), "no.sock"), "GONNSIGHT_TOKEN=x", "GOMLX_BACKEND=go"}
+	fb := gns(t, append(gone, "GONNSIGHT_REMOTE_FALLBACK=1"), "logits", "--text", "hi")
+	if fb.code != 0 || !strings.Contains(fb.stderr, "running in this process") || strings.Contains(fb.stdout, "remote") {
+		t.Errorf("an unreachable kernel host with fallback: exit %d\n%s\n%s", fb.code, fb.stdout, fb.stderr)
+	}
+	nofb := gns(t, gone, "logits", "--text", "hi")
+	if nofb.code == 0 || !strings.Contains(nofb.stderr, "no.sock") {
+		t.Errorf("an unreachable host the user named: exit %d\n%s", nofb.code, nofb.stderr)
+	}
 	none := gns(t, []string{"GONNSIGHT_REMOTE=" + addr}, "logits", "--text", "hi")
 	if none.code == 0 || !strings.Contains(none.stderr, "GONNSIGHT_TOKEN") {
 		t.Errorf("no token: exit %d, %s", none.code, none.stderr)

@@ -31,6 +31,11 @@ func Default() (*Engine, error) {
 	defaultOnce.Do(func() {
 		if os.Getenv(remote.EnvRemote) != "" {
 			defaultEng, defaultErr = Open("remote")
+			if defaultErr != nil && os.Getenv(remote.EnvFallback) == "1" {
+				// The kernel's own host is gone (it crashed, or was stopped): run here.
+				fmt.Fprintf(os.Stderr, "gonnsight: warning: %v; running in this process\n", defaultErr)
+				defaultEng, defaultErr = Open(os.Getenv(EnvBackend))
+			}
 			return
 		}
 		defaultEng, defaultErr = Open(os.Getenv(EnvBackend))

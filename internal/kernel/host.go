@@ -89,5 +89,5 @@ func startHost(argv []string, sessionDir string, env []string, log io.Writer) (c
 			return nil, nil, errors.New("the model host did not listen within 30 s")
 		}
 	}
-	return []string{remote.EnvRemote + "=unix:" + sock, remote.EnvTokenFile + "=" + tokFile}, stop, nil
+	return []string{remote.EnvRemote + "=unix:" + sock, remote.EnvTokenFile + "=" + tokFile, remote.EnvFallback + "=1"}, stop, nil
 }

@@ -76,7 +76,8 @@ exit 0
 	envData, _ := os.ReadFile(filepath.Join(out, "env"))
 	env := strings.Split(string(envData), "\n")
 	sock := filepath.Join(session, HostSocket)
-	if getEnv(env, remote.EnvRemote) != "unix:"+sock || getEnv(env, remote.EnvTokenFile) != filepath.Join(session, HostToken) {
+	if getEnv(env, remote.EnvRemote) != "unix:"+sock || getEnv(env, remote.EnvTokenFile) != filepath.Join(session, HostToken) ||
+		getEnv(env, remote.EnvFallback) != "1" {
 		t.Errorf("cells' environment lacks the host:\n%s", envData)
 	}
 	if _, err := os.Stat(filepath.Join(out, "socket")); err != nil {

@@ -28,6 +28,9 @@ const (
 	EnvRemote    = "GONNSIGHT_REMOTE"     // http://HOST:PORT or unix:/path/to/socket
 	EnvToken     = "GONNSIGHT_TOKEN"      // the host's token
 	EnvTokenFile = "GONNSIGHT_TOKEN_FILE" // or a file holding it
+	// EnvFallback=1 (the kernel sets it for its own host) runs work in-process when the host
+	// cannot be reached, instead of failing; a host the user named is never silently skipped.
+	EnvFallback = "GONNSIGHT_REMOTE_FALLBACK"
 )
 
 // Client talks to one host.
