@@ -30,7 +30,7 @@ func init() {
 		},
 		flags: func(fs *flag.FlagSet) func(args []string) error {
 			listen := fs.String("listen", "", "where to listen: unix:/path/to/socket, an absolute socket path, or HOST:PORT")
-			tokenFile := fs.String("token-file", "", "file holding the clients' token (created, 0600, with a random token if missing)")
+			tokenFile := fs.String("token-file", "", "file holding the clients' token, or one \"NAME TOKEN\" line per user (each user's kept values\nand sessions are their own); created, 0600, with a random token if missing")
 			models := fs.String("models", "", "comma-separated directories under which clients may name local models (hub ids always resolve through the HF cache)")
 			private := fs.Bool("private", false, "a private host (the kernel's): clients may name any local model directory this user can read; never for a shared host")
 			backend := fs.String("backend", "", "the host's backend (default: as GOMLX_BACKEND, else the best available)")

@@ -48,7 +48,9 @@ import (
 // Config configures a host.
 type Config struct {
 	Backend string // engine configuration ("" picks as engine.Open does)
-	Token   string // clients must send it (required)
+	// Token is what clients must send: one token, or one "NAME TOKEN" line per user (a token
+	// file's contents; '#' starts a comment). Users' kept values and sessions are their own.
+	Token string
 	// ModelDirs are the directories under which a client may name a local model directory;
 	// hub ids resolve through the host's Hugging Face cache. Nothing else is read.
 	ModelDirs []string
@@ -80,6 +82,7 @@ type Config struct {
 // Host holds models and programs and serves clients.
 type Host struct {
 	cfg     Config
+	users   []user
 	eng     *engine.Engine
 	sem     chan struct{} // runs executing
 	admit   chan struct{} // requests being read or served: bounds the memory their bodies take
@@ -157,12 +160,48 @@ type program struct {
 	hits     int
 }
 
-// New starts a host's backend.
-func New(cfg Config) (*Host, error) {
-	if strings.TrimSpace(cfg.Token) == "" {
+type user struct{ name, token string }
+
+// parseTokens reads a token file's contents: one token, or "NAME TOKEN" lines.
+func parseTokens(text string) ([]user, error) {
+	var users []user
+	names := map[string]bool{}
+	for i, line := range strings.Split(text, "\n") {
+		if c := strings.Index(line, "#"); c >= 0 {
+			line = line[:c]
+		}
+		f := strings.Fields(line)
+		switch len(f) {
+		case 0:
+			continue
+		case 1:
+			users = append(users, user{token: f[0]})
+		case 2:
+			users = append(users, user{name: f[0], token: f[1]})
+		default:
+			return nil, fmt.Errorf("token file line %d: want TOKEN or NAME TOKEN", i+1)
+		}
+		u := users[len(users)-1]
+		if len(u.token) < 16 {
+			return nil, fmt.Errorf("token file line %d: a token of %d characters is too short to guess-proof (at least 16)", i+1, len(u.token))
+		}
+		if names[u.name] {
+			return nil, fmt.Errorf("token file line %d: user %q twice", i+1, u.name)
+		}
+		names[u.name] = true
+	}
+	if len(users) == 0 {
 		return nil, errors.New("a model host needs a token (--token-file): it runs nothing for unauthenticated clients")
 	}
-	cfg.Token = strings.TrimSpace(cfg.Token)
+	return users, nil
+}
+
+// New starts a host's backend.
+func New(cfg Config) (*Host, error) {
+	users, err := parseTokens(cfg.Token)
+	if err != nil {
+		return nil, err
+	}
 	if cfg.RunTimeout == 0 {
 		cfg.RunTimeout = 2 * time.Minute
 	}
@@ -206,7 +245,7 @@ func New(cfg Config) (*Host, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &Host{cfg: cfg, eng: eng, sem: make(chan struct{}, cfg.MaxConcurrent), admit: make(chan struct{}, 4*cfg.MaxConcurrent),
+	h := &Host{cfg: cfg, eng: eng, users: users, sem: make(chan struct{}, cfg.MaxConcurrent), admit: make(chan struct{}, 4*cfg.MaxConcurrent),
 		models: map[string]*model{}, loading: map[string]*sync.Mutex{}, progs: map[[32]byte]*program{},
 		sessions: map[[16]byte]*session{}, kept: map[string]*value{}}
 	h.st.Backend = eng.Name
@@ -264,9 +303,13 @@ func (h *Host) Serve(ctx context.Context, l net.Listener) error {
 // Handler is the host's HTTP API.
 func (h *Host) Handler() http.Handler {
 	mux := http.NewServeMux()
-	handle := func(path string, fn func(r *http.Request) (any, error)) {
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("ok\n")) // for supervisors' probes: says nothing about the host
+	})
+	handle := func(path string, fn func(r *http.Request, user string) (any, error)) {
 		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
-			if !h.authorized(r) {
+			user, ok := h.authorized(r)
+			if !ok {
 				h.count(func(s *remote.Stats) { s.Refused++ })
 				http.Error(w, "unauthorized: send the host's token as \"Authorization: Bearer TOKEN\"", http.StatusUnauthorized)
 				return
@@ -282,7 +325,7 @@ func (h *Host) Handler() http.Handler {
 				return
 			}
 			r.Body = http.MaxBytesReader(w, r.Body, h.cfg.MaxRequestBytes)
-			reply, err := h.safely(func() (any, error) { return fn(r) })
+			reply, err := h.safely(func() (any, error) { return fn(r, user) })
 			if err != nil {
 				status := http.StatusBadRequest
 				var se *statusError
@@ -306,16 +349,16 @@ func (h *Host) Handler() http.Handler {
 			w.Write(buf.Bytes())
 		})
 	}
-	handle(remote.PathHello, func(r *http.Request) (any, error) { return h.hello(), nil })
-	handle(remote.PathStats, func(r *http.Request) (any, error) { return h.Stats(), nil })
-	handle(remote.PathOpen, func(r *http.Request) (any, error) {
+	handle(remote.PathHello, func(r *http.Request, user string) (any, error) { return h.hello(), nil })
+	handle(remote.PathStats, func(r *http.Request, user string) (any, error) { return h.Stats(), nil })
+	handle(remote.PathOpen, func(r *http.Request, user string) (any, error) {
 		var req remote.OpenRequest
 		if err := gob.NewDecoder(r.Body).Decode(&req); err != nil {
 			return nil, fmt.Errorf("decoding the open request: %w", err)
 		}
 		return h.Open(req.Source)
 	})
-	handle(remote.PathWeight, func(r *http.Request) (any, error) {
+	handle(remote.PathWeight, func(r *http.Request, user string) (any, error) {
 		var req remote.WeightRequest
 		if err := gob.NewDecoder(r.Body).Decode(&req); err != nil {
 			return nil, fmt.Errorf("decoding the weight request: %w", err)
@@ -328,35 +371,38 @@ func (h *Host) Handler() http.Handler {
 		t.ConstBytes(func(b []byte) { out.Data = bytes.Clone(b) })
 		return out, nil
 	})
-	handle(remote.PathValue, func(r *http.Request) (any, error) {
+	handle(remote.PathValue, func(r *http.Request, user string) (any, error) {
 		var req remote.ValueRequest
 		if err := gob.NewDecoder(r.Body).Decode(&req); err != nil {
 			return nil, fmt.Errorf("decoding the value request: %w", err)
 		}
-		v, err := h.value(req.Session, req.ID)
+		v, err := h.value(userSession(user, req.Session), req.ID)
 		if err != nil {
 			return nil, err
 		}
 		return tensorOf(v.buf, v.shape)
 	})
-	handle(remote.PathKeep, func(r *http.Request) (any, error) {
+	handle(remote.PathKeep, func(r *http.Request, user string) (any, error) {
 		var req remote.KeepRequest
 		if err := gob.NewDecoder(r.Body).Decode(&req); err != nil {
 			return nil, fmt.Errorf("decoding the keep request: %w", err)
 		}
-		return struct{}{}, h.keep1(&req)
+		req.Session = userSession(user, req.Session)
+		return struct{}{}, h.keep1(user, &req)
 	})
-	handle(remote.PathKept, func(r *http.Request) (any, error) {
+	handle(remote.PathKept, func(r *http.Request, user string) (any, error) {
 		var req remote.KeptRequest
 		if err := gob.NewDecoder(r.Body).Decode(&req); err != nil {
 			return nil, fmt.Errorf("decoding the kept request: %w", err)
 		}
 		h.vmu.Lock()
 		names := make([]string, 0, len(h.kept))
-		for n := range h.kept {
-			names = append(names, n)
+		for k := range h.kept {
+			if n, ok := strings.CutPrefix(k, user+"\x00"); ok {
+				names = append(names, n)
+			}
 		}
-		v := h.kept[req.Name]
+		v := h.kept[user+"\x00"+req.Name]
 		h.vmu.Unlock()
 		sort.Strings(names)
 		if req.Name == "" {
@@ -371,13 +417,14 @@ func (h *Host) Handler() http.Handler {
 		}
 		return &remote.KeptReply{Value: t}, nil
 	})
-	handle(remote.PathRun, func(r *http.Request) (any, error) {
+	handle(remote.PathRun, func(r *http.Request, user string) (any, error) {
 		t0 := time.Now()
 		defer func() { h.count(func(s *remote.Stats) { s.ServeNanos += int64(time.Since(t0)) }) }()
 		var req remote.RunRequest
 		if err := gob.NewDecoder(r.Body).Decode(&req); err != nil {
 			return nil, fmt.Errorf("decoding the run request: %w", err)
 		}
+		req.Session = userSession(user, req.Session)
 		return h.Run(r.Context(), &req)
 	})
 	return mux
@@ -391,9 +438,28 @@ type statusError struct {
 func (e *statusError) Error() string { return e.err.Error() }
 func (e *statusError) Unwrap() error { return e.err }
 
-func (h *Host) authorized(r *http.Request) bool {
+// authorized returns the user whose token the request carries. Every token is compared, in
+// constant time, whichever matches.
+func (h *Host) authorized(r *http.Request) (string, bool) {
 	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(h.cfg.Token)) == 1
+	name, found := "", false
+	for _, u := range h.users {
+		if subtle.ConstantTimeCompare([]byte(got), []byte(u.token)) == 1 && ok {
+			name, found = u.name, true
+		}
+	}
+	return name, found
+}
+
+// userSession makes a client's session id its user's own: two users never share one.
+func userSession(user string, sid [16]byte) [16]byte {
+	if sid == ([16]byte{}) {
+		return sid
+	}
+	sum := sha256.Sum256(append([]byte(user+"\x00"), sid[:]...))
+	var out [16]byte
+	copy(out[:], sum[:16])
+	return out
 }
 
 // safely turns a panic while serving one request into that request's error.
@@ -934,7 +1000,7 @@ var keptNameRE = regexp.MustCompile(`^[A-Za-z0-9_.\-]{1,200}$`)
 
 // keep1 keeps a value by name: a copy of a session's resident value, or one sent with the
 // request.
-func (h *Host) keep1(req *remote.KeepRequest) error {
+func (h *Host) keep1(user string, req *remote.KeepRequest) error {
 	if !keptNameRE.MatchString(req.Name) {
 		return fmt.Errorf("keep %q: names may use letters, digits, '_', '.' and '-'", req.Name)
 	}
@@ -972,7 +1038,8 @@ func (h *Host) keep1(req *remote.KeepRequest) error {
 	}
 	h.vmu.Lock()
 	defer h.vmu.Unlock()
-	old := h.kept[req.Name]
+	key := user + "\x00" + req.Name
+	old := h.kept[key]
 	size := h.keptSize + v.bytes
 	if old != nil {
 		size -= old.bytes
@@ -984,6 +1051,6 @@ func (h *Host) keep1(req *remote.KeepRequest) error {
 	if old != nil {
 		old.buf.Finalize()
 	}
-	h.kept[req.Name], h.keptSize = v, size
+	h.kept[key], h.keptSize = v, size
 	return nil
 }

@@ -1,9 +1,12 @@
 package host_test
 
 import (
+	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -17,6 +20,7 @@ import (
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
 	g "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gonnsight/gonnsight/gpt2"
 	"github.com/gonnsight/gonnsight/internal/host"
 	"github.com/gonnsight/gonnsight/internal/remote"
@@ -429,5 +433,62 @@ func TestProgramCacheEviction(t *testing.T) {
 	}
 	if s := th.Stats(); s.Programs != 1 || s.Compiles < 2 {
 		t.Errorf("programs %d, compiles %d", s.Programs, s.Compiles)
+	}
+}
+
+// TestUsersAreSeparate: with one token per user, users see neither each other's kept values
+// nor each other's resident values, even with the same session id; /healthz needs no token
+// and says nothing; short tokens are refused.
+func TestUsersAreSeparate(t *testing.T) {
+	th := startHost(t, host.Config{Token: "# users\nada 0123456789abcdef0123\nbob fedcba9876543210fedc\n", InlineBytes: 8})
+	th.token = "0123456789abcdef0123" // ada's, for record
+	ada, bob := th.client(t, "0123456789abcdef0123"), th.client(t, "fedcba9876543210fedc")
+	prog := record(t, th, func(f compute.Function) []compute.Value {
+		x := must(f.Parameter("x", shapes.Make(dtypes.Float32, 4), nil))
+		return []compute.Value{must(f.Add(x, x))}
+	})
+	sid := [16]byte{9}
+	reply, err := ada.Run(&remote.RunRequest{Hash: sha256.Sum256(prog.Bytes), Program: prog.Bytes, Session: sid,
+		Inputs: []remote.Input{{Value: f32(1, 2, 3, 4)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = bob.Run(&remote.RunRequest{Hash: sha256.Sum256(prog.Bytes), Session: sid, Inputs: []remote.Input{{Resident: reply.Outputs[0].Resident}}})
+	wantErr(t, "another user's resident value, same session id", err, "no values")
+
+	adaB, err := remote.Dial(ada)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bobB, err := remote.Dial(bob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := adaB.Keep("secret", tensors.FromValue([]float32{4, 2})); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bobB.Kept("secret"); err == nil {
+		t.Error("bob read ada's kept value")
+	}
+	if names, _ := bobB.KeptNames(); len(names) != 0 {
+		t.Errorf("bob sees kept names %v", names)
+	}
+	if names, _ := adaB.KeptNames(); fmt.Sprint(names) != "[secret]" {
+		t.Errorf("ada sees kept names %v", names)
+	}
+	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", strings.TrimPrefix(th.addr, "unix:"))
+	}}}
+	resp, err := hc.Get("http://host/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(body) != "ok\n" {
+		t.Errorf("/healthz without a token: %d %q", resp.StatusCode, body)
+	}
+	if _, err := host.New(host.Config{Backend: "go", Token: "short"}); err == nil || !strings.Contains(err.Error(), "too short") {
+		t.Errorf("a 5-character token: %v", err)
 	}
 }
