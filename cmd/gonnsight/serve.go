@@ -38,6 +38,7 @@ func init() {
 			timeout := fs.Duration("run-timeout", 0, "longest a run may take (default 2m)")
 			maxValue := fs.Int64("max-value-bytes", 0, "largest value a program may make (default 2 GiB)")
 			maxTotal := fs.Int64("max-request-bytes", 0, "bound on all values of one program together (default 64 GiB)")
+			maxFLOPs := fs.Float64("max-flops", 0, "bound on a program's dot-product FLOPs, counted from shapes before it runs (default 1e14)")
 			inline := fs.Int64("inline-bytes", 0, "outputs larger than this stay on the host for the client to read or reuse (default 64 KiB; -1: none)")
 			maxResident := fs.Int64("max-resident-bytes", 0, "bound on the outputs kept for clients (default 4 GiB)")
 			return func(args []string) error {
@@ -58,7 +59,7 @@ func init() {
 					}
 				}
 				h, err := host.New(host.Config{Backend: *backend, Token: token, ModelDirs: dirs, AnyModelDir: *private, MaxConcurrent: *conc,
-					RunTimeout: *timeout, Limits: remote.Limits{MaxValueBytes: *maxValue, MaxTotalBytes: *maxTotal},
+					RunTimeout: *timeout, Limits: remote.Limits{MaxValueBytes: *maxValue, MaxTotalBytes: *maxTotal, MaxFLOPs: *maxFLOPs},
 					InlineBytes: *inline, MaxResidentBytes: *maxResident, Log: stderr})
 				if err != nil {
 					return err

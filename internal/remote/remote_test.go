@@ -179,3 +179,25 @@ func FuzzReplay(f *testing.F) {
 		}
 	})
 }
+
+// TestFLOPsLimit: dot products are counted from their shapes while the program is replayed,
+// and a program over the limit is refused before it compiles.
+func TestFLOPsLimit(t *testing.T) {
+	rec, hostB := recorderOnly(t)
+	var prog *Program
+	rec.onCompile = func(p *Program) { prog = p }
+	gr := g.NewGraph(rec, "dots")
+	x := g.Parameter(gr, "x", shapes.Make(dtypes.Float32, 64, 32))
+	w := g.Parameter(gr, "w", shapes.Make(dtypes.Float32, 32, 16))
+	gr.Compile(g.MatMul(g.MatMul(x, w), g.Transpose(w, 0, 1))) // 2·64·16·32 + 2·64·32·16
+	rep, err := Replay(hostB, "dots", prog.Bytes, Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 4.0 * 64 * 16 * 32; rep.FLOPs != want {
+		t.Errorf("counted %g FLOPs, want %g", rep.FLOPs, want)
+	}
+	if _, err := Replay(hostB, "dots", prog.Bytes, Limits{MaxFLOPs: 1e5}); err == nil || !bytes.Contains([]byte(err.Error()), []byte("FLOPs")) {
+		t.Errorf("a program over the FLOPs limit: %v", err)
+	}
+}

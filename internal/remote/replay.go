@@ -15,6 +15,9 @@ type Limits struct {
 	MaxOps          int   // ops in the program
 	MaxValueBytes   int64 // any one value (a parameter, a constant, an op's result)
 	MaxTotalBytes   int64 // all values of the program together: a bound on its memory
+	// MaxFLOPs bounds the multiply-adds of the program's dot products (2 per multiply-add),
+	// counted from their shapes before anything compiles or runs: a bound on its time.
+	MaxFLOPs float64
 	// Denied lists ops a host refuses (by compute's op name). Nil: DefaultDenied.
 	Denied map[string]bool
 }
@@ -38,6 +41,9 @@ func (l Limits) withDefaults() Limits {
 	if l.MaxTotalBytes == 0 {
 		l.MaxTotalBytes = 64 << 30
 	}
+	if l.MaxFLOPs == 0 {
+		l.MaxFLOPs = 1e14
+	}
 	if l.Denied == nil {
 		l.Denied = DefaultDenied
 	}
@@ -51,6 +57,7 @@ type Replayed struct {
 	InputShapes []shapes.Shape
 	NumOps      int
 	TotalBytes  int64
+	FLOPs       float64 // of its dot products
 }
 
 // replayer rebuilds a program on a backend.
@@ -60,6 +67,7 @@ type replayer struct {
 	values []compute.Value
 	limits Limits
 	total  int64
+	flops  float64
 	dec    *decoder
 }
 
@@ -224,7 +232,19 @@ func Replay(b compute.Backend, name string, prog []byte, limits Limits) (rep *Re
 			if limits.Denied[opNames[i]] {
 				return nil, fmt.Errorf("program byte %d: op %s is not allowed on this host", start, opNames[i])
 			}
+			var contracted int64
+			if op == opDotGeneral {
+				contracted = r.peekContracted(f, d)
+			}
 			outs, opErr = r.replayOp(f, op, d)
+			if opErr == nil && d.err == nil && contracted > 0 && len(outs) == 1 {
+				if sh, err := f.Shape(outs[0]); err == nil {
+					r.flops += 2 * float64(sh.Size()) * float64(contracted)
+					if r.flops > limits.MaxFLOPs {
+						return nil, fmt.Errorf("program byte %d: its dot products take more than the host's limit of %.3g FLOPs", start, limits.MaxFLOPs)
+					}
+				}
+			}
 		}
 		if d.err != nil {
 			return nil, fmt.Errorf("op %s: %w", opName(op), d.err)
@@ -249,8 +269,32 @@ func Replay(b compute.Backend, name string, prog []byte, limits Limits) (rep *Re
 	if !returned {
 		return nil, fmt.Errorf("the program's main function never returns")
 	}
-	rep.TotalBytes = r.total
+	rep.TotalBytes, rep.FLOPs = r.total, r.flops
 	return rep, nil
+}
+
+// peekContracted reads, without consuming them, a DotGeneral's left operand and contracting
+// axes, and returns the product of those axes' sizes (0 when they do not make sense: the op
+// itself then fails with the backend's message).
+func (r *replayer) peekContracted(f compute.Function, d *decoder) int64 {
+	peek := *d
+	lhs := r.value(&peek)
+	axes := decSliceInt(r, &peek)
+	if peek.err != nil || lhs == nil {
+		return 0
+	}
+	sh, err := f.Shape(lhs)
+	if err != nil {
+		return 0
+	}
+	k := int64(1)
+	for _, a := range axes {
+		if a < 0 || a >= sh.Rank() {
+			return 0
+		}
+		k *= int64(sh.Dimensions[a])
+	}
+	return k
 }
 
 func (r *replayer) checkSize(what string, sh shapes.Shape) error {
