@@ -26,7 +26,7 @@ func init() {
 		examples: []string{
 			"gonnsight serve --listen unix:/run/user/1000/gonnsight.sock --token-file ~/.gonnsight-token",
 			"gonnsight serve --listen 127.0.0.1:7733 --token-file token --models /data/models",
-			"GONNSIGHT_REMOTE=http://127.0.0.1:7733 GONNSIGHT_TOKEN=$(cat token) gonnsight trace --text hi --save transformer.h.0",
+			"GONNSIGHT_REMOTE=http://127.0.0.1:7733 GONNSIGHT_TOKEN=$(cat token) gonnsight logits --text hi",
 		},
 		flags: func(fs *flag.FlagSet) func(args []string) error {
 			listen := fs.String("listen", "", "where to listen: unix:/path/to/socket, an absolute socket path, or HOST:PORT")
@@ -35,9 +35,10 @@ func init() {
 			private := fs.Bool("private", false, "a private host (the kernel's): clients may name any local model directory this user can read; never for a shared host")
 			backend := fs.String("backend", "", "the host's backend (default: as GOMLX_BACKEND, else the best available)")
 			conc := fs.Int("max-concurrent", 0, "runs executing at once (default 4)")
-			timeout := fs.Duration("run-timeout", 0, "longest a run may take (default 2m)")
+			timeout := fs.Duration("run-timeout", 2*time.Minute, "longest a run may take")
 			maxValue := fs.Int64("max-value-bytes", 0, "largest value a program may make (default 2 GiB)")
-			maxTotal := fs.Int64("max-request-bytes", 0, "bound on all values of one program together (default 64 GiB)")
+			maxTotal := fs.Int64("max-memory-bytes", 0, "bound on all the values one program makes together: its memory (default 64 GiB)")
+			maxBody := fs.Int64("max-body-bytes", 0, "bound on a request's body (default 1 GiB)")
 			maxFLOPs := fs.Float64("max-flops", 0, "bound on a program's dot-product FLOPs, counted from shapes before it runs (default 1e14)")
 			inline := fs.Int64("inline-bytes", 0, "outputs larger than this stay on the host for the client to read or reuse (default 64 KiB; -1: none)")
 			maxResident := fs.Int64("max-resident-bytes", 0, "bound on the outputs kept for clients (default 4 GiB)")
@@ -58,7 +59,7 @@ func init() {
 						dirs = append(dirs, d)
 					}
 				}
-				h, err := host.New(host.Config{Backend: *backend, Token: token, ModelDirs: dirs, AnyModelDir: *private, MaxConcurrent: *conc,
+				h, err := host.New(host.Config{Backend: *backend, Token: token, ModelDirs: dirs, AnyModelDir: *private, MaxConcurrent: *conc, MaxRequestBytes: *maxBody,
 					RunTimeout: *timeout, Limits: remote.Limits{MaxValueBytes: *maxValue, MaxTotalBytes: *maxTotal, MaxFLOPs: *maxFLOPs},
 					InlineBytes: *inline, MaxResidentBytes: *maxResident, Log: stderr})
 				if err != nil {
@@ -108,6 +109,5 @@ func readOrMakeToken(path string) (string, error) {
 		return "", err
 	}
 	fmt.Fprintf(stderr, "gonnsight host: wrote a new token to %s\n", path)
-	time.Sleep(0)
 	return tok, nil
 }
