@@ -84,6 +84,18 @@ func TestCLIRemote(t *testing.T) {
 			t.Errorf("%v: output differs through the host:\n%s\n%s", args, local.stdout, there.stdout)
 		}
 	}
+	// The host loaded the model once and ran every command's programs.
+	st := gns(t, remote, "host-stats")
+	var stats struct {
+		Models         []string
+		Compiles, Runs int
+	}
+	if err := json.Unmarshal([]byte(st.stdout), &stats); err != nil || st.code != 0 {
+		t.Fatalf("host-stats: exit %d, %v: %s %s", st.code, err, st.stdout, st.stderr)
+	}
+	if len(stats.Models) != 1 || stats.Compiles == 0 || stats.Runs < 5 {
+		t.Errorf("host-stats: %+v", stats)
+	}
 	bad := gns(t, []string{"GONNSIGHT_REMOTE=" + addr, "GONNSIGHT_TOKEN=wrong"}, "logits", "--text", "hi")
 	if bad.code == 0 || !strings.Contains(bad.stderr, "unauthorized") {
 		t.Errorf("a wrong token: exit %d, %s", bad.code, bad.stderr)

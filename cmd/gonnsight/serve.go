@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -110,4 +111,36 @@ func readOrMakeToken(path string) (string, error) {
 	}
 	fmt.Fprintf(stderr, "gonnsight host: wrote a new token to %s\n", path)
 	return tok, nil
+}
+
+func init() {
+	register(&command{
+		name:     "host-stats",
+		summary:  "print the counters of the model host GONNSIGHT_REMOTE names (models, programs, hits, memory) as JSON",
+		examples: []string{"GONNSIGHT_REMOTE=unix:$GONNSIGHT_SESSION_DIR/host.sock GONNSIGHT_TOKEN_FILE=$GONNSIGHT_SESSION_DIR/host.token gonnsight host-stats"},
+		flags: func(fs *flag.FlagSet) func(args []string) error {
+			return func(args []string) error {
+				if len(args) > 0 {
+					return usageErrorf("unexpected arguments %v", args)
+				}
+				c, err := remote.FromEnv()
+				if err != nil {
+					return err
+				}
+				if c == nil {
+					return usageErrorf("set %s (and %s or %s) to the host's address", remote.EnvRemote, remote.EnvToken, remote.EnvTokenFile)
+				}
+				st, err := c.Stats()
+				if err != nil {
+					return err
+				}
+				b, err := json.MarshalIndent(st, "", "  ")
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(stdout, string(b))
+				return nil
+			}
+		},
+	})
 }
