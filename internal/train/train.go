@@ -51,9 +51,9 @@ var ErrInterrupted = errors.New("training interrupted; its checkpoint is saved, 
 
 // Defaults are the options of the shipped model, models/brown-gpt2.
 func Defaults() Options {
-	return Options{Vocab: 4096, Layers: 4, Heads: 4, Embd: 128, Ctx: 128, Batch: 16, Steps: 3000,
+	return Options{Vocab: 4096, Layers: 4, Heads: 4, Embd: 128, Ctx: 128, Batch: 16, Steps: 1100,
 		LR: 2e-3, MinLR: 2e-4, Warmup: 100, Repeat: 0.25, WeightDecay: 0.1, Seed: 1,
-		EvalEvery: 250, EvalRows: 32, CheckpointEvery: 100, Name: "brown-gpt2"}
+		EvalEvery: 100, EvalRows: 32, CheckpointEvery: 100, Name: "brown-gpt2"}
 }
 
 // Validate reports options that cannot train.
