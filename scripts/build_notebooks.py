@@ -379,8 +379,8 @@ fmt.Println("steps saved:", next.Shape(), "greedy token per step:", next.ArgMax(
 res, err := model.Trace(prompt, func(t *nnsight.Tracer) {
 	logits := t.Logits()
 	t.Module("transformer.h.1").Output().Grad().Save("grad")
-	paris, london := model.Tokenizer().Encode(" Paris")[0], model.Tokenizer().Encode(" London")[0]
-	t.Backward(func() *ops.Node { return ops.LogitDiff(logits.Node(), 0, paris, london) })
+	london, washington := model.Tokenizer().Encode(" London")[0], model.Tokenizer().Encode(" Washington")[0]
+	t.Backward(func() *ops.Node { return ops.LogitDiff(logits.Node(), 0, london, washington) })
 })
 must(err)
 g := res.Tensor("grad") // [batch, pos, embd]
@@ -534,10 +534,14 @@ PATCHING = [
     md('''
 # Activation patching
 
-The IOI task: in "When Mary and John went to the store, John gave a drink to", the model should
-prefer " Mary" over " John". The corrupted prompt swaps the names in the first clause. For every
-layer and position we copy the clean residual stream into the corrupted run and measure how much
-of the logit difference comes back.
+A task the default model (a small GPT-2 trained on the Brown Corpus) can do: copy a name. In
+"Mr. Kennedy said that the city would pay for the new school. Then Mr." it should prefer
+" Kennedy" over " Brown"; the corrupted prompt says "Mr. Brown" at the start. For every layer
+and position we copy the clean residual stream into the corrupted run and measure how much of
+the logit difference comes back: early layers need the name's own position, later layers the
+last position, once attention has moved the name there. (GPT-2 small's classic task, indirect
+object identification, needs a bigger model; run with `-p modelName=openai-community/gpt2` and
+these prompts still work, as a copying task.)
 
 `experiments.PatchResidual` does the whole sweep in one call: one batched forward whose rows
 each patch their own (layer, position), with the metric computed in the graph. The last cell
@@ -547,15 +551,16 @@ writes the same sweep by hand with traces and invokes, to show what happens unde
     code(IMPORTS),
     code('''
 var model = nnsight.LanguageModel(modelName)
-var clean = "When Mary and John went to the store, John gave a drink to"
-var corrupted = "When John and Mary went to the store, John gave a drink to"
+var clean = "Mr. Kennedy said that the city would pay for the new school. Then Mr."
+var corrupted = "Mr. Brown said that the city would pay for the new school. Then Mr."
+var right, wrong = " Kennedy", " Brown"
 '''),
     code('''
 %%
 fmt.Println("model:", modelName, "| backend:", model.Backend())
 tok := model.Tokenizer()
-mary, john := tok.Encode(" Mary")[0], tok.Encode(" John")[0]
-metric := experiments.LogitDiff(mary, john)
+rightID, wrongID := tok.Encode(right)[0], tok.Encode(wrong)[0] // the right and the wrong name
+metric := experiments.LogitDiff(rightID, wrongID)
 r, err := experiments.PatchResidual(model, clean, corrupted, metric)
 must(err)
 r.Show()
@@ -566,14 +571,14 @@ for L, P := range diff.ArgMax(-1).Ints() {
 }
 '''),
     md('''
-Which heads carry the names? Patch each head's output (all positions) from the clean run, and
+Which heads carry the name? Patch each head's output (all positions) from the clean run, and
 compare with attribution patching: the first-order estimate from one forward and one backward
 pass, instead of one forward per head.
 '''),
     code('''
 %%
 tok := model.Tokenizer()
-metric := experiments.LogitDiff(tok.Encode(" Mary")[0], tok.Encode(" John")[0])
+metric := experiments.LogitDiff(tok.Encode(right)[0], tok.Encode(wrong)[0])
 heads, err := experiments.PatchHeads(model, clean, corrupted, metric)
 must(err)
 heads.Show()
@@ -595,7 +600,7 @@ constant of the program, so the sweep compiles one program per layer instead of 
 %%
 fmt.Println("model:", modelName, "| backend:", model.Backend())
 tok := model.Tokenizer()
-mary, john := tok.Encode(" Mary")[0], tok.Encode(" John")[0]
+rightID, wrongID := tok.Encode(right)[0], tok.Encode(wrong)[0] // the right and the wrong name
 nLayer := model.Config().NLayer
 nPos := len(tok.Encode(clean))
 var diffs []*tensor.Tensor // one logit difference per (layer, position)
@@ -611,7 +616,7 @@ for L := 0; L < nLayer; L++ {
 					m := iv.Input(mask)
 					return ops.Add(x, ops.Mul(m, ops.Sub(src.Node(), x))) // x + mask * (clean - x)
 				})
-				iv.Compute("diff", func() *ops.Node { return ops.LogitDiff(iv.Logits().Node(), 0, mary, john) })
+				iv.Compute("diff", func() *ops.Node { return ops.LogitDiff(iv.Logits().Node(), 0, rightID, wrongID) })
 			})
 		})
 		must(err)
@@ -626,8 +631,8 @@ for L := 0; L < nLayer; L++ {
 for _, id := range tok.Encode(clean) {
 	cols = append(cols, tok.TokenString(id))
 }
-display.ShowHeatmapOf(diff, rows, cols, "logit diff (Mary - John) after patching the clean residual stream",
-	display.Axes("patched layer", "patched position"), display.ValueTitle("logit diff (Mary - John)"))
+display.ShowHeatmapOf(diff, rows, cols, "logit diff (right - wrong name) after patching the clean residual stream",
+	display.Axes("patched layer", "patched position"), display.ValueTitle("logit diff (right - wrong)"))
 for L, P := range diff.ArgMax(-1).Ints() {
 	fmt.Printf("layer %d: patching %q restores most (logit diff %.3f)\\n", L, cols[P], diff.At(L, P).Item())
 }
