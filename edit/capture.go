@@ -83,208 +83,230 @@ func Capture(gr *g.Graph, rec *module.CallRecord, folded bool, skip [][2]g.NodeI
 
 // capture builds one view. ref, when given, is the inlined view whose names this one takes.
 func capture(gr *g.Graph, rec *module.CallRecord, folded bool, skip [][2]g.NodeId, ref *Graph) *Graph {
-	out := &Graph{Module: rec.Path, Type: module.TypeName(rec.Module), Folded: folded}
-	names := map[*g.Node]string{}
-	counts := map[string]int{}
-	used := map[string]bool{}
-	unique := func(base string) string {
-		n := counts[base]
-		counts[base]++
-		name := base
-		if n > 0 {
-			name = fmt.Sprintf("%s_%d", base, n)
-		}
-		for used[name] { // a label such as "add_1" took the counter's next name
-			n = counts[base]
-			counts[base]++
-			name = fmt.Sprintf("%s_%d", base, n)
-		}
-		used[name] = true
-		return name
-	}
-	refNode := map[*g.Node]string{}
-	refCall := map[*module.CallRecord]string{}
-	if ref != nil {
-		for _, n := range ref.Nodes {
-			used[n.Name] = true
-			switch {
-			case n.Call != nil:
-				refCall[n.Call] = n.Name
-			case n.Node != nil:
-				refNode[n.Node] = n.Name
-			}
-		}
-	}
-	// nodeName is the name of a node row: the inlined view's, or a new one.
-	nodeName := func(n *g.Node, base string) string {
-		if name, ok := refNode[n]; ok {
-			return name
-		}
-		return unique(base)
-	}
-	labels := map[*g.Node]string{}
-	var collectLabels func(r *module.CallRecord, prefix string)
-	collectLabels = func(r *module.CallRecord, prefix string) {
-		for _, l := range r.Labels {
-			n := l.Orig
-			if n == nil {
-				n = l.Node
-			}
-			if _, dup := labels[n]; !dup {
-				labels[n] = module.Join(prefix, l.Name)
-			}
-		}
-		if !folded {
-			for _, ch := range r.Children {
-				collectLabels(ch, module.Join(prefix, strings.TrimPrefix(strings.TrimPrefix(ch.Path, r.Path), ".")))
-			}
-		}
-	}
-	collectLabels(rec, "")
+	c := newCapturer(rec, folded, skip, ref)
+	c.collectLabels(rec, "")
 	for i, in := range rec.Inputs {
 		name := "x"
 		if i > 0 {
 			name = fmt.Sprintf("x_%d", i)
 		}
-		name = nodeName(in, name)
-		names[in] = name
-		out.Nodes = append(out.Nodes, &GNode{Op: Placeholder, Name: name, Target: name, Node: in,
-			Shape: dimsString(in), DType: in.DType().String()})
-	}
-	skipped := func(id g.NodeId) bool {
-		for _, r := range skip {
-			if r[0] <= rec.Start && r[1] >= rec.End {
-				// A hook made this very call (an edit's wrapper): its nodes are the call's own.
-				continue
-			}
-			if id >= r[0] && id < r[1] {
-				return true
-			}
-		}
-		return false
-	}
-	// Which child call (if any) each node id belongs to, for the folded view and the
-	// inlined view's no-op children.
-	type span struct {
-		rec   *module.CallRecord
-		start g.NodeId
-	}
-	var childSpans []span
-	for _, ch := range rec.Children {
-		childSpans = append(childSpans, span{ch, ch.Start})
+		name = c.nodeName(in, name)
+		c.names[in] = name
+		c.add(&GNode{Op: Placeholder, Name: name, Target: name, Node: in, Shape: dimsString(in), DType: in.DType().String()})
 	}
 	nodes := gr.Nodes()
-	emitted := map[*module.CallRecord]bool{}
-	emitCall := func(ch *module.CallRecord) {
-		if emitted[ch] {
-			return
-		}
-		emitted[ch] = true
-		rel := strings.TrimPrefix(strings.TrimPrefix(ch.Path, rec.Path), ".")
-		name, ok := refCall[ch]
-		if !ok {
-			name = unique(strings.ReplaceAll(rel, ".", "_"))
-		}
-		row := &GNode{Op: CallModule, Name: name, Target: rel, Call: ch}
-		for _, in := range ch.Inputs {
-			row.Args = append(row.Args, argName(in, names))
-		}
-		if len(ch.Outputs) > 0 {
-			row.Shape = dimsString(ch.Outputs[0])
-			row.DType = ch.Outputs[0].DType().String()
-			for _, o := range ch.Outputs {
-				if _, seen := names[o]; !seen {
-					names[o] = name
-				}
-			}
-		}
-		out.Nodes = append(out.Nodes, row)
-	}
-	paramRows := map[*g.Node]bool{}
-	emitParam := func(n *g.Node) {
-		if paramRows[n] {
-			return
-		}
-		paramRows[n] = true
-		full := n.GetParameterName()
-		rel := strings.TrimPrefix(strings.TrimPrefix(full, rec.Path), ".")
-		if !strings.HasPrefix(full, rec.Path) {
-			rel = full
-		}
-		name := nodeName(n, strings.ReplaceAll(rel, ".", "_"))
-		names[n] = name
-		out.Nodes = append(out.Nodes, &GNode{Op: GetAttr, Name: name, Target: rel, Node: n, Shape: dimsString(n), DType: n.DType().String()})
-	}
-	inChild := func(id g.NodeId) *module.CallRecord {
-		for _, s := range childSpans {
-			if id >= s.rec.Start && id < s.rec.End {
-				return s.rec
-			}
-		}
-		return nil
-	}
-	// Children with no nodes of their own are emitted where they were called.
-	noop := func(upTo g.NodeId) {
-		for _, ch := range rec.Children {
-			if ch.Start == ch.End && ch.Start <= upTo && !emitted[ch] {
-				emitCall(ch)
-			}
-		}
-	}
 	for id := rec.Start; id < rec.End && int(id) < len(nodes); id++ {
-		n := nodes[id]
-		noop(id)
-		if skipped(id) {
+		c.noop(id)
+		if c.skipped(id) {
 			continue
 		}
 		if folded {
-			if ch := inChild(id); ch != nil {
-				emitCall(ch)
+			if ch := c.inChild(id); ch != nil {
+				c.emitCall(ch)
 				continue
 			}
 		}
-		switch n.Type() {
-		case g.NodeTypeParameter:
-			if _, isInput := names[n]; !isInput {
-				emitParam(n)
-			}
-			continue
-		case g.NodeTypeConstant:
-			if n.Shape().IsScalar() {
-				continue // shown inline as a literal argument
-			}
-		}
-		var args []string
-		for _, in := range n.Inputs() {
-			if in.Type() == g.NodeTypeParameter {
-				if _, ok := names[in]; !ok {
-					emitParam(in)
-				}
-			}
-			args = append(args, argName(in, names))
-		}
-		base := snake(n.Type().String())
-		if l, ok := labels[n]; ok {
-			base = strings.ReplaceAll(l, ".", "_")
-		}
-		name := nodeName(n, base)
-		names[n] = name
-		out.Nodes = append(out.Nodes, &GNode{Op: CallFunction, Name: name, Target: n.Type().String(), Args: args,
-			Kwargs: kwargs(n), Node: n, Shape: dimsString(n), DType: n.DType().String()})
+		c.emitNode(nodes[id])
 	}
-	noop(rec.End)
+	c.noop(rec.End)
 	// Children called after the last node (rare) still appear.
 	for _, ch := range rec.Children {
-		if !emitted[ch] && (folded || ch.Start == ch.End) {
-			emitCall(ch)
+		if !c.emitted[ch] && (folded || ch.Start == ch.End) {
+			c.emitCall(ch)
 		}
 	}
 	row := &GNode{Op: Output, Name: "output", Target: "output"}
 	for _, o := range rec.Outputs {
-		row.Args = append(row.Args, argName(o, names))
+		row.Args = append(row.Args, argName(o, c.names))
 	}
-	out.Nodes = append(out.Nodes, row)
-	return out
+	c.add(row)
+	return c.out
+}
+
+// capturer holds the state of one capture: the rows so far and the names given to nodes.
+type capturer struct {
+	rec       *module.CallRecord
+	folded    bool
+	skip      [][2]g.NodeId
+	out       *Graph
+	names     map[*g.Node]string // the row name each node's value is known by
+	counts    map[string]int     // per base name, the next suffix
+	used      map[string]bool
+	refNode   map[*g.Node]string // the inlined view's names (ref), which the folded view reuses
+	refCall   map[*module.CallRecord]string
+	labels    map[*g.Node]string // labelled values (query, attn_weights), by node
+	emitted   map[*module.CallRecord]bool
+	paramRows map[*g.Node]bool
+}
+
+func newCapturer(rec *module.CallRecord, folded bool, skip [][2]g.NodeId, ref *Graph) *capturer {
+	c := &capturer{rec: rec, folded: folded, skip: skip,
+		out:   &Graph{Module: rec.Path, Type: module.TypeName(rec.Module), Folded: folded},
+		names: map[*g.Node]string{}, counts: map[string]int{}, used: map[string]bool{},
+		refNode: map[*g.Node]string{}, refCall: map[*module.CallRecord]string{}, labels: map[*g.Node]string{},
+		emitted: map[*module.CallRecord]bool{}, paramRows: map[*g.Node]bool{}}
+	if ref != nil {
+		for _, n := range ref.Nodes {
+			c.used[n.Name] = true
+			switch {
+			case n.Call != nil:
+				c.refCall[n.Call] = n.Name
+			case n.Node != nil:
+				c.refNode[n.Node] = n.Name
+			}
+		}
+	}
+	return c
+}
+
+func (c *capturer) add(row *GNode) { c.out.Nodes = append(c.out.Nodes, row) }
+
+// unique returns base, or base_N when base is taken.
+func (c *capturer) unique(base string) string {
+	n := c.counts[base]
+	c.counts[base]++
+	name := base
+	if n > 0 {
+		name = fmt.Sprintf("%s_%d", base, n)
+	}
+	for c.used[name] { // a label such as "add_1" took the counter's next name
+		n = c.counts[base]
+		c.counts[base]++
+		name = fmt.Sprintf("%s_%d", base, n)
+	}
+	c.used[name] = true
+	return name
+}
+
+// nodeName is the name of a node row: the inlined view's, or a new one.
+func (c *capturer) nodeName(n *g.Node, base string) string {
+	if name, ok := c.refNode[n]; ok {
+		return name
+	}
+	return c.unique(base)
+}
+
+func (c *capturer) collectLabels(r *module.CallRecord, prefix string) {
+	for _, l := range r.Labels {
+		n := l.Orig
+		if n == nil {
+			n = l.Node
+		}
+		if _, dup := c.labels[n]; !dup {
+			c.labels[n] = module.Join(prefix, l.Name)
+		}
+	}
+	if !c.folded {
+		for _, ch := range r.Children {
+			c.collectLabels(ch, module.Join(prefix, strings.TrimPrefix(strings.TrimPrefix(ch.Path, r.Path), ".")))
+		}
+	}
+}
+
+// skipped reports whether a hook (an intervention, not the module) made node id.
+func (c *capturer) skipped(id g.NodeId) bool {
+	for _, r := range c.skip {
+		if r[0] <= c.rec.Start && r[1] >= c.rec.End {
+			// A hook made this very call (an edit's wrapper): its nodes are the call's own.
+			continue
+		}
+		if id >= r[0] && id < r[1] {
+			return true
+		}
+	}
+	return false
+}
+
+// inChild is the child call node id belongs to, if any.
+func (c *capturer) inChild(id g.NodeId) *module.CallRecord {
+	for _, ch := range c.rec.Children {
+		if id >= ch.Start && id < ch.End {
+			return ch
+		}
+	}
+	return nil
+}
+
+// noop emits the children with no nodes of their own where they were called.
+func (c *capturer) noop(upTo g.NodeId) {
+	for _, ch := range c.rec.Children {
+		if ch.Start == ch.End && ch.Start <= upTo && !c.emitted[ch] {
+			c.emitCall(ch)
+		}
+	}
+}
+
+func (c *capturer) emitCall(ch *module.CallRecord) {
+	if c.emitted[ch] {
+		return
+	}
+	c.emitted[ch] = true
+	rel := strings.TrimPrefix(strings.TrimPrefix(ch.Path, c.rec.Path), ".")
+	name, ok := c.refCall[ch]
+	if !ok {
+		name = c.unique(strings.ReplaceAll(rel, ".", "_"))
+	}
+	row := &GNode{Op: CallModule, Name: name, Target: rel, Call: ch}
+	for _, in := range ch.Inputs {
+		row.Args = append(row.Args, argName(in, c.names))
+	}
+	if len(ch.Outputs) > 0 {
+		row.Shape = dimsString(ch.Outputs[0])
+		row.DType = ch.Outputs[0].DType().String()
+		for _, o := range ch.Outputs {
+			if _, seen := c.names[o]; !seen {
+				c.names[o] = name
+			}
+		}
+	}
+	c.add(row)
+}
+
+func (c *capturer) emitParam(n *g.Node) {
+	if c.paramRows[n] {
+		return
+	}
+	c.paramRows[n] = true
+	full := n.GetParameterName()
+	rel := strings.TrimPrefix(strings.TrimPrefix(full, c.rec.Path), ".")
+	if !strings.HasPrefix(full, c.rec.Path) {
+		rel = full
+	}
+	name := c.nodeName(n, strings.ReplaceAll(rel, ".", "_"))
+	c.names[n] = name
+	c.add(&GNode{Op: GetAttr, Name: name, Target: rel, Node: n, Shape: dimsString(n), DType: n.DType().String()})
+}
+
+// emitNode emits an op's row (parameters as get_attr rows; scalar constants stay inline).
+func (c *capturer) emitNode(n *g.Node) {
+	switch n.Type() {
+	case g.NodeTypeParameter:
+		if _, isInput := c.names[n]; !isInput {
+			c.emitParam(n)
+		}
+		return
+	case g.NodeTypeConstant:
+		if n.Shape().IsScalar() {
+			return // shown inline as a literal argument
+		}
+	}
+	var args []string
+	for _, in := range n.Inputs() {
+		if in.Type() == g.NodeTypeParameter {
+			if _, ok := c.names[in]; !ok {
+				c.emitParam(in)
+			}
+		}
+		args = append(args, argName(in, c.names))
+	}
+	base := snake(n.Type().String())
+	if l, ok := c.labels[n]; ok {
+		base = strings.ReplaceAll(l, ".", "_")
+	}
+	name := c.nodeName(n, base)
+	c.names[n] = name
+	c.add(&GNode{Op: CallFunction, Name: name, Target: n.Type().String(), Args: args,
+		Kwargs: kwargs(n), Node: n, Shape: dimsString(n), DType: n.DType().String()})
 }
 
 func argName(n *g.Node, names map[*g.Node]string) string {

@@ -21,14 +21,13 @@ type Edit struct {
 	Instance int           // which call of the parent to edit (0 = first); -1 = every call
 }
 
-// New declares an edit. It does nothing until loaded (Model.LoadEdits). Declaring is safe
-// from several goroutines.
+// New makes an edit: a value that does nothing until loaded (Model.LoadEdits).
 func New(parentPath, targetNode, wrapperName string, m module.Module) *Edit {
-	return declare(&Edit{Parent: module.NormalizePath(parentPath), Target: targetNode, Wrapper: wrapperName, Module: m, Instance: -1})
+	return &Edit{Parent: module.NormalizePath(parentPath), Target: targetNode, Wrapper: wrapperName, Module: m, Instance: -1}
 }
 
 // OnCall restricts the edit to the n-th call of the parent (0-based).
-func (e *Edit) OnCall(n int) *Edit { c := *e; c.Instance = n; return declare(&c) }
+func (e *Edit) OnCall(n int) *Edit { c := *e; c.Instance = n; return &c }
 
 // WrapperPath is where the wrapper sits in the module tree.
 func (e *Edit) WrapperPath() string { return module.Join(e.Parent, e.Wrapper) }

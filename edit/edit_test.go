@@ -9,8 +9,8 @@ import (
 
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gonnsight/gonnsight/edit"
-	"github.com/gonnsight/gonnsight/nnsight"
 	"github.com/gonnsight/gonnsight/internal/toy"
+	"github.com/gonnsight/gonnsight/nnsight"
 )
 
 func toyWeights() map[string]*tensors.Tensor {

@@ -69,4 +69,3 @@ func ExampleGraph_Table() {
 	//     reduce_sum = ReduceSum(dot_general, axes=[1])  # [2]
 	//     return (reduce_sum,)
 }
-

@@ -48,13 +48,13 @@ func (c Config) HeadDim() int { return c.NEmbd / c.NHead }
 // positions, 50257 tokens), so that a corrupt or hostile config.json is an error rather than
 // an allocation that kills the process.
 const (
-	MaxLayers    = 1 << 12
-	MaxWidth     = 1 << 16 // n_embd
-	MaxInner     = 1 << 18 // n_inner (default 4*n_embd)
-	MaxPositions = 1 << 20
-	MaxVocab     = 1 << 22
-	// MaxParams bounds the parameter count (2^34 float32 = 64 GiB).
-	MaxParams = 1 << 34
+	maxLayers    = 1 << 12
+	maxWidth     = 1 << 16 // n_embd
+	maxInner     = 1 << 18 // n_inner (default 4*n_embd)
+	maxPositions = 1 << 20
+	maxVocab     = 1 << 22
+	// maxParams bounds the parameter count (2^34 float32 = 64 GiB).
+	maxParams = 1 << 34
 )
 
 // NumParams is the number of parameters the config implies (float64: no overflow).
@@ -70,22 +70,22 @@ func (c Config) Validate() error {
 	case c.NLayer <= 0 || c.NHead <= 0 || c.NEmbd <= 0 || c.VocabSize <= 0 || c.NPositions <= 0:
 		return fmt.Errorf("n_layer, n_head, n_embd, vocab_size and n_positions must be positive (got %d, %d, %d, %d, %d)",
 			c.NLayer, c.NHead, c.NEmbd, c.VocabSize, c.NPositions)
-	case c.NLayer > MaxLayers:
-		return fmt.Errorf("n_layer=%d is too large (at most %d)", c.NLayer, MaxLayers)
-	case c.NEmbd > MaxWidth:
-		return fmt.Errorf("n_embd=%d is too large (at most %d)", c.NEmbd, MaxWidth)
+	case c.NLayer > maxLayers:
+		return fmt.Errorf("n_layer=%d is too large (at most %d)", c.NLayer, maxLayers)
+	case c.NEmbd > maxWidth:
+		return fmt.Errorf("n_embd=%d is too large (at most %d)", c.NEmbd, maxWidth)
 	case c.NInner != nil && *c.NInner < 0:
 		return fmt.Errorf("n_inner=%d is negative", *c.NInner)
-	case c.Inner() > MaxInner:
-		return fmt.Errorf("n_inner=%d is too large (at most %d)", c.Inner(), MaxInner)
-	case c.NPositions > MaxPositions:
-		return fmt.Errorf("n_positions=%d is too large (at most %d)", c.NPositions, MaxPositions)
-	case c.VocabSize > MaxVocab:
-		return fmt.Errorf("vocab_size=%d is too large (at most %d)", c.VocabSize, MaxVocab)
+	case c.Inner() > maxInner:
+		return fmt.Errorf("n_inner=%d is too large (at most %d)", c.Inner(), maxInner)
+	case c.NPositions > maxPositions:
+		return fmt.Errorf("n_positions=%d is too large (at most %d)", c.NPositions, maxPositions)
+	case c.VocabSize > maxVocab:
+		return fmt.Errorf("vocab_size=%d is too large (at most %d)", c.VocabSize, maxVocab)
 	case c.NEmbd%c.NHead != 0:
 		return fmt.Errorf("n_embd %d is not divisible by n_head %d", c.NEmbd, c.NHead)
-	case c.NumParams() > MaxParams:
-		return fmt.Errorf("the config implies %.3g parameters, too large (at most %d)", c.NumParams(), int64(MaxParams))
+	case c.NumParams() > maxParams:
+		return fmt.Errorf("the config implies %.3g parameters, too large (at most %d)", c.NumParams(), int64(maxParams))
 	}
 	return nil
 }
@@ -99,11 +99,11 @@ func ReadConfig(path string) (Config, error) {
 	if err != nil {
 		return Config{}, err
 	}
-	return ParseConfig(path, data)
+	return parseConfig(path, data)
 }
 
-// ParseConfig parses the contents of a config.json; path names it in errors.
-func ParseConfig(path string, data []byte) (Config, error) {
+// parseConfig parses the contents of a config.json; path names it in errors.
+func parseConfig(path string, data []byte) (Config, error) {
 	c := Config{LayerNormEpsilon: 1e-5, Activation: "gelu_new", EOSTokenID: -1, BOSTokenID: -1}
 	// n_ctx is an older alias of n_positions.
 	var extra struct {

@@ -15,7 +15,7 @@ func FuzzParseConfig(f *testing.F) {
 	f.Add([]byte(`{"model_type":"llama"}`))
 	f.Add([]byte(`[]`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		c, err := ParseConfig("config.json", data)
+		c, err := parseConfig("config.json", data)
 		if err != nil {
 			if !strings.Contains(err.Error(), "config.json") {
 				t.Errorf("error does not name the file: %v", err)
@@ -23,10 +23,10 @@ func FuzzParseConfig(f *testing.F) {
 			return
 		}
 		if err := c.Validate(); err != nil {
-			t.Fatalf("ParseConfig accepted an invalid config: %v", err)
+			t.Fatalf("parseConfig accepted an invalid config: %v", err)
 		}
-		if c.NumParams() > MaxParams || c.NLayer > MaxLayers || c.Inner() > MaxInner || c.NEmbd > MaxWidth || c.Inner() <= 0 || c.HeadDim() <= 0 {
-			t.Fatalf("ParseConfig accepted an oversized config %+v", c)
+		if c.NumParams() > maxParams || c.NLayer > maxLayers || c.Inner() > maxInner || c.NEmbd > maxWidth || c.Inner() <= 0 || c.HeadDim() <= 0 {
+			t.Fatalf("parseConfig accepted an oversized config %+v", c)
 		}
 	})
 }

@@ -12,7 +12,7 @@ import (
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/gomlx/core/tensors"
-	"github.com/gonnsight/gonnsight/hub"
+	"github.com/gonnsight/gonnsight/internal/hub"
 	"github.com/gonnsight/gonnsight/module"
 	"github.com/gonnsight/gonnsight/safetensors"
 	"github.com/gonnsight/gonnsight/tokenizer"
@@ -35,8 +35,8 @@ type Pretrained struct {
 
 // Files a GPT-2 directory may hold.
 var (
-	RequiredFiles = []string{"config.json", "model.safetensors"}
-	OptionalFiles = []string{"tokenizer.json", "vocab.json", "merges.txt", "generation_config.json"}
+	requiredFiles = []string{"config.json", "model.safetensors"}
+	optionalFiles = []string{"tokenizer.json", "vocab.json", "merges.txt", "generation_config.json"}
 )
 
 // Load loads a model from a local directory or a Hugging Face hub id (through the HF cache,
@@ -69,7 +69,7 @@ func Load(idOrDir string, b compute.Backend) (*Pretrained, error) {
 		p.Source = idOrDir
 		return p, nil
 	}
-	res, err := hub.Resolve(idOrDir, RequiredFiles, OptionalFiles, nil)
+	res, err := hub.Resolve(idOrDir, requiredFiles, optionalFiles, nil)
 	if err != nil {
 		if hub.IsLocalDir(idOrDir) {
 			if _, serr := os.Stat(filepath.Join(idOrDir, "pytorch_model.bin")); serr == nil {
@@ -115,7 +115,7 @@ func LoadDir(dir string, b compute.Backend) (*Pretrained, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = CheckWeightsFit(cfg, f)
+	err = checkWeightsFit(cfg, f)
 	f.Close()
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", dir, err)
@@ -128,14 +128,14 @@ func LoadDir(dir string, b compute.Backend) (*Pretrained, error) {
 	return &Pretrained{Config: cfg, Model: model, Weights: w, Tokenizer: tok, Source: dir, Dir: dir, Ignored: ignored}, nil
 }
 
-// CheckWeightsFit compares config.json's sizes with the tensors a weights file holds (its
+// checkWeightsFit compares config.json's sizes with the tensors a weights file holds (its
 // header only): the number of blocks (h.N.*), wte [vocab_size, n_embd], wpe [n_positions,
 // n_embd] and the MLP's width. A mismatch names both sides.
-func CheckWeightsFit(cfg Config, f *safetensors.File) error {
+func checkWeightsFit(cfg Config, f *safetensors.File) error {
 	layers := 0
 	shapes := map[string][]int{}
 	for _, key := range f.Names() {
-		name := CanonicalName(key)
+		name := canonicalName(key)
 		info, _ := f.Info(key)
 		shapes[name] = info.Shape
 		rest, ok := strings.CutPrefix(name, "transformer.h.")
@@ -145,7 +145,7 @@ func CheckWeightsFit(cfg Config, f *safetensors.File) error {
 		num, _, _ := strings.Cut(rest, ".")
 		n := 0
 		for _, r := range num {
-			if r < '0' || r > '9' || n > MaxLayers {
+			if r < '0' || r > '9' || n > maxLayers {
 				n = -1
 				break
 			}
@@ -179,8 +179,8 @@ func CheckWeightsFit(cfg Config, f *safetensors.File) error {
 	return check("transformer.h.0.mlp.c_fc.weight", fmt.Sprintf("n_embd=%d and n_inner=%d", cfg.NEmbd, cfg.Inner()), []int{cfg.NEmbd, cfg.Inner()})
 }
 
-// ParamShapes lists every parameter of the tree with its shape, by full name.
-func ParamShapes(root module.Module) map[string][]int {
+// paramShapes lists every parameter of the tree with its shape, by full name.
+func paramShapes(root module.Module) map[string][]int {
 	out := map[string][]int{}
 	var walk func(prefix string, m module.Module)
 	walk = func(prefix string, m module.Module) {
@@ -195,9 +195,9 @@ func ParamShapes(root module.Module) map[string][]int {
 	return out
 }
 
-// CanonicalName maps a Hugging Face tensor name to gonnsight's parameter name: keys saved
+// canonicalName maps a Hugging Face tensor name to gonnsight's parameter name: keys saved
 // without the "transformer." prefix (GPT2Model checkpoints) get it.
-func CanonicalName(key string) string {
+func canonicalName(key string) string {
 	if strings.HasPrefix(key, "transformer.") || strings.HasPrefix(key, "lm_head.") {
 		return key
 	}
@@ -213,11 +213,11 @@ func ReadWeights(path string, model module.Module, b compute.Backend) (Weights, 
 		return nil, nil, err
 	}
 	defer f.Close()
-	want := ParamShapes(model)
+	want := paramShapes(model)
 	w := Weights{}
 	var ignored []string
 	for _, key := range f.Names() {
-		name := CanonicalName(key)
+		name := canonicalName(key)
 		shape, ok := want[name]
 		if !ok {
 			ignored = append(ignored, key)

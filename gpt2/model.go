@@ -9,6 +9,7 @@ import (
 	"github.com/gonnsight/gonnsight/module"
 )
 
+// Node is a value in the graph being built.
 type Node = module.Node
 
 // The build-wide values BindInputs gives GPT-2's modules.

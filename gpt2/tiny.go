@@ -50,9 +50,9 @@ func (o TinyOptions) Config() Config {
 	return c
 }
 
-// MaxTinyParams bounds the size of a model MakeTiny generates (in memory, twice): 2^28
+// maxTinyParams bounds the size of a model MakeTiny generates (in memory, twice): 2^28
 // parameters, 1 GiB of float32.
-const MaxTinyParams = 1 << 28
+const maxTinyParams = 1 << 28
 
 // MakeTiny writes a deterministic, randomly initialised GPT-2 in Hugging Face's layout to
 // dir: config.json, model.safetensors (keys named as in openai-community/gpt2, e.g.
@@ -69,9 +69,9 @@ func MakeTiny(dir string, o TinyOptions) error {
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("tiny GPT-2: %w", err)
 	}
-	if n := cfg.NumParams(); n > MaxTinyParams {
+	if n := cfg.NumParams(); n > maxTinyParams {
 		return fmt.Errorf("tiny GPT-2: %d layers, n_embd %d, %d positions make %.3g parameters (%.1f GiB), too large to generate (at most %d)",
-			cfg.NLayer, cfg.NEmbd, cfg.NPositions, n, n*4/(1<<30), MaxTinyParams)
+			cfg.NLayer, cfg.NEmbd, cfg.NPositions, n, n*4/(1<<30), maxTinyParams)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -204,7 +204,7 @@ func EnsureTiny() (string, error) {
 }
 
 func tinyComplete(dir string) bool {
-	for _, f := range RequiredFiles {
+	for _, f := range requiredFiles {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 			return false
 		}

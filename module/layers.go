@@ -59,6 +59,7 @@ type Linear struct {
 	NoBias  bool
 }
 
+// NewLinear is a Linear layer from in to out features, with a bias.
 func NewLinear(in, out int) *Linear { return &Linear{In: in, Out: out} }
 
 func (l *Linear) Params() []ParamSpec {
@@ -86,6 +87,7 @@ func (l *Linear) Forward(c *Ctx, in ...*Node) []*Node {
 // Conv1D is GPT-2's projection layer: weight stored [in, out], y = x @ W + b.
 type Conv1D struct{ In, Out int }
 
+// NewConv1D is a Conv1D (Hugging Face's GPT-2 linear: weight [in, out]) from in to out features.
 func NewConv1D(in, out int) *Conv1D { return &Conv1D{In: in, Out: out} }
 
 func (l *Conv1D) Params() []ParamSpec {
@@ -106,6 +108,7 @@ type LayerNorm struct {
 	Eps float64
 }
 
+// NewLayerNorm normalizes the last axis of size dim, with weight and bias.
 func NewLayerNorm(dim int, eps float64) *LayerNorm { return &LayerNorm{Dim: dim, Eps: eps} }
 
 func (l *LayerNorm) Params() []ParamSpec {
@@ -161,6 +164,7 @@ func Softmax(c *Ctx, x *Node, axis int) *Node {
 // Embedding looks up rows of weight [num, dim] by integer ids.
 type Embedding struct{ Num, Dim int }
 
+// NewEmbedding maps ids in [0, num) to rows of a [num, dim] table.
 func NewEmbedding(num, dim int) *Embedding { return &Embedding{Num: num, Dim: dim} }
 
 func (e *Embedding) Params() []ParamSpec {

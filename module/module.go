@@ -53,6 +53,7 @@ type Init struct {
 }
 
 var (
+	// InitZeros and InitOnes initialize a parameter with zeros or ones.
 	InitZeros = Init{Kind: "zeros"}
 	InitOnes  = Init{Kind: "ones"}
 )

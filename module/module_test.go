@@ -4,8 +4,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gonnsight/gonnsight/module"
 	"github.com/gonnsight/gonnsight/internal/toy"
+	"github.com/gonnsight/gonnsight/module"
 )
 
 func TestNormalizePath(t *testing.T) {

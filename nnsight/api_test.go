@@ -262,17 +262,21 @@ func TestSessionStore(t *testing.T) {
 	if _, err := nnsight.Kept("nope"); err == nil || !strings.Contains(err.Error(), "answer") {
 		t.Errorf("missing kept value: %v", err)
 	}
-	// A cell whose program no longer declares the edit gets a clear error.
+	// A store naming a wrapper this cell cannot re-create gets a clear error.
 	files, _ := filepath.Glob(filepath.Join(dir, "edits", "*.json"))
 	if len(files) != 1 {
 		t.Fatalf("edits store %v", files)
 	}
 	data, _ := os.ReadFile(files[0])
-	os.WriteFile(files[0], []byte(strings.ReplaceAll(string(data), "query_wrapper", "gone_wrapper")), 0o644)
+	changed := strings.ReplaceAll(string(data), `"WrapperModule"`, `"UsersOwnWrapper"`)
+	if changed == string(data) {
+		t.Fatalf("the store does not record the wrapper's kind:\n%s", data)
+	}
+	os.WriteFile(files[0], []byte(changed), 0o600)
 	cell3 := nnsight.LanguageModel(fxDir, nnsight.WithBackend("go"))
 	_, err = cell3.Trace([]int{1}, nil)
 	if err == nil || !strings.Contains(err.Error(), "ClearEdits") {
-		t.Fatalf("undeclared edit: %v", err)
+		t.Fatalf("an edit that cannot be re-created: %v", err)
 	}
 	if err := cell3.ClearEdits(); err != nil {
 		t.Fatal(err)

@@ -13,7 +13,7 @@ func (m *Model) Graph(path string, opts ...edit.GraphOption) (*edit.Graph, error
 	for _, f := range opts {
 		f(&o)
 	}
-	if err := m.Load(); err != nil {
+	if err := m.ready(); err != nil {
 		return nil, err
 	}
 	// Aliases, negative indices and the wrappers of loaded edits resolve to the tree's path.
@@ -69,7 +69,7 @@ func (m *Model) Explain(input any) (*edit.Explanation, error) {
 
 // withBuild builds the model's graph for input (without running it) and calls fn.
 func (m *Model) withBuild(input any, fn func(c *module.Ctx) error) error {
-	if err := m.Load(); err != nil {
+	if err := m.ready(); err != nil {
 		return err
 	}
 	if input == nil {

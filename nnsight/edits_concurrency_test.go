@@ -9,9 +9,18 @@ import (
 	"testing"
 
 	"github.com/gonnsight/gonnsight/edit"
-	"github.com/gonnsight/gonnsight/nnsight"
 	"github.com/gonnsight/gonnsight/internal/toy"
+	"github.com/gonnsight/gonnsight/module"
+	"github.com/gonnsight/gonnsight/nnsight"
+	"github.com/gonnsight/gonnsight/ops"
 )
+
+func must(r *nnsight.Result, err error) *nnsight.Result {
+	if err != nil {
+		panic(err)
+	}
+	return r
+}
 
 // Concurrent LoadEdits calls each add their edit: none is lost.
 func TestConcurrentLoadEditsKeepsEveryEdit(t *testing.T) {
@@ -87,52 +96,51 @@ func TestConcurrentTraceAndEdits(t *testing.T) {
 	}
 }
 
-// A later cell restores the edit an earlier cell loaded, matched on its module too: another
-// declaration with the same parent, node and wrapper name but another module is not swapped
-// in, and a loaded edit whose declaration changed is an error that says what differs.
-func TestSessionRestoresTheMatchingDeclaration(t *testing.T) {
+// A later cell re-creates the edits an earlier cell loaded whose wrappers are data
+// (Scale(f), Identity()) from the session store alone: no declaration in the later cell is
+// consulted, so another declaration of the same place changes nothing.
+func TestSessionRecreatesDataEdits(t *testing.T) {
 	dir := t.TempDir()
 	t.Setenv(nnsight.EnvSessionDir, dir)
 	ids := []int{4, 2, 7}
+	plain, _ := logitsOf(t, must(tinyRandom(t).Trace(ids, nil)))
 	cell1 := tinyRandom(t)
 	if err := cell1.LoadEdits(edit.New("transformer.h.1.attn", "value", "w", edit.Scale(2))); err != nil {
 		t.Fatal(err)
 	}
-	res, err := cell1.Trace(ids, nil)
-	if err != nil {
-		t.Fatal(err)
+	want, _ := logitsOf(t, must(cell1.Trace(ids, nil)))
+	if d := nnsight.MaxAbsDiff(want, plain); !(d > 1e-4) {
+		t.Fatalf("the edit changes nothing (%g), so this test could not fail", d)
 	}
-	want, _ := logitsOf(t, res)
-	// The same wrapper declared with another module (a later declaration in this process).
-	edit.New("transformer.h.1.attn", "value", "w", edit.Scale(1000))
+	// The same wrapper declared with another module in this process: not swapped in.
+	_ = edit.New("transformer.h.1.attn", "value", "w", edit.Scale(1000))
 
 	cell2 := tinyRandom(t)
-	res, err = cell2.Trace(ids, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, _ := logitsOf(t, res)
+	got, _ := logitsOf(t, must(cell2.Trace(ids, nil)))
 	if d := nnsight.MaxAbsDiff(got, want); !(d <= 1e-6) {
-		t.Fatalf("the next cell restored another edit than the one loaded: logits differ by %g (edits %v)", d, cell2.Edits())
+		t.Fatalf("the next cell did not re-create the loaded edit: logits differ by %g (edits %v)", d, cell2.Edits())
+	}
+	if es := cell2.Edits(); len(es) != 1 || !strings.Contains(es[0].Spec().Module, "scale=2") {
+		t.Fatalf("restored edits %v", es)
 	}
 
-	// The store says scale=3, which no declaration has.
+	// A store whose wrapper this version cannot re-create waits to be loaded again.
 	files, _ := filepath.Glob(filepath.Join(dir, "edits", "*.json"))
 	if len(files) != 1 {
 		t.Fatalf("edits store %v", files)
 	}
 	data, _ := os.ReadFile(files[0])
-	changed := strings.ReplaceAll(string(data), "scale=2", "scale=3")
+	changed := strings.ReplaceAll(string(data), "scale=2", "scale=two")
 	if changed == string(data) {
 		t.Fatalf("the store does not record the wrapper's parameters:\n%s", data)
 	}
-	os.WriteFile(files[0], []byte(changed), 0o644)
+	os.WriteFile(files[0], []byte(changed), 0o600)
 	cell3 := tinyRandomLazy()
-	_, err = cell3.Trace(ids, nil)
+	_, err := cell3.Trace(ids, nil)
 	if err == nil {
-		t.Fatal("a loaded edit whose module no declaration has was restored")
+		t.Fatal("an edit the cell cannot re-create was silently dropped")
 	}
-	for _, w := range []string{"scale=3", "scale=2", "scale=1000", "ClearEdits"} {
+	for _, w := range []string{"scale=two", "LoadEdits", "ClearEdits"} {
 		if !strings.Contains(err.Error(), w) {
 			t.Errorf("error lacks %q: %v", w, err)
 		}
@@ -140,8 +148,52 @@ func TestSessionRestoresTheMatchingDeclaration(t *testing.T) {
 	if err := cell3.ClearEdits(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := cell3.Trace(ids, nil); err != nil {
-		t.Fatalf("after ClearEdits: %v", err)
+	got, _ = logitsOf(t, must(cell3.Trace(ids, nil)))
+	if d := nnsight.MaxAbsDiff(got, plain); !(d <= 1e-6) {
+		t.Fatalf("after ClearEdits the logits differ from the plain model's by %g", d)
+	}
+}
+
+// An edit whose wrapper is Go code cannot be re-created from the store: a later cell's traces
+// fail naming it until the cell loads it again (then they match the earlier cell), and loading
+// another wrapper at its place says what differs.
+func TestSessionCodeEditsMustBeLoadedAgain(t *testing.T) {
+	t.Setenv(nnsight.EnvSessionDir, t.TempDir())
+	ids := []int{4, 2, 7}
+	double := func() *edit.Edit {
+		return edit.New("transformer.h.0.mlp", "act", "steer", module.Fn1("double", func(x *module.Node) *module.Node { return ops.MulScalar(x, 2) }))
+	}
+	cell1 := tinyRandom(t)
+	if err := cell1.LoadEdits(double()); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := logitsOf(t, must(cell1.Trace(ids, nil)))
+
+	cell2 := tinyRandom(t)
+	_, err := cell2.Trace(ids, nil)
+	if err == nil {
+		t.Fatal("a trace ran without the code edit an earlier cell loaded")
+	}
+	for _, w := range []string{"steer", "double", "LoadEdits", "ClearEdits"} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error lacks %q: %v", w, err)
+		}
+	}
+	if err := cell2.LoadEdits(double()); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := logitsOf(t, must(cell2.Trace(ids, nil)))
+	if d := nnsight.MaxAbsDiff(got, want); !(d <= 1e-6) {
+		t.Fatalf("after loading it again the logits differ by %g", d)
+	}
+	if n := len(cell2.Edits()); n != 1 {
+		t.Fatalf("loading it again made %d edits", n)
+	}
+
+	cell3 := tinyRandom(t)
+	err = cell3.LoadEdits(edit.New("transformer.h.0.mlp", "act", "steer", module.Fn1("triple", func(x *module.Node) *module.Node { return ops.MulScalar(x, 3) })))
+	if err == nil || !strings.Contains(err.Error(), "triple") || !strings.Contains(err.Error(), "double") {
+		t.Fatalf("loading another wrapper at a waiting edit's place: %v", err)
 	}
 }
 

@@ -49,6 +49,6 @@ func FuzzEditSpecs(f *testing.F) {
 		if err := os.WriteFile(editsFile(m), []byte(stored), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		_, _ = sessionRestoreEdits(m)
+		_, _, _ = sessionRestoreEdits(m)
 	})
 }

@@ -69,7 +69,7 @@ type Generation struct {
 // intervention at step i > 0 acts on that position only, as with Hugging Face's cache;
 // NoCache() recomputes every position at every step.
 func (m *Model) Generate(prompt any, maxNew int, fn func(t *Tracer), opts ...GenOption) (*Generation, error) {
-	if err := m.Load(); err != nil {
+	if err := m.ready(); err != nil {
 		return nil, err
 	}
 	if m.lm == nil {
@@ -339,4 +339,52 @@ func pick(logits []float32, o genOptions, rng *rand.Rand) int {
 		}
 	}
 	return idx[len(idx)-1]
+}
+
+// genState is the generation cache between the steps of Generate, in the model family's
+// layout (module.LanguageModel.CacheSlots).
+type genState struct {
+	slots  []module.CacheSlot
+	state  []*tensors.Tensor // the slots' values, as the last step left them
+	maxLen int
+	pos    int
+	next   []*tensors.Tensor // what the step that ran wrote
+	// skippedAt[i] is the first step whose forward did not write slot i (a Skip of the
+	// module that writes it), or -1.
+	skippedAt []int
+}
+
+// checkWritten handles slots a Skip kept from being written: they pass through unchanged,
+// which is right only while every later step skips them too; a later step that reads the
+// positions never written is an error, not a silent change.
+func (gs *genState) checkWritten(state, updates []*Node, step int) ([]*Node, error) {
+	if len(updates) != len(gs.slots) {
+		return nil, fmt.Errorf("the model's CacheUpdates returned %d values for its %d cache slots", len(updates), len(gs.slots))
+	}
+	if gs.skippedAt == nil {
+		gs.skippedAt = make([]int, len(gs.slots))
+		for i := range gs.skippedAt {
+			gs.skippedAt[i] = -1
+		}
+	}
+	out := make([]*Node, len(updates))
+	for i, u := range updates {
+		if u == nil {
+			out[i] = state[i]
+			if gs.skippedAt[i] < 0 {
+				gs.skippedAt[i] = step
+			}
+			continue
+		}
+		if at := gs.skippedAt[i]; at >= 0 {
+			return nil, fmt.Errorf("with the generation cache, %s was not written at step %d (a Skip kept the module that "+
+				"writes it from running), so it holds nothing for the positions of that step, and step %d reads them: skip "+
+				"it at every step, or generate with NoCache() (each step then recomputes every position)", gs.slots[i].Name, at, step)
+		}
+		if !u.Shape().Equal(gs.slots[i].Shape) {
+			return nil, fmt.Errorf("cache slot %s: the forward wrote shape %s, the slot is %s", gs.slots[i].Name, u.Shape(), gs.slots[i].Shape)
+		}
+		out[i] = u
+	}
+	return out, nil
 }

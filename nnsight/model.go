@@ -22,8 +22,8 @@ import (
 	"github.com/gomlx/compute"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gonnsight/gonnsight/edit"
-	"github.com/gonnsight/gonnsight/engine"
 	"github.com/gonnsight/gonnsight/gpt2"
+	"github.com/gonnsight/gonnsight/internal/engine"
 	"github.com/gonnsight/gonnsight/module"
 	"github.com/gonnsight/gonnsight/tokenizer"
 )
@@ -41,8 +41,9 @@ type Model struct {
 	// (a read-validate-write of the loaded edits) without blocking runs while they validate.
 	mu         sync.Mutex
 	editsWrite sync.Mutex
-	declMu     sync.Mutex // guards declaredAs
-	restoreErr error      // restoring the edits of earlier notebook cells failed (until ClearEdits)
+	declMu     sync.Mutex  // guards declaredAs
+	restoreErr error       // restoring the edits of earlier notebook cells failed (until ClearEdits)
+	pending    []edit.Spec // edits an earlier cell loaded that this cell must load again
 
 	root      module.Module
 	weights   map[string]*tensors.Tensor
@@ -170,6 +171,18 @@ func (m *Model) Load() error {
 	return m.restoreErr
 }
 
+// ready is Load for whatever computes with the model (traces, generation, graphs, scans): it
+// also fails while edits an earlier cell loaded wait to be loaded again, since computing
+// without them would silently give another model's numbers.
+func (m *Model) ready() error {
+	if err := m.Load(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return pendingError(m.pending)
+}
+
 // loadBase loads the model once, without the state ClearEdits can reset.
 func (m *Model) loadBase() error {
 	m.once.Do(func() {
@@ -177,9 +190,9 @@ func (m *Model) loadBase() error {
 		if m.loadErr != nil {
 			return
 		}
-		edits, err := sessionRestoreEdits(m)
+		edits, pending, err := sessionRestoreEdits(m)
 		m.mu.Lock()
-		m.edits, m.restoreErr = edits, err
+		m.edits, m.pending, m.restoreErr = edits, pending, err
 		m.mu.Unlock()
 	})
 	return m.loadErr
@@ -470,7 +483,14 @@ func (m *Model) LoadEdits(edits ...*edit.Edit) error {
 	m.editsWrite.Lock()
 	defer m.editsWrite.Unlock()
 	all := m.Edits()
+	m.mu.Lock()
+	pending := append([]edit.Spec(nil), m.pending...)
+	m.mu.Unlock()
 	for _, e := range edits {
+		var err error
+		if pending, err = loadedAgain(e.Spec(), pending); err != nil {
+			return err
+		}
 		r, err := m.resolveEdit(e, all)
 		if err != nil {
 			return err
@@ -481,9 +501,24 @@ func (m *Model) LoadEdits(edits ...*edit.Edit) error {
 		return err
 	}
 	m.mu.Lock()
-	m.edits = all
+	m.edits, m.pending = all, pending
 	m.mu.Unlock()
-	return sessionSaveEdits(m, all)
+	return sessionSaveEdits(m, all, pending)
+}
+
+// loadedAgain removes s from the edits an earlier cell loaded and this cell must load again;
+// loading another edit at the same place while one waits is an error saying what differs.
+func loadedAgain(s edit.Spec, pending []edit.Spec) ([]edit.Spec, error) {
+	for i, p := range pending {
+		if p == s {
+			return append(pending[:i:i], pending[i+1:]...), nil
+		}
+		if p.SamePlace(s) {
+			return nil, module.NewError(ErrBadEdit, "an earlier cell loaded the edit %s, but this cell loads it %s; "+
+				"run model.ClearEdits() first to replace it", p, p.Differences(s))
+		}
+	}
+	return pending, nil
 }
 
 // ClearEdits removes every loaded edit. It works even when restoring the edits of earlier
@@ -495,9 +530,9 @@ func (m *Model) ClearEdits() error {
 	m.editsWrite.Lock()
 	defer m.editsWrite.Unlock()
 	m.mu.Lock()
-	m.edits, m.restoreErr = nil, nil
+	m.edits, m.pending, m.restoreErr = nil, nil, nil
 	m.mu.Unlock()
-	return sessionSaveEdits(m, nil)
+	return sessionSaveEdits(m, nil, nil)
 }
 
 func (m *Model) validateEdits(all []*edit.Edit) error {

@@ -11,133 +11,16 @@ import (
 	g "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gonnsight/gonnsight/edit"
-	"github.com/gonnsight/gonnsight/engine"
+	"github.com/gonnsight/gonnsight/internal/engine"
 	"github.com/gonnsight/gonnsight/module"
 )
-
-// Result holds what a trace saved, by name, and the model's own outputs.
-type Result struct {
-	values  map[string]*tensors.Tensor
-	lists   map[string][]*tensors.Tensor
-	order   []string
-	outputs []*tensors.Tensor   // the model's outputs (for language models: the logits)
-	lm      bool                // a language model: outputs[0] is "logits"
-	axes    map[string][]string // axis names of saved values and outputs, where the model says
-	Batch   *Batch
-	Backend string
-}
-
-// Get returns a saved value (nil if no value has that name). "logits" (language models) and
-// "output.N" (other models) name the model's outputs unless a saved value took the name.
-func (r *Result) Get(name string) *tensors.Tensor {
-	if t, ok := r.values[name]; ok {
-		return t
-	}
-	return r.output(name)
-}
-
-func (r *Result) output(name string) *tensors.Tensor {
-	if name == "logits" && r.lm && len(r.outputs) == 1 {
-		return r.outputs[0]
-	}
-	var i int
-	if _, err := fmt.Sscanf(name, "output.%d", &i); err == nil && i >= 0 && i < len(r.outputs) && name == fmt.Sprintf("output.%d", i) {
-		return r.outputs[i]
-	}
-	return nil
-}
-
-// Value returns a saved value or an error naming the values that exist.
-func (r *Result) Value(name string) (*tensors.Tensor, error) {
-	if t := r.Get(name); t != nil {
-		return t, nil
-	}
-	return nil, fmt.Errorf("no saved value %q; saved: %s", name, strings.Join(r.Names(), ", "))
-}
-
-// Float32 returns a saved value's data and shape.
-func (r *Result) Float32(name string) ([]float32, []int, error) {
-	t, err := r.Value(name)
-	if err != nil {
-		return nil, nil, err
-	}
-	return Float32(t)
-}
-
-// Ints returns an integer saved value (ArgMax, token ids; int32 or int64) as ints, with its shape.
-func (r *Result) Ints(name string) ([]int, []int, error) {
-	t, err := r.Value(name)
-	if err != nil {
-		return nil, nil, err
-	}
-	return Ints(t)
-}
-
-// List returns the per-step values saved under name during Generate.
-func (r *Result) List(name string) []*tensors.Tensor { return r.lists[name] }
-
-// Names lists the model's outputs ("logits") and then the saved names in the order they were saved.
-func (r *Result) Names() []string {
-	var out []string
-	for i := range r.outputs {
-		n := fmt.Sprintf("output.%d", i)
-		if r.lm {
-			n = "logits"
-		}
-		if _, taken := r.values[n]; !taken {
-			out = append(out, n)
-		}
-	}
-	return append(out, r.order...)
-}
-
-// Logits is the lm_head output [batch, seq, vocab] when the trace computed it, whatever the
-// saved values are called.
-func (r *Result) Logits() *tensors.Tensor {
-	if r.lm && len(r.outputs) == 1 {
-		return r.outputs[0]
-	}
-	return nil
-}
-
-// Ints copies an integer tensor's data out as ints, with its shape.
-func Ints(t *tensors.Tensor) ([]int, []int, error) {
-	if t == nil {
-		return nil, nil, errors.New("nil tensor")
-	}
-	var out []int
-	switch t.DType() {
-	case dtypes.Int32:
-		for _, v := range tensors.MustCopyFlatData[int32](t) {
-			out = append(out, int(v))
-		}
-	case dtypes.Int64:
-		for _, v := range tensors.MustCopyFlatData[int64](t) {
-			out = append(out, int(v))
-		}
-	default:
-		return nil, nil, fmt.Errorf("tensor is %s, not an integer type (use Float32)", t.DType())
-	}
-	return out, t.Shape().Dimensions, nil
-}
-
-// Float32 copies a float tensor's data out, with its shape.
-func Float32(t *tensors.Tensor) ([]float32, []int, error) {
-	if t == nil {
-		return nil, nil, errors.New("nil tensor")
-	}
-	if t.DType() != dtypes.Float32 {
-		return nil, nil, fmt.Errorf("tensor is %s, not float32", t.DType())
-	}
-	return tensors.MustCopyFlatData[float32](t), t.Shape().Dimensions, nil
-}
 
 // Trace runs the model on input (a prompt string, a []string batch, token ids []int or
 // [][]int; a tensor for user-defined models; or nil when fn adds invokes) with the
 // interventions fn registers, and returns the saved values. The logits are always saved
 // as "logits" (unless Stop ended the forward before them).
 func (m *Model) Trace(input any, fn func(t *Tracer)) (*Result, error) {
-	if err := m.Load(); err != nil {
+	if err := m.ready(); err != nil {
 		return nil, err
 	}
 	tr, batch, err := m.prepare(input, fn)
@@ -200,54 +83,6 @@ func (m *Model) describe() string {
 		return fmt.Sprintf("model %q", m.source)
 	}
 	return module.TypeName(m.root)
-}
-
-// genState is the generation cache between the steps of Generate, in the model family's
-// layout (module.LanguageModel.CacheSlots).
-type genState struct {
-	slots  []module.CacheSlot
-	state  []*tensors.Tensor // the slots' values, as the last step left them
-	maxLen int
-	pos    int
-	next   []*tensors.Tensor // what the step that ran wrote
-	// skippedAt[i] is the first step whose forward did not write slot i (a Skip of the
-	// module that writes it), or -1.
-	skippedAt []int
-}
-
-// checkWritten handles slots a Skip kept from being written: they pass through unchanged,
-// which is right only while every later step skips them too; a later step that reads the
-// positions never written is an error, not a silent change.
-func (gs *genState) checkWritten(state, updates []*Node, step int) ([]*Node, error) {
-	if len(updates) != len(gs.slots) {
-		return nil, fmt.Errorf("the model's CacheUpdates returned %d values for its %d cache slots", len(updates), len(gs.slots))
-	}
-	if gs.skippedAt == nil {
-		gs.skippedAt = make([]int, len(gs.slots))
-		for i := range gs.skippedAt {
-			gs.skippedAt[i] = -1
-		}
-	}
-	out := make([]*Node, len(updates))
-	for i, u := range updates {
-		if u == nil {
-			out[i] = state[i]
-			if gs.skippedAt[i] < 0 {
-				gs.skippedAt[i] = step
-			}
-			continue
-		}
-		if at := gs.skippedAt[i]; at >= 0 {
-			return nil, fmt.Errorf("with the generation cache, %s was not written at step %d (a Skip kept the module that "+
-				"writes it from running), so it holds nothing for the positions of that step, and step %d reads them: skip "+
-				"it at every step, or generate with NoCache() (each step then recomputes every position)", gs.slots[i].Name, at, step)
-		}
-		if !u.Shape().Equal(gs.slots[i].Shape) {
-			return nil, fmt.Errorf("cache slot %s: the forward wrote shape %s, the slot is %s", gs.slots[i].Name, u.Shape(), gs.slots[i].Shape)
-		}
-		out[i] = u
-	}
-	return out, nil
 }
 
 // execute builds the graph of a trace, runs it and collects the saved values.

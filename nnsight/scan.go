@@ -57,7 +57,7 @@ func (s *ScanResult) String() string {
 // Scan builds the graph of a trace without running it: it checks every intervention (paths,
 // shapes of Set values) and reports the shape of every module output and labelled value.
 func (m *Model) Scan(input any, fn func(t *Tracer)) (*ScanResult, error) {
-	if err := m.Load(); err != nil {
+	if err := m.ready(); err != nil {
 		return nil, err
 	}
 	return m.scanWith(m.Edits(), input, fn)

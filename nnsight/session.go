@@ -203,8 +203,9 @@ func fromSafetensor(f *safetensors.File, name string) (*tensors.Tensor, error) {
 	return t, nil
 }
 
-// edits persistence: the store holds the Spec of each loaded edit; a later cell finds, among
-// its own declarations, the edit each Spec describes (edit.Lookup), or fails saying why.
+// edits persistence: the store holds the Spec of each loaded edit; a later cell re-creates
+// the edits whose wrappers are data (edit.Spec.Recreate) and waits for the others (Go code) to
+// be loaded again by the cell: until they are, traces fail naming them.
 
 func (m *Model) sessionKey() string {
 	src := m.source
@@ -218,8 +219,9 @@ func editsFile(m *Model) string {
 	return filepath.Join(SessionDir(), "edits", m.sessionKey()+".json")
 }
 
-// sessionSaveEdits records the loaded edits in the session store, if there is one.
-func sessionSaveEdits(m *Model, edits []*edit.Edit) error {
+// sessionSaveEdits records the loaded edits, and those an earlier cell loaded that this cell
+// has not loaded again (pending), in the session store, if there is one.
+func sessionSaveEdits(m *Model, edits []*edit.Edit, pending []edit.Spec) error {
 	if SessionDir() == "" {
 		return nil
 	}
@@ -227,6 +229,7 @@ func sessionSaveEdits(m *Model, edits []*edit.Edit) error {
 	for _, e := range edits {
 		specs = append(specs, m.declared(e).Spec()) // as declared (an alias, a negative index)
 	}
+	specs = append(specs, pending...)
 	data, err := json.MarshalIndent(specs, "", "  ")
 	if err != nil {
 		return err
@@ -240,42 +243,55 @@ func sessionSaveEdits(m *Model, edits []*edit.Edit) error {
 	return fsx.WriteFileAtomic(filepath.Join(dir, m.sessionKey()+".json"), data, 0o600)
 }
 
-// sessionRestoreEdits returns, in a new cell, the edits an earlier cell loaded: each must be
-// declared again in this cell's program (a global `var x = edit.New(...)` does that), with
-// the same wrapper module.
-func sessionRestoreEdits(m *Model) ([]*edit.Edit, error) {
+// sessionRestoreEdits returns, in a new cell, the edits an earlier cell loaded that can be
+// re-created from their specs, and the specs of the others (wrappers that are Go code), which
+// the cell must load again.
+func sessionRestoreEdits(m *Model) ([]*edit.Edit, []edit.Spec, error) {
 	if SessionDir() == "" {
-		return nil, nil
+		return nil, nil, nil
 	}
 	if err := checkStore(SessionDir(), "edits"); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	data, err := fsx.ReadRegular(editsFile(m), 64<<20)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
+		return nil, nil, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var specs []edit.Spec
 	if err := json.Unmarshal(data, &specs); err != nil {
-		return nil, fmt.Errorf("session store %s: %w", editsFile(m), err)
+		return nil, nil, fmt.Errorf("session store %s: %w", editsFile(m), err)
 	}
 	var edits []*edit.Edit
+	var pending []edit.Spec
 	for _, s := range specs {
-		e, err := edit.Lookup(s)
-		if err != nil {
-			return nil, fmt.Errorf("restoring the edits an earlier cell loaded: %w; run model.ClearEdits() and load the edit again", err)
-		}
-		if e == nil {
-			return nil, fmt.Errorf("an earlier cell loaded the edit %s, but no declaration of it exists any more "+
-				"(its `var ... = edit.New(...)` was removed or changed); run model.ClearEdits() to forget it, or declare it again", s)
+		e, ok := s.Recreate()
+		if !ok {
+			pending = append(pending, s)
+			continue
 		}
 		r, err := m.resolveEdit(e, edits)
 		if err != nil {
-			return nil, err
+			return nil, nil, fmt.Errorf("restoring the edits an earlier cell loaded: %w; run model.ClearEdits() and load the edit again", err)
 		}
 		edits = append(edits, r)
 	}
-	return edits, nil
+	return edits, pending, nil
+}
+
+// pendingError is the error of a trace while edits an earlier cell loaded wait to be loaded
+// again (their wrappers are Go code, which a new cell cannot re-create from the store).
+func pendingError(pending []edit.Spec) error {
+	if len(pending) == 0 {
+		return nil
+	}
+	var names []string
+	for _, s := range pending {
+		names = append(names, s.String())
+	}
+	return module.NewError(ErrBadEdit, "an earlier cell loaded the edit(s) %s, whose wrapper is Go code that a new cell cannot re-create "+
+		"from the session store (only edit.Identity() and edit.Scale(f) are); load them again in this cell with model.LoadEdits(...) "+
+		"before tracing, or run model.ClearEdits() to forget them", strings.Join(names, "; "))
 }

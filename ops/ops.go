@@ -21,41 +21,76 @@ type (
 // Float32 is the float32 dtype.
 var Float32 = dtypes.Float32
 
+// The operations, one per GoMLX function of the same name.
 var (
-	Add             = graph.Add
-	Sub             = graph.Sub
-	Mul             = graph.Mul
-	Div             = graph.Div
-	Neg             = graph.Neg
-	Abs             = graph.Abs
-	Exp             = graph.Exp
-	Log             = graph.Log
-	Tanh            = graph.Tanh
-	Sqrt            = graph.Sqrt
-	Square          = graph.Square
-	ZerosLike       = graph.ZerosLike
-	OnesLike        = graph.OnesLike
-	Reshape         = graph.Reshape
-	Transpose       = graph.Transpose
-	Slice           = graph.Slice
-	SliceAxis       = graph.SliceAxis
-	AxisRange       = graph.AxisRange
-	AxisElem        = graph.AxisElem
-	Concatenate     = graph.Concatenate
-	ReduceSum       = graph.ReduceSum
-	ReduceMean      = graph.ReduceMean
-	ReduceMax       = graph.ReduceMax
-	ReduceAllSum    = graph.ReduceAllSum
-	ReduceAllMean   = graph.ReduceAllMean
-	Softmax         = graph.Softmax
-	LogSoftmax      = graph.LogSoftmax
-	ArgMax          = graph.ArgMax
-	Where           = graph.Where
+	// Add: x + y, elementwise, with GoMLX broadcasting (a scalar, or axes of size 1).
+	Add = graph.Add
+	// Sub: x - y, elementwise, with GoMLX broadcasting (a scalar, or axes of size 1).
+	Sub = graph.Sub
+	// Mul: x * y, elementwise, with GoMLX broadcasting (a scalar, or axes of size 1).
+	Mul = graph.Mul
+	// Div: x / y, elementwise, with GoMLX broadcasting (a scalar, or axes of size 1).
+	Div = graph.Div
+	// Neg: -x; same shape.
+	Neg = graph.Neg
+	// Abs: |x|; same shape.
+	Abs = graph.Abs
+	// Exp: e^x; same shape.
+	Exp = graph.Exp
+	// Log: natural logarithm; same shape.
+	Log = graph.Log
+	// Tanh: hyperbolic tangent; same shape.
+	Tanh = graph.Tanh
+	// Sqrt: square root; same shape.
+	Sqrt = graph.Sqrt
+	// Square: x²; same shape.
+	Square = graph.Square
+	// ZerosLike: zeros of x's shape and dtype.
+	ZerosLike = graph.ZerosLike
+	// OnesLike: ones of x's shape and dtype.
+	OnesLike = graph.OnesLike
+	// Reshape: the same values in new dimensions (one may be -1); the sizes must match.
+	Reshape = graph.Reshape
+	// Transpose: swaps two axes.
+	Transpose = graph.Transpose
+	// Slice: one AxisRange/AxisElem spec per leading axis; AxisElem keeps the axis with size 1.
+	Slice = graph.Slice
+	// SliceAxis: a range of one axis.
+	SliceAxis = graph.SliceAxis
+	// AxisRange: a Slice spec: all of an axis, or [start, end) (negative counts from the end).
+	AxisRange = graph.AxisRange
+	// AxisElem: a Slice spec: one index of an axis (negative counts from the end).
+	AxisElem = graph.AxisElem
+	// Concatenate: joins values along an axis; other dimensions must match.
+	Concatenate = graph.Concatenate
+	// ReduceSum: sums over the given axes (all when none), removing them.
+	ReduceSum = graph.ReduceSum
+	// ReduceMean: averages over the given axes (all when none), removing them.
+	ReduceMean = graph.ReduceMean
+	// ReduceMax: maximum over the given axes (all when none), removing them.
+	ReduceMax = graph.ReduceMax
+	// ReduceAllSum: sum of every element, a scalar.
+	ReduceAllSum = graph.ReduceAllSum
+	// ReduceAllMean: mean of every element, a scalar.
+	ReduceAllMean = graph.ReduceAllMean
+	// Softmax: softmax over the given axes (default the last); same shape.
+	Softmax = graph.Softmax
+	// LogSoftmax: log of softmax over the given axes (default the last); same shape.
+	LogSoftmax = graph.LogSoftmax
+	// ArgMax: index of the maximum along an axis, which is removed.
+	ArgMax = graph.ArgMax
+	// Where: cond ? x : y elementwise; a scalar x or y, or a cond that is a prefix of their shape, broadcasts.
+	Where = graph.Where
+	// BroadcastToDims: repeats axes of size 1 to the given dimensions.
 	BroadcastToDims = graph.BroadcastToDims
-	ExpandAxes      = graph.ExpandAxes
-	Squeeze         = graph.Squeeze
-	ConvertDType    = graph.ConvertDType
-	StopGradient    = graph.StopGradient
+	// ExpandAxes: inserts axes of size 1 at the given positions.
+	ExpandAxes = graph.ExpandAxes
+	// Squeeze: removes axes of size 1 (the given ones, or all).
+	Squeeze = graph.Squeeze
+	// ConvertDType: the same values in another dtype.
+	ConvertDType = graph.ConvertDType
+	// StopGradient: x, with no gradient flowing back through it.
+	StopGradient = graph.StopGradient
 )
 
 // MulScalar multiplies by a constant (baked into the graph: changing it recompiles; use

@@ -16,8 +16,8 @@ import (
 	"testing"
 
 	"github.com/gonnsight/gonnsight/edit"
-	"github.com/gonnsight/gonnsight/internal/hubtest"
 	"github.com/gonnsight/gonnsight/internal/golden"
+	"github.com/gonnsight/gonnsight/internal/hubtest"
 	"github.com/gonnsight/gonnsight/nnsight"
 	"github.com/gonnsight/gonnsight/safetensors"
 	"github.com/gonnsight/gonnsight/version"

@@ -13,7 +13,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/gonnsight/gonnsight/engine"
+	"github.com/gonnsight/gonnsight/internal/engine"
 	"github.com/gonnsight/gonnsight/internal/kernel"
 	"github.com/gonnsight/gonnsight/internal/kernel/runner"
 	"github.com/gonnsight/gonnsight/version"

@@ -7,7 +7,7 @@ import (
 	"fmt"
 
 	"github.com/gomlx/go-xla/installer"
-	"github.com/gonnsight/gonnsight/engine"
+	"github.com/gonnsight/gonnsight/internal/engine"
 )
 
 func init() {

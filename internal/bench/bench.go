@@ -24,8 +24,8 @@ import (
 	"github.com/gomlx/compute"
 	g "github.com/gomlx/gomlx/core/graph"
 	"github.com/gonnsight/gonnsight/edit"
-	"github.com/gonnsight/gonnsight/engine"
 	"github.com/gonnsight/gonnsight/gpt2"
+	"github.com/gonnsight/gonnsight/internal/engine"
 	"github.com/gonnsight/gonnsight/nnsight"
 )
 
@@ -487,186 +487,223 @@ func (c *Config) defaults() {
 // Run measures the configured workloads and returns the report.
 func Run(cfg Config) (*Report, error) {
 	cfg.defaults()
-	rep := &Report{Columns: slices.Clone(cfg.Backends), Machine: Machine()}
-	var torch *Torch
+	r := &run{cfg: cfg, rep: &Report{Columns: slices.Clone(cfg.Backends), Machine: Machine()}, models: map[string]*nnsight.Model{}}
 	if cfg.Torch {
-		var err error
-		torch, err = StartTorch(cfg.TorchScript, cfg.Python, cfg.Log)
+		torch, err := StartTorch(cfg.TorchScript, cfg.Python, cfg.Log)
 		if err != nil {
 			return nil, err
 		}
 		defer torch.Close()
-		rep.Columns = append(rep.Columns, TorchColumn)
-		rep.Machine += "; " + torch.Version
+		r.torch = torch
+		r.rep.Columns = append(r.rep.Columns, TorchColumn)
+		r.rep.Machine += "; " + torch.Version
 	}
-	has := func(w string) bool { return slices.Contains(cfg.Workloads, w) }
-	logf := func(format string, args ...any) { fmt.Fprintf(cfg.Log, format+"\n", args...) }
-	modelsOf := map[string]*nnsight.Model{}
-	needModels := slices.ContainsFunc(cfg.Workloads, func(w string) bool { return w != WLoad })
-	for _, b := range cfg.Backends {
-		if !needModels {
-			break // the load measurement loads its models in child processes
-		}
-		logf("bench: loading GPT-2 small (random weights) on %s", b)
-		m, err := Model(b)
-		if err != nil {
-			return nil, fmt.Errorf("backend %s: %w", b, err)
-		}
-		modelsOf[b] = m
-	}
-	goRunners := func(fn func(m *nnsight.Model) error) []Runner {
-		var rs []Runner
+	if slices.ContainsFunc(cfg.Workloads, func(w string) bool { return w != WLoad }) {
+		// The load measurement loads its models in child processes; the others share these.
 		for _, b := range cfg.Backends {
-			m := modelsOf[b]
-			rs = append(rs, Runner{Column: b, Run: func() (time.Duration, error) { return Time(func() error { return fn(m) }) }})
-		}
-		return rs
-	}
-	if has(WForward) {
-		for _, s := range cfg.Shapes {
-			logf("bench: forward %s", s)
-			rs := goRunners(func(m *nnsight.Model) error { return Forward(m, s) })
-			if torch != nil {
-				rs = append(rs, Runner{Column: TorchColumn, Run: func() (time.Duration, error) { return torch.Forward(s) }})
-			}
-			cells, err := Interleave(cfg.Reps, rs)
+			r.logf("bench: loading GPT-2 small (random weights) on %s", b)
+			m, err := Model(b)
 			if err != nil {
-				return nil, fmt.Errorf("forward %s: %w", s, err)
+				return nil, fmt.Errorf("backend %s: %w", b, err)
 			}
-			rep.Rows = append(rep.Rows, Row{Workload: "forward " + s.String(), Unit: "ms", Cells: cells})
+			r.models[b] = m
 		}
 	}
-	if has(WGenerate) {
-		for _, cache := range []bool{true, false} {
-			name := fmt.Sprintf("generate %d after %d, KV cache", NewTokens, PromptLen)
-			if !cache {
-				name = fmt.Sprintf("generate %d after %d, no cache", NewTokens, PromptLen)
-			}
-			logf("bench: %s", name)
-			rs := goRunners(func(m *nnsight.Model) error { return Generate(m, cache) })
-			if torch != nil {
-				rs = append(rs, Runner{Column: TorchColumn, Run: func() (time.Duration, error) { return torch.Generate(cache) }})
-			}
-			reps := cfg.Reps
-			if !cache {
-				reps = max(1, (reps+1)/2) // the slowest workload: half the repetitions
-			}
-			cells, err := Interleave(reps, rs)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", name, err)
-			}
-			for c, s := range cells {
-				cells[c] = s.Scale(NewTokens)
-			}
-			rep.Rows = append(rep.Rows, Row{Workload: name, Unit: "ms/token", Cells: cells})
-		}
+	type step struct {
+		workload string
+		fn       func() error
 	}
-	if has(WLoad) {
-		logf("bench: load time in a new process (writing the 500 MB model once if needed)")
-		dir, err := EnsureModelDir(cfg.Log)
-		if err != nil {
-			return nil, err
-		}
-		var rs []Runner
-		loads := map[string]Stats{}  // the child's own LanguageModel(dir).Load()
-		firsts := map[string]Stats{} // the child's first forward
-		for _, b := range cfg.Backends {
-			rs = append(rs, Runner{Column: b, Run: func() (time.Duration, error) {
-				wall, res, err := LoadInChild(dir, b, cfg.ChildArgs)
-				if err != nil {
-					return 0, err
-				}
-				st := loads[b]
-				st.Add(res.Load)
-				loads[b] = st
-				st = firsts[b]
-				st.Add(res.Forward)
-				firsts[b] = st
-				return wall - res.Forward, nil
-			}})
-		}
-		cells, err := Interleave(cfg.Reps, rs)
-		if err != nil {
-			return nil, fmt.Errorf("load: %w", err)
-		}
-		for b := range loads {
-			loads[b] = Stats{Samples: loads[b].Samples[1:]} // without the warm-up
-			firsts[b] = Stats{Samples: firsts[b].Samples[1:]}
-		}
-		rep.Rows = append(rep.Rows,
-			Row{Workload: "load: exec → model loaded, new process (wall − first forward)", Unit: "ms", Cells: cells},
-			Row{Workload: "load: LanguageModel(dir).Load() inside it", Unit: "ms", Cells: loads},
-			Row{Workload: "load: its first forward, 1 token (compile, one-time weight transposes)", Unit: "ms", Cells: firsts})
-	}
+	steps := []step{{WForward, r.forward}, {WGenerate, r.generate}, {WLoad, r.load}}
 	for _, b := range cfg.Backends {
-		m := modelsOf[b]
-		s := cfg.TraceShape
-		if has(WTrace) {
-			logf("bench: trace overhead on %s", b)
-			cells, err := Interleave(cfg.Reps, []Runner{
-				{Column: "base", Run: func() (time.Duration, error) { return Time(func() error { return Forward(m, s) }) }},
-				{Column: "with", Run: func() (time.Duration, error) { return Time(func() error { return Traced(m, s, 1) }) }},
-			})
-			if err != nil {
-				return nil, fmt.Errorf("trace overhead: %w", err)
+		steps = append(steps, step{WTrace, func() error { return r.traceOverhead(b) }},
+			step{WEdit, func() error { return r.editOverhead(b) }},
+			step{WCompile, func() error { return r.compile(b) }})
+	}
+	for _, st := range steps {
+		if slices.Contains(cfg.Workloads, st.workload) {
+			if err := st.fn(); err != nil {
+				return nil, err
 			}
-			rep.Pairs = append(rep.Pairs, Pair{Name: fmt.Sprintf("trace: %d saves + 1 set vs plain forward, %s", len(SavedModules(m)), s),
-				Backend: b, Base: cells["base"], With: cells["with"], Goal: 1.05})
-		}
-		if has(WEdit) {
-			logf("bench: edit overhead on %s", b)
-			withEdit := func() (time.Duration, error) {
-				if err := m.LoadEdits(QueryEdit); err != nil {
-					return 0, err
-				}
-				defer m.ClearEdits()
-				return Time(func() error { return Forward(m, s) })
-			}
-			cells, err := Interleave(cfg.Reps, []Runner{
-				{Column: "base", Run: func() (time.Duration, error) { return Time(func() error { return Forward(m, s) }) }},
-				{Column: "with", Run: withEdit},
-			})
-			if err != nil {
-				return nil, fmt.Errorf("edit overhead: %w", err)
-			}
-			rep.Pairs = append(rep.Pairs, Pair{Name: "edit: identity wrapper on h.3.attn query vs none, " + s.String(),
-				Backend: b, Base: cells["base"], With: cells["with"], Goal: 1.03})
-		}
-		if has(WCompile) {
-			logf("bench: graph build and compile on %s", b)
-			// Every cold run sets a different constant, so its graph is new to the cache.
-			cold := 0
-			cs := Shape{1, 8}
-			cells, err := Interleave(cfg.Reps, []Runner{
-				{Column: "cached", Run: func() (time.Duration, error) { return Time(func() error { return Traced(m, cs, 1) }) }},
-				{Column: "cold", Run: func() (time.Duration, error) {
-					cold++
-					return Time(func() error { return Traced(m, cs, 1+float64(cold)/1024) })
-				}},
-				{Column: "build", Run: func() (time.Duration, error) {
-					return Time(func() error {
-						_, err := m.Scan(IDs(cs), func(t *nnsight.Tracer) {
-							for _, p := range SavedModules(m) {
-								t.Module(p).Output().Save(p)
-							}
-						})
-						return err
-					})
-				}},
-			})
-			if err != nil {
-				return nil, fmt.Errorf("compile: %w", err)
-			}
-			rep.Pairs = append(rep.Pairs, Pair{Name: "traced graph " + cs.String() + ": cold (build+compile+run) vs from the cache",
-				Backend: b, Base: cells["cached"], With: cells["cold"]})
-			rep.Rows = append(rep.Rows,
-				Row{Workload: "traced graph " + cs.String() + " built, compiled, run (cold)", Unit: "ms", Cells: map[string]Stats{b: cells["cold"]}},
-				Row{Workload: "traced graph " + cs.String() + " from the compile cache", Unit: "ms", Cells: map[string]Stats{b: cells["cached"]}},
-				Row{Workload: "traced graph " + cs.String() + " built only (Scan)", Unit: "ms", Cells: map[string]Stats{b: cells["build"]}})
 		}
 	}
-	rep.Rows = mergeRows(rep.Rows)
-	return rep, nil
+	r.rep.Rows = mergeRows(r.rep.Rows)
+	return r.rep, nil
+}
+
+// run is one Run: its configuration, the models it measures, and the report it fills.
+type run struct {
+	cfg    Config
+	rep    *Report
+	torch  *Torch
+	models map[string]*nnsight.Model // by backend
+}
+
+func (r *run) logf(format string, args ...any) { fmt.Fprintf(r.cfg.Log, format+"\n", args...) }
+
+// goRunners times fn on each backend's model, one column per backend.
+func (r *run) goRunners(fn func(m *nnsight.Model) error) []Runner {
+	var rs []Runner
+	for _, b := range r.cfg.Backends {
+		m := r.models[b]
+		rs = append(rs, Runner{Column: b, Run: func() (time.Duration, error) { return Time(func() error { return fn(m) }) }})
+	}
+	return rs
+}
+
+func (r *run) forward() error {
+	for _, s := range r.cfg.Shapes {
+		r.logf("bench: forward %s", s)
+		rs := r.goRunners(func(m *nnsight.Model) error { return Forward(m, s) })
+		if r.torch != nil {
+			rs = append(rs, Runner{Column: TorchColumn, Run: func() (time.Duration, error) { return r.torch.Forward(s) }})
+		}
+		cells, err := Interleave(r.cfg.Reps, rs)
+		if err != nil {
+			return fmt.Errorf("forward %s: %w", s, err)
+		}
+		r.rep.Rows = append(r.rep.Rows, Row{Workload: "forward " + s.String(), Unit: "ms", Cells: cells})
+	}
+	return nil
+}
+
+func (r *run) generate() error {
+	for _, cache := range []bool{true, false} {
+		name := fmt.Sprintf("generate %d after %d, KV cache", NewTokens, PromptLen)
+		if !cache {
+			name = fmt.Sprintf("generate %d after %d, no cache", NewTokens, PromptLen)
+		}
+		r.logf("bench: %s", name)
+		rs := r.goRunners(func(m *nnsight.Model) error { return Generate(m, cache) })
+		if r.torch != nil {
+			rs = append(rs, Runner{Column: TorchColumn, Run: func() (time.Duration, error) { return r.torch.Generate(cache) }})
+		}
+		reps := r.cfg.Reps
+		if !cache {
+			reps = max(1, (reps+1)/2) // the slowest workload: half the repetitions
+		}
+		cells, err := Interleave(reps, rs)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		for c, s := range cells {
+			cells[c] = s.Scale(NewTokens)
+		}
+		r.rep.Rows = append(r.rep.Rows, Row{Workload: name, Unit: "ms/token", Cells: cells})
+	}
+	return nil
+}
+
+// load measures a new process loading the model, split into the load and the first forward.
+func (r *run) load() error {
+	r.logf("bench: load time in a new process (writing the 500 MB model once if needed)")
+	dir, err := EnsureModelDir(r.cfg.Log)
+	if err != nil {
+		return err
+	}
+	var rs []Runner
+	loads := map[string]Stats{}  // the child's own LanguageModel(dir).Load()
+	firsts := map[string]Stats{} // the child's first forward
+	for _, b := range r.cfg.Backends {
+		rs = append(rs, Runner{Column: b, Run: func() (time.Duration, error) {
+			wall, res, err := LoadInChild(dir, b, r.cfg.ChildArgs)
+			if err != nil {
+				return 0, err
+			}
+			st := loads[b]
+			st.Add(res.Load)
+			loads[b] = st
+			st = firsts[b]
+			st.Add(res.Forward)
+			firsts[b] = st
+			return wall - res.Forward, nil
+		}})
+	}
+	cells, err := Interleave(r.cfg.Reps, rs)
+	if err != nil {
+		return fmt.Errorf("load: %w", err)
+	}
+	for b := range loads {
+		loads[b] = Stats{Samples: loads[b].Samples[1:]} // without the warm-up
+		firsts[b] = Stats{Samples: firsts[b].Samples[1:]}
+	}
+	r.rep.Rows = append(r.rep.Rows,
+		Row{Workload: "load: exec → model loaded, new process (wall − first forward)", Unit: "ms", Cells: cells},
+		Row{Workload: "load: LanguageModel(dir).Load() inside it", Unit: "ms", Cells: loads},
+		Row{Workload: "load: its first forward, 1 token (compile, one-time weight transposes)", Unit: "ms", Cells: firsts})
+	return nil
+}
+
+func (r *run) traceOverhead(b string) error {
+	m, s := r.models[b], r.cfg.TraceShape
+	r.logf("bench: trace overhead on %s", b)
+	cells, err := Interleave(r.cfg.Reps, []Runner{
+		{Column: "base", Run: func() (time.Duration, error) { return Time(func() error { return Forward(m, s) }) }},
+		{Column: "with", Run: func() (time.Duration, error) { return Time(func() error { return Traced(m, s, 1) }) }},
+	})
+	if err != nil {
+		return fmt.Errorf("trace overhead: %w", err)
+	}
+	r.rep.Pairs = append(r.rep.Pairs, Pair{Name: fmt.Sprintf("trace: %d saves + 1 set vs plain forward, %s", len(SavedModules(m)), s),
+		Backend: b, Base: cells["base"], With: cells["with"], Goal: 1.05})
+	return nil
+}
+
+func (r *run) editOverhead(b string) error {
+	m, s := r.models[b], r.cfg.TraceShape
+	r.logf("bench: edit overhead on %s", b)
+	withEdit := func() (time.Duration, error) {
+		if err := m.LoadEdits(QueryEdit); err != nil {
+			return 0, err
+		}
+		defer m.ClearEdits()
+		return Time(func() error { return Forward(m, s) })
+	}
+	cells, err := Interleave(r.cfg.Reps, []Runner{
+		{Column: "base", Run: func() (time.Duration, error) { return Time(func() error { return Forward(m, s) }) }},
+		{Column: "with", Run: withEdit},
+	})
+	if err != nil {
+		return fmt.Errorf("edit overhead: %w", err)
+	}
+	r.rep.Pairs = append(r.rep.Pairs, Pair{Name: "edit: identity wrapper on h.3.attn query vs none, " + s.String(),
+		Backend: b, Base: cells["base"], With: cells["with"], Goal: 1.03})
+	return nil
+}
+
+// compile measures a traced graph built, compiled and run (cold) against one from the cache.
+func (r *run) compile(b string) error {
+	m := r.models[b]
+	r.logf("bench: graph build and compile on %s", b)
+	// Every cold run sets a different constant, so its graph is new to the cache.
+	cold := 0
+	cs := Shape{1, 8}
+	cells, err := Interleave(r.cfg.Reps, []Runner{
+		{Column: "cached", Run: func() (time.Duration, error) { return Time(func() error { return Traced(m, cs, 1) }) }},
+		{Column: "cold", Run: func() (time.Duration, error) {
+			cold++
+			return Time(func() error { return Traced(m, cs, 1+float64(cold)/1024) })
+		}},
+		{Column: "build", Run: func() (time.Duration, error) {
+			return Time(func() error {
+				_, err := m.Scan(IDs(cs), func(t *nnsight.Tracer) {
+					for _, p := range SavedModules(m) {
+						t.Module(p).Output().Save(p)
+					}
+				})
+				return err
+			})
+		}},
+	})
+	if err != nil {
+		return fmt.Errorf("compile: %w", err)
+	}
+	r.rep.Pairs = append(r.rep.Pairs, Pair{Name: "traced graph " + cs.String() + ": cold (build+compile+run) vs from the cache",
+		Backend: b, Base: cells["cached"], With: cells["cold"]})
+	r.rep.Rows = append(r.rep.Rows,
+		Row{Workload: "traced graph " + cs.String() + " built, compiled, run (cold)", Unit: "ms", Cells: map[string]Stats{b: cells["cold"]}},
+		Row{Workload: "traced graph " + cs.String() + " from the compile cache", Unit: "ms", Cells: map[string]Stats{b: cells["cached"]}},
+		Row{Workload: "traced graph " + cs.String() + " built only (Scan)", Unit: "ms", Cells: map[string]Stats{b: cells["build"]}})
+	return nil
 }
 
 // mergeRows joins rows of the same workload (measured per backend) into one.

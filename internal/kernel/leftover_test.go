@@ -71,7 +71,7 @@ func TestSessionWatcherSurvivesRunnerCleanup(t *testing.T) {
 		t.Fatal(err)
 	}
 	procx.KillTagged(procx.RunTagEnv, tag, time.Second) // the runner's cleanup
-	_ = os.Remove(conn)                                   // the client's final shutdown
+	_ = os.Remove(conn)                                 // the client's final shutdown
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		if _, err := os.Stat(session); os.IsNotExist(err) {

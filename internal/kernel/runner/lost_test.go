@@ -25,4 +25,3 @@ func TestRunNotebookOutFolderMissing(t *testing.T) {
 		t.Error("cells ran although the output could never be written")
 	}
 }
-

@@ -5,7 +5,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/gonnsight/gonnsight/hub"
+	"github.com/gonnsight/gonnsight/internal/hub"
 	"github.com/gonnsight/gonnsight/internal/hubtest"
 )
 

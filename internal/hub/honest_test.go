@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gonnsight/gonnsight/internal/hubtest"
 	"github.com/gonnsight/gonnsight/internal/fsx"
+	"github.com/gonnsight/gonnsight/internal/hubtest"
 )
 
 func blobs(t *testing.T, cache string) []string {
