@@ -645,13 +645,15 @@ LENS = [
 # Logit lens
 
 Apply the final layer norm and the unembedding to every layer's residual stream: what would the
-model predict if it stopped at that layer?
+model predict if it stopped at that layer? On the default model (a 4-layer GPT-2 trained on the
+Brown Corpus) the answer sharpens with depth: after "the President of the United" the
+embeddings decode to little in particular, and " States" takes over in the later layers.
 '''),
     code(PARAMS, tags=["parameters"]),
     code(IMPORTS),
     code('''
 var model = nnsight.LanguageModel(modelName)
-var prompt = "The Eiffel Tower is in the city of"
+var prompt = "He said that the President of the United"
 '''),
     code('''
 %%
@@ -694,6 +696,13 @@ display.ShowLogitLensOf(lensLogits, layers, res.Batch.Tokens[0], tok.TokenString
 answer := res.Tensor("logits").At(0, -1).ArgMax(-1).Int()
 pAnswer := lensLogits.Index(1, -1).Softmax(-1).Index(-1, answer) // [layer]
 fmt.Printf("p(%q) by layer: %.3f\\n", tok.TokenString(answer), pAnswer.Data())
+'''),
+    md('''
+What is real and what is an artefact of the small model: the prediction forming across layers,
+and the later layers turning a diffuse guess into a confident one, are what the logit lens
+shows in large models too. With only four layers the change is abrupt (it happens in one or
+two blocks), and the early layers' decodings are dominated by the input token itself, since
+the unembedding is the embedding transposed (tied weights).
 '''),
 ]
 

@@ -168,7 +168,7 @@ func checkGoNotebook(t *testing.T, e *executed) {
 		t.Fatalf("%s: the first cell is not the run header:\n%s", e.out, src)
 	}
 	g, _ := e.nb.Metadata["gonnsight"].(map[string]any)
-	for _, want := range []string{"model `" + tiny + "`", "backend `", "gonnsight `" + g["version"].(string) + "`", " UTC"} {
+	for _, want := range []string{"model `" + trained + "`", "backend `", "gonnsight `" + g["version"].(string) + "`", " UTC"} {
 		if !strings.Contains(src, want) {
 			t.Errorf("%s: the run header lacks %q:\n%s", e.out, want, src)
 		}
