@@ -714,9 +714,12 @@ TransformerLens's *Main Demo* walks through caching activations, attention patte
 head ablation, activation patching, direct logit attribution and induction heads. Here is the
 same walk in gonnsight: TransformerLens's hook names (`blocks.0.attn.hook_pattern`,
 `blocks.3.attn.hook_z`, ...) work wherever a path does, with TransformerLens's layouts and the
-values of the unprocessed model (no LayerNorm folding). On the tiny default model the weights
-are random, so the *pictures* have no structure to find: run it with
-`-p modelName=openai-community/gpt2` to see the real heads.
+values of the unprocessed model (no LayerNorm folding). On the default model (a 4-layer GPT-2
+trained on the Brown Corpus, `models/brown-gpt2`) the induction heads and the logit lens have
+real structure; the indirect-object task of the middle sections is GPT-2 small's, beyond a model
+this small (its logit difference is small and its patching maps faint): run it with
+`-p modelName=openai-community/gpt2` to see GPT-2's name movers, and see notebook 04 for a
+copying task this model does.
 '''),
     code(PARAMS, tags=["parameters"]),
     code(IMPORTS),
