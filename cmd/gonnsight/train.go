@@ -45,12 +45,16 @@ func init() {
 			fs.IntVar(&d.EvalRows, "eval-rows", d.EvalRows, "held-out windows per evaluation during training")
 			fs.IntVar(&d.CheckpointEvery, "checkpoint-every", d.CheckpointEvery, "checkpoint every N steps")
 			fs.StringVar(&d.Name, "name", d.Name, "the model's name (its card, the default --work)")
+			redraw := fs.Bool("redraw", false, "only rewrite --out's README.md and loss.svg from its training.json (no training)")
 			return func(args []string) error {
 				if err := noArgs(args); err != nil {
 					return err
 				}
 				if *out == "" {
 					return usageErrorf("give the model directory with --out")
+				}
+				if *redraw {
+					return train.Redraw(*out)
 				}
 				if err := d.Validate(); err != nil {
 					return usageErrorf("%v", err)

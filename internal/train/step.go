@@ -10,8 +10,8 @@ import (
 	"github.com/gomlx/compute/shapes"
 	g "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
-	"github.com/gonnsight/gonnsight/internal/engine"
 	"github.com/gonnsight/gonnsight/gpt2"
+	"github.com/gonnsight/gonnsight/internal/engine"
 	"github.com/gonnsight/gonnsight/module"
 )
 

@@ -20,8 +20,8 @@ import (
 	"time"
 
 	"github.com/gomlx/gomlx/core/tensors"
-	"github.com/gonnsight/gonnsight/internal/engine"
 	"github.com/gonnsight/gonnsight/gpt2"
+	"github.com/gonnsight/gonnsight/internal/engine"
 	"github.com/gonnsight/gonnsight/safetensors"
 	"github.com/gonnsight/gonnsight/tokenizer"
 )

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gonnsight/gonnsight/internal/engine"
 	"github.com/gonnsight/gonnsight/gpt2"
+	"github.com/gonnsight/gonnsight/internal/engine"
 )
 
 func TestDetag(t *testing.T) {
@@ -165,6 +165,21 @@ func TestRunIsReproducibleAndResumes(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(dir, "a", f)); err != nil {
 			t.Error(err)
 		}
+	}
+	// Redraw rewrites the card from training.json and leaves the model alone.
+	card := filepath.Join(dir, "a", "README.md")
+	before, _ := os.ReadFile(card)
+	if err := os.WriteFile(card, []byte("stale"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := Redraw(filepath.Join(dir, "a")); err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := os.ReadFile(card); string(after) != string(before) {
+		t.Errorf("Redraw wrote another card than the run:\n%s\nvs\n%s", after, before)
+	}
+	if err := WriteSums(filepath.Join(dir, "b")); err != nil {
+		t.Fatal(err)
 	}
 	// Other options do not resume a checkpoint they did not make.
 	o.Seed++
