@@ -42,7 +42,7 @@ func Tokenize(docs []Doc, tok *tokenizer.Tokenizer) *Data {
 // Batch draws the rows of one training step: [batch, ctx+1] ids (inputs and, shifted by one,
 // targets). The rows depend only on the seed and the step, so a resumed run sees the same
 // batches as an uninterrupted one. A fraction repeat of the rows repeat a segment (random
-// tokens or a span of the corpus, 8 to ctx/2 tokens long) until the row is full: predicting
+// tokens or a span of the corpus, 8 to ctx/4 tokens long) until the row is full: predicting
 // a repeat needs an induction head, and these rows make one worth learning early.
 func (d *Data) Batch(seed uint64, step, batch, ctx int, repeat float64) []int32 {
 	rng := rand.New(rand.NewPCG(seed, uint64(step)*0x9E3779B97F4A7C15+1))
@@ -55,7 +55,7 @@ func (d *Data) Batch(seed uint64, step, batch, ctx int, repeat float64) []int32 
 			copy(row, d.Train[start:start+n])
 			continue
 		}
-		segLen := 8 + rng.IntN(ctx/2-8+1)
+		segLen := 8 + rng.IntN(ctx/4-8+1)
 		seg := make([]int32, segLen)
 		if rng.IntN(2) == 0 {
 			for i := range seg {

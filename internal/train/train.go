@@ -51,8 +51,8 @@ var ErrInterrupted = errors.New("training interrupted; its checkpoint is saved, 
 
 // Defaults are the options of the shipped model, models/brown-gpt2.
 func Defaults() Options {
-	return Options{Vocab: 4096, Layers: 4, Heads: 4, Embd: 128, Ctx: 128, Batch: 16, Steps: 1100,
-		LR: 2e-3, MinLR: 2e-4, Warmup: 100, Repeat: 0.25, WeightDecay: 0.1, Seed: 1,
+	return Options{Vocab: 4096, Layers: 4, Heads: 4, Embd: 128, Ctx: 128, Batch: 16, Steps: 1400,
+		LR: 3e-3, MinLR: 3e-4, Warmup: 100, Repeat: 0.5, WeightDecay: 0.1, Seed: 1,
 		EvalEvery: 100, EvalRows: 32, CheckpointEvery: 100, Name: "brown-gpt2"}
 }
 
@@ -66,7 +66,7 @@ func (o Options) Validate() error {
 	case o.Embd%o.Heads != 0:
 		return fmt.Errorf("--embd %d is not divisible by --heads %d", o.Embd, o.Heads)
 	case o.Ctx < 32:
-		return fmt.Errorf("--ctx %d: at least 32 (the repeated segments are 8 to ctx/2 tokens)", o.Ctx)
+		return fmt.Errorf("--ctx %d: at least 32 (the repeated segments are 8 to ctx/4 tokens)", o.Ctx)
 	case o.Batch <= 0 || o.Steps <= 0:
 		return fmt.Errorf("--batch and --steps must be positive (got %d, %d)", o.Batch, o.Steps)
 	case o.LR <= 0 || o.MinLR < 0 || o.MinLR > o.LR:

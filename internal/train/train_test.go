@@ -42,7 +42,7 @@ func TestBatchIsSeededAndRepeats(t *testing.T) {
 	if equal32(a, d.Batch(1, 8, 4, 32, 1)) {
 		t.Error("two steps gave the same batch")
 	}
-	// With repeat=1 every row is periodic with a period between 8 and 16.
+	// With repeat=1 every row is periodic with a period between 8 and ctx/4 (8 here).
 	for r := 0; r < 4; r++ {
 		row := a[r*33 : (r+1)*33]
 		ok := false
