@@ -8,6 +8,7 @@ import (
 
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gonnsight/gonnsight/edit"
 	"github.com/gonnsight/gonnsight/module"
 )
 
@@ -82,180 +83,237 @@ func (m *Model) Generate(prompt any, maxNew int, fn func(t *Tracer), opts ...Gen
 	for _, f := range opts {
 		f(&o)
 	}
-	rng := rand.New(rand.NewSource(o.seed))
-	// Step 0 registers the invokes: they fix the batch's rows for every later step.
-	tr0, err := m.register(prompt, fn, 0, maxNew, nil)
-	if err != nil {
-		return nil, fmt.Errorf("step 0: %w", err)
-	}
-	batch0, err := m.makeBatch(tr0)
+	g, err := m.startGeneration(prompt, fn, maxNew, o)
 	if err != nil {
 		return nil, err
 	}
-	var seqs [][]int
-	var masks [][]bool // the user's masks, unpadded (nil rows: all visible)
-	for _, iv := range tr0.invokes {
-		seqs = append(seqs, iv.ids...)
-	}
-	for i, row := range batch0.Mask {
-		off := len(row) - batch0.Lengths[i]
-		if m.opts.padRight {
-			off = 0
-		}
-		masks = append(masks, append([]bool(nil), row[off:off+batch0.Lengths[i]]...))
-	}
-	longest := 0
-	for _, s := range seqs {
-		longest = max(longest, len(s))
-	}
-	if n := m.spec.MaxPositions; n > 0 && longest+maxNew > n {
-		return nil, fmt.Errorf("prompt of %d tokens + %d new tokens is longer than the model's context (n_positions=%d)",
-			longest, maxNew, n)
-	}
-	slots := m.lm.CacheSlots(len(seqs), longest+maxNew)
-	if len(slots) == 0 {
-		o.noCache = true // the family has no generation cache
-	}
-	edits := m.Edits()
-	gen := &Generation{Saved: &Result{values: map[string]*tensors.Tensor{}, lists: map[string][]*tensors.Tensor{}, lm: true}}
-	rows := len(seqs)
-	done := make([]bool, rows)
-	gen.StoppedAt = make([]bool, rows)
-	newTok := make([][]int, rows)
-	var gs *genState
-	var cacheBatch *Batch
 	var caches []*Cache
 	for step := 0; step < maxNew; step++ {
-		tr := tr0
+		tr := g.tr0
 		if step > 0 {
-			tr, err = m.register(prompt, fn, step, maxNew, caches)
-			if err != nil {
-				return nil, fmt.Errorf("step %d: %w", step, err)
-			}
-			if len(tr.invokes) != len(tr0.invokes) {
-				return nil, fmt.Errorf("step %d: the trace function made %d invokes, step 0 made %d: every step must make the same invokes",
-					step, len(tr.invokes), len(tr0.invokes))
-			}
-			for i, iv := range tr.invokes {
-				iv.rows = tr0.invokes[i].rows
+			if tr, err = g.register(step, caches); err != nil {
+				return nil, err
 			}
 		}
 		caches = tr.cacheObjects()
-		var batch *Batch
-		switch {
-		case o.noCache && step > 0:
-			cur := make([][]int, rows)
-			curMasks := make([][]bool, rows)
-			for i := range seqs {
-				cur[i] = append(append([]int(nil), seqs[i]...), newTok[i]...)
-				curMasks[i] = append(append([]bool(nil), masks[i]...), trues(len(newTok[i]))...)
-			}
-			batch, err = m.padBatch(cur, curMasks)
-			if err != nil {
-				return nil, err
-			}
-			batch.Rows = batch0.Rows
-		case o.noCache || step == 0:
-			batch = batch0
-			if !o.noCache {
-				gs, err = m.newCache(slots, longest+maxNew)
-				if err != nil {
-					return nil, err
-				}
-				// Keys beyond the prompt are valid once written (causality hides the future).
-				cacheBatch = batch
-				for i := range batch.Mask {
-					for len(batch.Mask[i]) < longest+maxNew {
-						batch.Mask[i] = append(batch.Mask[i], true)
-					}
-				}
-			}
-		default:
-			batch = &Batch{Mask: cacheBatch.Mask, Rows: batch0.Rows}
-			for i := range seqs {
-				batch.IDs = append(batch.IDs, []int{newTok[i][len(newTok[i])-1]})
-				batch.Positions = append(batch.Positions, []int{len(seqs[i]) + len(newTok[i]) - 1})
-			}
+		batch, err := g.batch(step)
+		if err != nil {
+			return nil, err
 		}
 		var st *genState
-		if !o.noCache {
-			st = gs
-			if step == 0 {
-				st.pos = 0
-			} else {
-				st.pos = longest + step - 1
+		if !g.o.noCache {
+			st = g.cache
+			st.pos = 0
+			if step > 0 {
+				st.pos = g.longest + step - 1
 			}
 		}
-		res, err := m.execute(tr, batch, edits, st)
+		res, err := m.execute(tr, batch, g.edits, st)
 		if err != nil {
 			return nil, fmt.Errorf("step %d: %w", step, err)
 		}
 		if st != nil {
 			st.state = st.next
 		}
-		for _, name := range res.order {
-			gen.Saved.lists[name] = append(gen.Saved.lists[name], res.values[name])
-			if _, ok := gen.Saved.values[name]; !ok {
-				gen.Saved.order = append(gen.Saved.order, name)
-			}
-			gen.Saved.values[name] = res.values[name]
-			if a, ok := res.axes[name]; ok {
-				gen.Saved.setAxes(name, a)
-			}
-		}
+		g.collect(res)
 		logits := res.Logits()
 		if logits == nil {
 			return nil, fmt.Errorf("step %d: the trace stopped before the logits", step)
 		}
-		last := lastLogits(logits)
-		allDone := true
-		stepToks := make([]int, rows)
-		for i := range seqs {
-			if done[i] {
-				newTok[i] = append(newTok[i], m.padID())
-				stepToks[i] = -1
-				continue
-			}
-			id := pick(last[i], o, rng)
-			newTok[i] = append(newTok[i], id)
-			stepToks[i] = id
-			if !o.noEOSStop && id == m.spec.EOSTokenID {
-				done[i] = true
-				gen.StoppedAt[i] = true
-			}
-			if !done[i] {
-				allDone = false
-			}
-		}
-		gen.Steps = step + 1
-		if o.streamer != nil {
-			o.streamer(step, stepToks)
-		}
+		allDone := g.pickNext(step, lastLogits(logits))
 		if allDone {
 			break
 		}
 	}
-	for i := range seqs {
-		toks := newTok[i]
-		// Drop the padding appended after a row stopped.
+	return g.finish(), nil
+}
+
+// generation is the state of one Generate call between its steps.
+type generation struct {
+	m        *Model
+	prompt   any
+	fn       func(t *Tracer)
+	maxNew   int
+	o        genOptions
+	rng      *rand.Rand
+	tr0      *trace // step 0's registration: its invokes fix the batch's rows for every step
+	batch0   *Batch
+	seqs     [][]int  // the prompts' ids, one per row
+	masks    [][]bool // the user's masks, unpadded (nil rows: all visible)
+	longest  int
+	slots    []module.CacheSlot
+	edits    []*edit.Edit
+	cache    *genState // the KV cache (nil without one)
+	cacheMsk [][]bool  // with a cache: the attention mask over every key position
+	done     []bool
+	newTok   [][]int
+	out      *Generation
+}
+
+func (m *Model) startGeneration(prompt any, fn func(t *Tracer), maxNew int, o genOptions) (*generation, error) {
+	g := &generation{m: m, prompt: prompt, fn: fn, maxNew: maxNew, o: o, rng: rand.New(rand.NewSource(o.seed))}
+	var err error
+	if g.tr0, err = m.register(prompt, fn, 0, maxNew, nil); err != nil {
+		return nil, fmt.Errorf("step 0: %w", err)
+	}
+	if g.batch0, err = m.makeBatch(g.tr0); err != nil {
+		return nil, err
+	}
+	for _, iv := range g.tr0.invokes {
+		g.seqs = append(g.seqs, iv.ids...)
+	}
+	for i, row := range g.batch0.Mask {
+		off := len(row) - g.batch0.Lengths[i]
+		if m.opts.padRight {
+			off = 0
+		}
+		g.masks = append(g.masks, append([]bool(nil), row[off:off+g.batch0.Lengths[i]]...))
+	}
+	for _, s := range g.seqs {
+		g.longest = max(g.longest, len(s))
+	}
+	if n := m.spec.MaxPositions; n > 0 && g.longest+maxNew > n {
+		return nil, fmt.Errorf("prompt of %d tokens + %d new tokens is longer than the model's context (n_positions=%d)",
+			g.longest, maxNew, n)
+	}
+	g.slots = m.lm.CacheSlots(len(g.seqs), g.longest+maxNew)
+	if len(g.slots) == 0 {
+		g.o.noCache = true // the family has no generation cache
+	}
+	g.edits = m.Edits()
+	rows := len(g.seqs)
+	g.out = &Generation{Saved: &Result{values: map[string]*tensors.Tensor{}, lists: map[string][]*tensors.Tensor{}, lm: true},
+		StoppedAt: make([]bool, rows)}
+	g.done = make([]bool, rows)
+	g.newTok = make([][]int, rows)
+	return g, nil
+}
+
+// register runs the trace function again for a later step; it must make step 0's invokes.
+func (g *generation) register(step int, caches []*Cache) (*trace, error) {
+	tr, err := g.m.register(g.prompt, g.fn, step, g.maxNew, caches)
+	if err != nil {
+		return nil, fmt.Errorf("step %d: %w", step, err)
+	}
+	if len(tr.invokes) != len(g.tr0.invokes) {
+		return nil, fmt.Errorf("step %d: the trace function made %d invokes, step 0 made %d: every step must make the same invokes",
+			step, len(tr.invokes), len(g.tr0.invokes))
+	}
+	for i, iv := range tr.invokes {
+		iv.rows = g.tr0.invokes[i].rows
+	}
+	return tr, nil
+}
+
+// batch is a step's input: the prompts at step 0; then, with a cache, each row's last new
+// token; without one, the prompts and every new token again.
+func (g *generation) batch(step int) (*Batch, error) {
+	switch {
+	case g.o.noCache && step > 0:
+		cur := make([][]int, len(g.seqs))
+		curMasks := make([][]bool, len(g.seqs))
+		for i := range g.seqs {
+			cur[i] = append(append([]int(nil), g.seqs[i]...), g.newTok[i]...)
+			curMasks[i] = append(append([]bool(nil), g.masks[i]...), trues(len(g.newTok[i]))...)
+		}
+		batch, err := g.m.padBatch(cur, curMasks)
+		if err != nil {
+			return nil, err
+		}
+		batch.Rows = g.batch0.Rows
+		return batch, nil
+	case g.o.noCache || step == 0:
+		batch := g.batch0
+		if !g.o.noCache {
+			var err error
+			if g.cache, err = g.m.newCache(g.slots, g.longest+g.maxNew); err != nil {
+				return nil, err
+			}
+			// Keys beyond the prompt are valid once written (causality hides the future).
+			for i := range batch.Mask {
+				for len(batch.Mask[i]) < g.longest+g.maxNew {
+					batch.Mask[i] = append(batch.Mask[i], true)
+				}
+			}
+			g.cacheMsk = batch.Mask
+		}
+		return batch, nil
+	default:
+		batch := &Batch{Mask: g.cacheMsk, Rows: g.batch0.Rows}
+		for i := range g.seqs {
+			batch.IDs = append(batch.IDs, []int{g.newTok[i][len(g.newTok[i])-1]})
+			batch.Positions = append(batch.Positions, []int{len(g.seqs[i]) + len(g.newTok[i]) - 1})
+		}
+		return batch, nil
+	}
+}
+
+// collect adds a step's saved values to the per-step lists (and keeps the last as the value).
+func (g *generation) collect(res *Result) {
+	saved := g.out.Saved
+	for _, name := range res.order {
+		saved.lists[name] = append(saved.lists[name], res.values[name])
+		if _, ok := saved.values[name]; !ok {
+			saved.order = append(saved.order, name)
+		}
+		saved.values[name] = res.values[name]
+		if a, ok := res.axes[name]; ok {
+			saved.setAxes(name, a)
+		}
+	}
+}
+
+// pickNext picks each row's next token from the last position's logits and reports whether
+// every row has stopped.
+func (g *generation) pickNext(step int, last [][]float32) bool {
+	allDone := true
+	stepToks := make([]int, len(g.seqs))
+	for i := range g.seqs {
+		if g.done[i] {
+			g.newTok[i] = append(g.newTok[i], g.m.padID())
+			stepToks[i] = -1
+			continue
+		}
+		id := pick(last[i], g.o, g.rng)
+		g.newTok[i] = append(g.newTok[i], id)
+		stepToks[i] = id
+		if !g.o.noEOSStop && id == g.m.spec.EOSTokenID {
+			g.done[i] = true
+			g.out.StoppedAt[i] = true
+		}
+		if !g.done[i] {
+			allDone = false
+		}
+	}
+	g.out.Steps = step + 1
+	if g.o.streamer != nil {
+		g.o.streamer(step, stepToks)
+	}
+	return allDone
+}
+
+// finish fills the tokens and texts, without the padding appended after a row stopped.
+func (g *generation) finish() *Generation {
+	for i := range g.seqs {
+		toks := g.newTok[i]
 		n := len(toks)
-		if gen.StoppedAt[i] {
+		if g.out.StoppedAt[i] {
 			for j, t := range toks {
-				if t == m.spec.EOSTokenID {
+				if t == g.m.spec.EOSTokenID {
 					n = j + 1
 					break
 				}
 			}
 		}
 		toks = toks[:n]
-		gen.NewTokens = append(gen.NewTokens, toks)
-		gen.Tokens = append(gen.Tokens, append(append([]int(nil), seqs[i]...), toks...))
-		if m.tok != nil {
-			s, _ := m.tok.Decode(toks)
-			gen.Text = append(gen.Text, s)
+		g.out.NewTokens = append(g.out.NewTokens, toks)
+		g.out.Tokens = append(g.out.Tokens, append(append([]int(nil), g.seqs[i]...), toks...))
+		if g.m.tok != nil {
+			s, _ := g.m.tok.Decode(toks)
+			g.out.Text = append(g.out.Text, s)
 		}
 	}
-	return gen, nil
+	return g.out
 }
 
 func trues(n int) []bool {

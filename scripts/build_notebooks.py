@@ -230,8 +230,10 @@ must(model.LoadEdits(queryWrapper, valueEdit))
 fmt.Println(model)
 '''),
     md('''
-A later cell: the edits are still loaded. `query_wrapper` is a module now, so its output can be
-saved; the ×1000 `value` changes the logits.
+A later cell: the edits are still loaded. The session store re-creates wrappers that are data
+(`edit.Identity()`, `edit.Scale(f)`); a wrapper that is Go code (`nnsight.Fn1(...)`) is loaded
+again in each later cell that traces with it, and a trace without it is an error naming it.
+`query_wrapper` is a module now, so its output can be saved; the ×1000 `value` changes the logits.
 '''),
     code('''
 %%

@@ -131,13 +131,38 @@ fmt.Println("session dir:", nnsight.SessionDir())
 fmt.Println("kept names:", nnsight.KeptNames())
 '''
 
-# After a restart the kernel has forgotten every declaration. Declared again without the edit,
-# the model finds an edit in the session it cannot rebuild (a clear error); declared with it,
-# the edit loaded before the restart (recorded in the session directory) applies again.
+# After a restart the kernel has forgotten every declaration. The identity edit loaded before the
+# restart is data (its Spec in the session directory), so it applies again without being
+# declared; declaring it again changes nothing.
 REDECLARE_NO_EDIT = DECLS.replace(
     'var queryWrapper = edit.New("transformer.h.1.attn", "query", "query_wrapper", edit.Identity())\n', '')
 REDECLARE_EDIT = '''
 var queryWrapper = edit.New("transformer.h.1.attn", "query", "query_wrapper", edit.Identity())
+'''
+
+# An edit whose wrapper is Go code cannot be re-created from the session store: the next cell's
+# trace is an error naming it until the cell loads it again.
+CODE_EDIT = '''
+import "github.com/gonnsight/gonnsight/ops"
+
+var doubler = edit.New("transformer.h.0.mlp", "act", "doubler", nnsight.Fn1("double", func(x *ops.Node) *ops.Node { return ops.MulScalar(x, 2) }))
+%%
+must(model.LoadEdits(doubler))
+fmt.Println("loaded edits:", model.Edits())
+'''
+
+CODE_EDIT_NEXT_CELL = '''
+%%
+_, err := model.Trace(prompt, nil)
+fmt.Println("trace error:", err)
+'''
+
+CODE_EDIT_LOADED_AGAIN = '''
+%%
+must(model.LoadEdits(doubler))
+_, err := model.Trace(prompt, nil)
+must(err)
+fmt.Println("edits after loading again:", model.Edits())
 '''
 
 TYPO = '''
@@ -270,6 +295,9 @@ def main():
         d.run("edit_undeclared_after_restart", TRACE_EDIT)
         d.run("redeclare_edit_after_restart", REDECLARE_EDIT)
         d.run("trace_edit_after_restart", TRACE_EDIT)
+        d.run("code_edit", CODE_EDIT)
+        d.run("code_edit_next_cell", CODE_EDIT_NEXT_CELL)
+        d.run("code_edit_loaded_again", CODE_EDIT_LOADED_AGAIN)
     except Exception:
         result["fatal"] = traceback.format_exc()
     finally:
