@@ -39,6 +39,7 @@ func init() {
 			fs.Float64Var(&d.MinLR, "min-lr", d.MinLR, "final learning rate (cosine decay)")
 			fs.IntVar(&d.Warmup, "warmup", d.Warmup, "warm-up steps")
 			fs.Float64Var(&d.Repeat, "repeat", d.Repeat, "fraction of rows that repeat a segment (induction)")
+			fs.IntVar(&d.InductionSteps, "induction-steps", d.InductionSteps, "the first N steps, every row repeats a segment")
 			fs.Float64Var(&d.WeightDecay, "weight-decay", d.WeightDecay, "AdamW weight decay")
 			fs.Uint64Var(&d.Seed, "seed", d.Seed, "seed of the weights and batches")
 			fs.IntVar(&d.EvalEvery, "eval-every", d.EvalEvery, "held-out loss every N steps")

@@ -36,6 +36,7 @@ type Options struct {
 	LR, MinLR           float64 // peak and final learning rate (cosine decay)
 	Warmup              int     // steps of linear warm-up
 	Repeat              float64 // fraction of rows that repeat a segment (induction)
+	InductionSteps      int     // the first steps, every row repeats a segment
 	WeightDecay         float64
 	Seed                uint64
 	EvalEvery, EvalRows int // held-out loss every EvalEvery steps on EvalRows windows
@@ -52,8 +53,8 @@ var ErrInterrupted = errors.New("training interrupted; its checkpoint is saved, 
 // Defaults are the options of the shipped model, models/brown-gpt2.
 func Defaults() Options {
 	return Options{Vocab: 4096, Layers: 4, Heads: 4, Embd: 128, Ctx: 128, Batch: 16, Steps: 1400,
-		LR: 3e-3, MinLR: 3e-4, Warmup: 100, Repeat: 0.5, WeightDecay: 0.1, Seed: 1,
-		EvalEvery: 100, EvalRows: 32, CheckpointEvery: 100, Name: "brown-gpt2"}
+		LR: 3e-3, MinLR: 3e-4, Warmup: 100, Repeat: 0.3, InductionSteps: 500, WeightDecay: 0.1, Seed: 1,
+		EvalEvery: 100, EvalRows: 32, CheckpointEvery: 50, Name: "brown-gpt2"}
 }
 
 // Validate reports options that cannot train.
@@ -73,6 +74,8 @@ func (o Options) Validate() error {
 		return fmt.Errorf("learning rates: want 0 <= --min-lr <= --lr, --lr > 0 (got %g, %g)", o.MinLR, o.LR)
 	case o.Repeat < 0 || o.Repeat > 1:
 		return fmt.Errorf("--repeat %g: a fraction in [0, 1]", o.Repeat)
+	case o.InductionSteps < 0 || o.InductionSteps > o.Steps:
+		return fmt.Errorf("--induction-steps %d: between 0 and --steps", o.InductionSteps)
 	case o.Warmup < 0 || o.EvalEvery <= 0 || o.EvalRows <= 0 || o.CheckpointEvery <= 0:
 		return fmt.Errorf("--warmup must be >= 0, --eval-every, --eval-rows and --checkpoint-every positive")
 	}
@@ -84,6 +87,15 @@ func (o Options) fingerprint() string {
 	data, _ := json.Marshal(o)
 	h := sha256.Sum256(data)
 	return hex.EncodeToString(h[:8])
+}
+
+// repeatAt is the fraction of repeated rows at step t (1-based): all of them during the
+// first InductionSteps, so that copying is learnt before the text takes over, then Repeat.
+func (o Options) repeatAt(t int) float64 {
+	if t <= o.InductionSteps {
+		return 1
+	}
+	return o.Repeat
 }
 
 // lr is the learning rate of step t (1-based): linear warm-up, then cosine decay to MinLR.
@@ -197,7 +209,7 @@ func Run(docs []Doc, o Options, out, work, command string, log io.Writer) (*Repo
 	bar := newBar(log, o.Steps)
 	trainStart := time.Now()
 	for t := done + 1; t <= o.Steps; t++ {
-		loss, _, err := progs.run(st, data.Batch(o.Seed, t, o.Batch, o.Ctx, o.Repeat), o.Batch, o.lr(t), t)
+		loss, _, err := progs.run(st, data.Batch(o.Seed, t, o.Batch, o.Ctx, o.repeatAt(t)), o.Batch, o.lr(t), t)
 		if err != nil {
 			return nil, fmt.Errorf("step %d: %w", t, err)
 		}

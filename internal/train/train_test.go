@@ -109,7 +109,7 @@ func toyDocs() []Doc {
 func tinyOptions() Options {
 	o := Defaults()
 	o.Vocab, o.Layers, o.Heads, o.Embd, o.Ctx, o.Batch, o.Steps = 300, 1, 2, 16, 32, 4, 6
-	o.Warmup, o.EvalEvery, o.EvalRows, o.CheckpointEvery = 2, 3, 2, 2
+	o.Warmup, o.EvalEvery, o.EvalRows, o.CheckpointEvery, o.InductionSteps = 2, 3, 2, 2, 2
 	o.Name = "toy"
 	return o
 }
