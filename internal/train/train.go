@@ -151,7 +151,14 @@ func Run(docs []Doc, o Options, out, work, command string, log io.Writer) (*Repo
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	eng, err := engine.Default()
+	// GoMLX's Go backend (compute v0.1.3) runs independent ops in parallel through a worker
+	// pool that can wait forever (seen three times in a few thousand training steps, never in
+	// traces); one op at a time, each still using every core, avoids it.
+	backend := os.Getenv(engine.EnvBackend)
+	if backend == "" {
+		backend = "go:ops_sequential"
+	}
+	eng, err := engine.Open(backend)
 	if err != nil {
 		return nil, err
 	}
