@@ -410,10 +410,9 @@ ATTENTION = [
 # Attention patterns
 
 Every attention module labels its softmaxed weights `attn_weights`:
-`[batch, head, query_pos, key_pos]`. On the default model (a 4-layer GPT-2 trained on the
-Brown Corpus, `models/brown-gpt2`) the patterns have structure: heads that look at the
-previous token, heads that look back at the start, and an induction head, found below by its
-attention pattern and again by patching.
+`[batch, head, query_pos, key_pos]`. The default model is a 4-layer GPT-2 trained on the
+Brown Corpus (`models/brown-gpt2`); the second half of this notebook looks for an induction
+head, by its attention pattern and by patching, and says what it finds on this model.
 '''),
     code(PARAMS, tags=["parameters"]),
     code(IMPORTS),
@@ -525,10 +524,14 @@ top := heads.Tensor().Reshape(-1).ArgMax(0).Int()
 fmt.Printf("patching layer %d head %d restores most: log p(next) %.3f\\n", top/cfg.NHead, top%cfg.NHead, heads.At(top/cfg.NHead, top%cfg.NHead))
 '''),
     md('''
-What is real and what is an artefact of the small model: the induction and previous-token
-heads are real mechanisms, trained in by the repeated segments mixed into its training data
-(`models/brown-gpt2/README.md`); that the induction head sits in a particular layer and head,
-and how sharp its stripe is, belong to this 4-layer, 4-head model and its seed.
+What is real and what is an artefact of the small model: the method is the one that finds
+induction heads in real models (run this notebook with `-p modelName=openai-community/gpt2`
+where its weights are available: GPT-2 small's induction heads are well documented, Olsson et
+al. 2022). The default model did not form an induction head in its training budget, although
+its training repeated segments to encourage one (`models/brown-gpt2/README.md`: its loss on
+the second copy of a random sequence is hardly lower than on the first). So here the scores
+stay near the uniform level, and the head that patching picks is noise; do not read a circuit
+into them.
 '''),
 ]
 
@@ -536,14 +539,17 @@ PATCHING = [
     md('''
 # Activation patching
 
-A task the default model (a small GPT-2 trained on the Brown Corpus) can do: copy a name. In
-"Mr. Kennedy said that the city would pay for the new school. Then Mr." it should prefer
-" Kennedy" over " Brown"; the corrupted prompt says "Mr. Brown" at the start. For every layer
-and position we copy the clean residual stream into the corrupted run and measure how much of
-the logit difference comes back: early layers need the name's own position, later layers the
-last position, once attention has moved the name there. (GPT-2 small's classic task, indirect
-object identification, needs a bigger model; run with `-p modelName=openai-community/gpt2` and
-these prompts still work, as a copying task.)
+A task the default model (a small GPT-2 trained on the Brown Corpus) does well: after "The
+President of the United" it predicts " States", after "The President of the New" it predicts
+" York". For every layer and position we copy the clean residual stream ("United") into the
+corrupted run ("New") and measure how much of the logit difference " States" − " York" comes
+back. What the maps show is real and is the whole story for this model: the answer lives in
+the last token's own residual stream at every layer (the model answers from the last token,
+like a bigram table), and patching any earlier position changes nothing, because no layer moves
+information about the last word between positions. In a model with induction or name-mover
+heads (GPT-2 small with `-p modelName=openai-community/gpt2` and a task such as indirect object
+identification) the restoring position moves from the source token to the last one across the
+layers; the default model has no such heads (`models/brown-gpt2/README.md`).
 
 `experiments.PatchResidual` does the whole sweep in one call: one batched forward whose rows
 each patch their own (layer, position), with the metric computed in the graph. The last cell
@@ -553,15 +559,15 @@ writes the same sweep by hand with traces and invokes, to show what happens unde
     code(IMPORTS),
     code('''
 var model = nnsight.LanguageModel(modelName)
-var clean = "Mr. Kennedy said that the city would pay for the new school. Then Mr."
-var corrupted = "Mr. Brown said that the city would pay for the new school. Then Mr."
-var right, wrong = " Kennedy", " Brown"
+var clean = "The President of the United"
+var corrupted = "The President of the New"
+var right, wrong = " States", " York"
 '''),
     code('''
 %%
 fmt.Println("model:", modelName, "| backend:", model.Backend())
 tok := model.Tokenizer()
-rightID, wrongID := tok.Encode(right)[0], tok.Encode(wrong)[0] // the right and the wrong name
+rightID, wrongID := tok.Encode(right)[0], tok.Encode(wrong)[0] // the right and the wrong answer
 metric := experiments.LogitDiff(rightID, wrongID)
 r, err := experiments.PatchResidual(model, clean, corrupted, metric)
 must(err)
@@ -573,7 +579,7 @@ for L, P := range diff.ArgMax(-1).Ints() {
 }
 '''),
     md('''
-Which heads carry the name? Patch each head's output (all positions) from the clean run, and
+Which heads matter? Patch each head's output (all positions) from the clean run, and
 compare with attribution patching: the first-order estimate from one forward and one backward
 pass, instead of one forward per head.
 '''),
@@ -602,7 +608,7 @@ constant of the program, so the sweep compiles one program per layer instead of 
 %%
 fmt.Println("model:", modelName, "| backend:", model.Backend())
 tok := model.Tokenizer()
-rightID, wrongID := tok.Encode(right)[0], tok.Encode(wrong)[0] // the right and the wrong name
+rightID, wrongID := tok.Encode(right)[0], tok.Encode(wrong)[0] // the right and the wrong answer
 nLayer := model.Config().NLayer
 nPos := len(tok.Encode(clean))
 var diffs []*tensor.Tensor // one logit difference per (layer, position)
@@ -633,8 +639,8 @@ for L := 0; L < nLayer; L++ {
 for _, id := range tok.Encode(clean) {
 	cols = append(cols, tok.TokenString(id))
 }
-display.ShowHeatmapOf(diff, rows, cols, "logit diff (right - wrong name) after patching the clean residual stream",
-	display.Axes("patched layer", "patched position"), display.ValueTitle("logit diff (right - wrong)"))
+display.ShowHeatmapOf(diff, rows, cols, "logit diff (States - York) after patching the clean residual stream",
+	display.Axes("patched layer", "patched position"), display.ValueTitle("logit diff (States - York)"))
 for L, P := range diff.ArgMax(-1).Ints() {
 	fmt.Printf("layer %d: patching %q restores most (logit diff %.3f)\\n", L, cols[P], diff.At(L, P).Item())
 }
@@ -648,8 +654,9 @@ LENS = [
 
 Apply the final layer norm and the unembedding to every layer's residual stream: what would the
 model predict if it stopped at that layer? On the default model (a 4-layer GPT-2 trained on the
-Brown Corpus) the answer sharpens with depth: after "the President of the United" the
-embeddings decode to little in particular, and " States" takes over in the later layers.
+Brown Corpus) the answer forms with depth: after "the President of the United" the first two
+blocks' outputs decode to the word piece "s", and " States" becomes the top prediction only
+after the third block.
 '''),
     code(PARAMS, tags=["parameters"]),
     code(IMPORTS),
@@ -701,10 +708,10 @@ fmt.Printf("p(%q) by layer: %.3f\\n", tok.TokenString(answer), pAnswer.Data())
 '''),
     md('''
 What is real and what is an artefact of the small model: the prediction forming across layers,
-and the later layers turning a diffuse guess into a confident one, are what the logit lens
-shows in large models too. With only four layers the change is abrupt (it happens in one or
-two blocks), and the early layers' decodings are dominated by the input token itself, since
-the unembedding is the embedding transposed (tied weights).
+the answer taking the top place only in the later blocks, is what the logit lens shows in large
+models too. With only four layers the change is abrupt (one block), and even the last layer
+is unsure (a model of 1.3 M parameters trained on 1.6 M tokens): read the ranks and the rise
+of p(" States"), not its size.
 '''),
 ]
 
@@ -718,8 +725,8 @@ same walk in gonnsight: TransformerLens's hook names (`blocks.0.attn.hook_patter
 `blocks.3.attn.hook_z`, ...) work wherever a path does, with TransformerLens's layouts and the
 values of the unprocessed model (no LayerNorm folding). On the default model (a 4-layer GPT-2
 trained on the Brown Corpus, `models/brown-gpt2`) the induction heads and the logit lens have
-real structure; the indirect-object task of the middle sections is GPT-2 small's, beyond a model
-this small (its logit difference is small and its patching maps faint): run it with
+real structure. The indirect-object task of the middle sections is GPT-2 small's and beyond a
+model this small: read the sign of its logit difference before reading the maps, run it with
 `-p modelName=openai-community/gpt2` to see GPT-2's name movers, and see notebook 04 for a
 copying task this model does.
 '''),
