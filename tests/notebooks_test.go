@@ -668,8 +668,8 @@ func TestNotebook04ActivationPatching(t *testing.T) {
 	has(t, "attribution", c.stdout, `(?m)^cosine\(attribution patching, activation patching\) over heads: -?\d\.\d{3}$`)
 	// By hand.
 	c = e.nb.cell(t, "display.ShowHeatmapOf(")
-	has(t, "patching", c.stdout, `(?m)^model: `+trained+` \| backend: \S`, `(?m)^layer 0: patching "␣United" restores most \(logit diff \d`,
-		`(?m)^layer 3: patching "␣United" restores most \(logit diff \d`)
+	has(t, "patching", c.stdout, `(?m)^model: `+trained+` \| backend: \S`, `(?m)^layer 0: patching " United" restores most \(logit diff \d`,
+		`(?m)^layer 3: patching " United" restores most \(logit diff \d`)
 	if len(c.plain) != 1 {
 		t.Fatalf("want one heatmap display:\n%s", c)
 	}
