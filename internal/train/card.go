@@ -104,12 +104,17 @@ func Card(r *Report) string {
 	var b strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	p("# %s: a small GPT-2 trained on the Brown Corpus with gonnsight\n\n", o.Name)
-	p("A %d-layer GPT-2 (%d heads, n_embd %d, context %d, %d-token byte-level BPE vocabulary; %.2f M parameters) trained from scratch by `gonnsight train` on the Go backend of GoMLX, so that tutorials and research logs show real structure offline: induction heads, a logit lens that sharpens with depth, patching maps with structure. It is a toy: it writes Brown-Corpus-flavoured English of poor quality and knows few facts.\n\n",
+	p("A %d-layer GPT-2 (%d heads, n_embd %d, context %d, %d-token byte-level BPE vocabulary; %.2f M parameters) trained from scratch by `gonnsight train` on the Go backend of GoMLX, so that tutorials and research logs run offline on a model that has learnt something, rather than on random weights (what it has and has not learnt: Quality, below). It is a toy: it writes Brown-Corpus-flavoured English of poor quality and knows few facts.\n\n",
 		o.Layers, o.Heads, o.Embd, o.Ctx, o.Vocab, float64(r.Params)/1e6)
 	p("Load it with `nnsight.LanguageModel(\"gonnsight/%s\")` (the default model: `nnsight.LanguageModel(\"\")`, the CLI's default `--model`) or by this directory's path.\n\n", o.Name)
 	p("## Recreate it\n\n```sh\n%s\n```\n\n", r.Command)
-	p("Wall time of that command: %s (training %s, %d steps; backend `%s`, %s, 2 cores shared with other work)%s. ",
-		dur(r.WallSeconds), dur(r.TrainSeconds), o.Steps, r.Backend, r.GoVersion, map[bool]string{true: ", resumed from a checkpoint", false: ""}[r.Resumed])
+	if r.Resumed {
+		p("Wall time of the invocation that finished it: %s (it resumed from a checkpoint of an earlier invocation; the training steps of all invocations took %s; %d steps; backend `%s`, %s, 2 cores shared with other work). ",
+			dur(r.WallSeconds), dur(r.TrainSeconds), o.Steps, r.Backend, r.GoVersion)
+	} else {
+		p("Wall time of that command: %s (training %s, %d steps; backend `%s`, %s, 2 cores shared with other work). ",
+			dur(r.WallSeconds), dur(r.TrainSeconds), o.Steps, r.Backend, r.GoVersion)
+	}
 	p("The same options and corpus give the same `SHA256SUMS` on the same machine: batches are drawn from the seed and the step, and a run stopped (Ctrl-C) or killed resumes from its last checkpoint in `--work` (`GOEXPERIMENT=simd go test ./internal/train` checks both on a small configuration: two runs, and a run stopped half-way and resumed, give the same bytes). `training.json` holds every option, the loss of every step and the metrics below; `loss.svg` draws them (the training loss includes the repeated rows, whose first copy of random tokens cannot be predicted, so it sits above the held-out loss). `gonnsight train --out DIR --redraw` rewrites this card and the picture from `training.json` without training. Three times during development a step never finished (GoMLX's Go backend, compute v0.1.3: its parallel executor waiting on its worker pool forever), so `gonnsight train` runs that backend one op at a time (`go:ops_sequential`, each op still on every core) unless `GOMLX_BACKEND` says otherwise; if the progress bar ever stops, kill the run and rerun the command: it resumes from the last checkpoint (every %d steps) and gives the same bytes.\n\n", o.CheckpointEvery)
 	p("![loss](loss.svg)\n\n")
 	p("## Data and licence\n\n")
@@ -133,8 +138,19 @@ func Card(r *Report) string {
 	p("| induction: loss on its second copy (after the first token) | %.3f |\n\n", m.InductionLoss[1])
 	p("The induction rows are %d segments of %d tokens drawn uniformly from the vocabulary (seed %d), each followed by itself; on the first copy nothing can be predicted (ln %d = %.2f), on the second every token can be copied. The numbers come from the run above (`training.json`); `GOEXPERIMENT=simd go test ./gpt2 -run TestDefaultModel` recomputes the held-out loss on `heldout.txt` and the induction losses with nnsight and checks them against thresholds.\n\n",
 		m.InductionRows, m.InductionSeg, o.Seed+1000, o.Vocab, math.Log(float64(o.Vocab)))
+	copies := m.InductionLoss[1] < m.InductionLoss[0]/2
+	if copies {
+		p("The second copy is far easier than the first: the model copies, with induction heads.\n\n")
+	} else {
+		p("**No induction head formed** within this budget: the second copy is hardly easier than the first, although the repeated segments were there to encourage one (see Training).\n\n")
+	}
 	p("## What is real and what is an artefact of the size\n\n")
-	p("Real: the model uses context (the held-out loss against the unigram baseline) and copies (the induction losses); the tutorials (`notebooks/03` to `06`) find the heads that do it by their attention patterns and by patching, and watch its prediction form across layers with the logit lens. Artefacts of the size: %d layers, so circuits are shallow; %.1f M tokens of text, so facts (\"The Eiffel Tower is in\") are mostly missing and grammar is shaky; a 1961 corpus, so its world is 1961's. The random `gonnsight/tiny-gpt2` stays for fast unit tests.\n", o.Layers, float64(r.TrainTokens)/1e6)
+	if copies {
+		p("Real: the model uses context (the held-out loss against the unigram baseline) and copies (the induction losses); the tutorials (`notebooks/03` to `06`) find the heads that do it by their attention patterns and by patching, and watch its prediction form across layers with the logit lens. ")
+	} else {
+		p("Real: the model has learnt local statistics of English (the held-out loss against the unigram baseline): the tutorials show its answer forming across layers with the logit lens (`notebooks/05`) and patching maps of an answer carried by the last token (`notebooks/04`). It does not copy: notebook 03's search for an induction head comes up empty, and says so. ")
+	}
+	p("Artefacts of the size: %d layers, so circuits are shallow; %.1f M tokens of text, so facts (\"The Eiffel Tower is in\") are mostly missing and grammar is shaky; a 1961 corpus, so its world is 1961's. The random `gonnsight/tiny-gpt2` stays for fast unit tests.\n", o.Layers, float64(r.TrainTokens)/1e6)
 	return b.String()
 }
 
