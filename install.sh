@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # gonnsight set-up on a fresh Debian/Ubuntu machine (idempotent: a second run is fast and
 # changes nothing). Installs what is missing, builds the CLI and the kernel tools, registers
-# the "Go (gonnsight)" Jupyter kernel, generates the tiny default model, pre-warms the Go
+# the "Go (gonnsight)" Jupyter kernel, generates the tiny random test model, pre-warms the Go
 # build cache and runs the walkthrough notebook headless as a smoke test.
 #
 #   ./install.sh            # everything
@@ -82,8 +82,9 @@ GN="$BIN_DIR/gonnsight"
 say "kernel: tools, staticcheck, kernelspec, build-cache pre-warm"
 "$GN" kernel install --module "$ROOT" --lint
 
-# 5. The tiny default model (deterministic; used when no real weights are available).
-say "tiny default model"
+# 5. The tiny random model (deterministic; for fast tests). The trained default model ships
+# in the repository (models/brown-gpt2): nothing to download.
+say "tiny test model"
 "$GN" make-tiny --default
 
 # 6. Optional: the CUDA PJRT plugin.

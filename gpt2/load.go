@@ -40,8 +40,22 @@ var (
 )
 
 // Load loads a model from a local directory or a Hugging Face hub id (through the HF cache,
-// downloading through HF_ENDPOINT when needed). Weights are placed on backend b.
+// downloading through HF_ENDPOINT when needed). "" or DefaultID is the trained default
+// model (DefaultDir), TinyID the generated random one. Weights are placed on backend b.
 func Load(idOrDir string, b compute.Backend) (*Pretrained, error) {
+	if isDefaultID(idOrDir) && !hub.IsLocalDir(idOrDir) {
+		// The trained default ships with the source, never downloaded.
+		dir, err := DefaultDir()
+		if err != nil {
+			return nil, err
+		}
+		p, err := LoadDir(dir, b)
+		if err != nil {
+			return nil, err
+		}
+		p.Source = DefaultID
+		return p, nil
+	}
 	if isTinyID(idOrDir) && !hub.IsLocalDir(idOrDir) {
 		// TinyID is generated locally, never downloaded.
 		dir, err := EnsureTiny()

@@ -254,3 +254,7 @@ LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM,
 OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE
 SOFTWARE.
 `
+
+// InitWeights draws the initial weights of a GPT-2 of config cfg as MakeTiny does (Hugging
+// Face's initialisation, seeded), named as in Hugging Face's files: the start of training.
+func InitWeights(cfg Config, seed int64) []safetensors.Tensor { return tinyWeights(cfg, seed) }

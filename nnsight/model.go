@@ -133,9 +133,13 @@ func Rename(aliases map[string]string) Option {
 // PadRight pads batched prompts on the right instead of the left (nnsight's default is left).
 func PadRight() Option { return func(o *options) { o.padRight = true } }
 
-// LanguageModel declares a GPT-2 language model by Hugging Face hub id or local directory.
-// Nothing is read until the model is first used.
+// LanguageModel declares a GPT-2 language model by Hugging Face hub id or local directory;
+// "" is the default, gpt2.DefaultID (a small GPT-2 trained on the Brown Corpus, shipped with
+// gonnsight), and gpt2.TinyID a random tiny one. Nothing is read until the model is first used.
 func LanguageModel(idOrDir string, opts ...Option) *Model {
+	if idOrDir == "" {
+		idOrDir = gpt2.DefaultID
+	}
 	m := &Model{source: idOrDir}
 	for _, o := range opts {
 		o(&m.opts)

@@ -10,9 +10,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "..", "notebooks")
 
 PARAMS = '''// Parameters (papermill style: `gonnsight run NOTEBOOK -p modelName=openai-community/gpt2`).
-// The tiny default is a random GPT-2 generated on first use, so the notebook runs anywhere;
-// "openai-community/gpt2" loads the real model from the Hugging Face cache or hub.
-var modelName = "gonnsight/tiny-gpt2"'''
+// The default is a small GPT-2 trained on the Brown Corpus that ships with gonnsight
+// (models/brown-gpt2), so the notebook runs anywhere, offline; "gonnsight/tiny-gpt2" is a
+// random tiny one; "openai-community/gpt2" loads the real model from the Hugging Face cache or hub.
+var modelName = "gonnsight/brown-gpt2"'''
 
 IMPORTS = '''import (
 	"fmt"
@@ -380,7 +381,8 @@ fmt.Println("steps saved:", next.Shape(), "greedy token per step:", next.ArgMax(
 res, err := model.Trace(prompt, func(t *nnsight.Tracer) {
 	logits := t.Logits()
 	t.Module("transformer.h.1").Output().Grad().Save("grad")
-	t.Backward(func() *ops.Node { return ops.LogitDiff(logits.Node(), 0, 6342, 3576) })
+	london, washington := model.Tokenizer().Encode(" London")[0], model.Tokenizer().Encode(" Washington")[0]
+	t.Backward(func() *ops.Node { return ops.LogitDiff(logits.Node(), 0, london, washington) })
 })
 must(err)
 g := res.Tensor("grad") // [batch, pos, embd]
@@ -408,13 +410,15 @@ ATTENTION = [
 # Attention patterns
 
 Every attention module labels its softmaxed weights `attn_weights`:
-`[batch, head, query_pos, key_pos]`.
+`[batch, head, query_pos, key_pos]`. The default model is a 4-layer GPT-2 trained on the
+Brown Corpus (`models/brown-gpt2`); the second half of this notebook looks for an induction
+head, by its attention pattern and by patching, and says what it finds on this model.
 '''),
     code(PARAMS, tags=["parameters"]),
     code(IMPORTS),
     code('''
 var model = nnsight.LanguageModel(modelName)
-var prompt = "When Mary and John went to the store, John gave a drink to"
+var prompt = "The jury said that the city of Atlanta had a primary election, and the jury"
 '''),
     code('''
 %%
@@ -441,16 +445,111 @@ res, err := model.Trace(prompt, func(t *nnsight.Tracer) { t.Module(path).Output(
 must(err)
 display.ShowAttentionOf(res.Tensor("w"), res.Batch.Tokens[0], display.Layer(cfg.NLayer-1))
 '''),
+    md('''
+## An induction head, by its attention pattern
+
+Random tokens, then the same tokens again. From the second copy on, a model that has learnt to
+copy predicts each next token by finding the earlier occurrence of the current token and
+reading what followed it: an *induction head* attends from position `i` of the second copy to
+position `i − n + 1` (the token after the earlier occurrence), a stripe `n − 1` below the
+diagonal. A *previous-token head* (the stripe just below the diagonal) usually feeds it from an
+earlier layer. The score of a head is its mean attention on its stripe.
+'''),
+    code('''
+%%
+n := 30
+rng := rand.New(rand.NewPCG(3, 4))
+vocab := model.Config().VocabSize
+seq := []int{model.Tokenizer().EOS()} // <|endoftext|> first, as a document start
+for range n {
+	seq = append(seq, 100+rng.IntN(vocab-200)) // neither bytes nor the rarest merges
+}
+seq = append(seq, seq[1:]...)
+cache, err := model.RunWithCache(seq, "transformer.h.*.attn.attn_weights")
+must(err)
+cfg := model.Config()
+var ind, prev []*tensor.Tensor
+for l := range cfg.NLayer {
+	w := cache.Tensor(fmt.Sprintf("transformer.h.%d.attn.attn_weights", l)).At(0) // [head, query, key]
+	ind = append(ind, w.Diagonal(1-n).Slice(-1, 2, n+2).Mean(-1)) // element i: query i+n-1 -> key i; queries of the second copy
+	prev = append(prev, w.Diagonal(-1).Mean(-1))
+}
+induction, previous := tensor.Stack(ind, 0), tensor.Stack(prev, 0) // [layer, head]
+rows := make([]string, cfg.NLayer)
+for l := range rows {
+	rows[l] = fmt.Sprint(l)
+}
+display.ShowHeatmapOf(induction, rows, nil, "induction score: mean attention to the token after the earlier copy",
+	display.Axes("layer", "head"), display.ValueTitle("induction score"), display.Min(0), display.Max(1))
+best := induction.Reshape(-1).ArgMax(0).Int()
+bl, bh := best/cfg.NHead, best%cfg.NHead
+fmt.Printf("best induction head: layer %d head %d, score %.3f\\n", bl, bh, induction.At(bl, bh).Item())
+bp := previous.Reshape(-1).ArgMax(0).Int()
+fmt.Printf("best previous-token head: layer %d head %d, score %.3f\\n", bp/cfg.NHead, bp%cfg.NHead, previous.At(bp/cfg.NHead, bp%cfg.NHead).Item())
+tokens := cache.Batch.Tokens[0]
+w := cache.Tensor(fmt.Sprintf("transformer.h.%d.attn.attn_weights", bl))
+display.ShowAttentionHead(w.Data(), cfg.NHead, len(seq), tokens, bh, display.Layer(bl))
+'''),
+    md('''
+## The same head, by patching
+
+Clean: the random tokens, then the first ten of them again: the next token is the eleventh.
+Corrupted: other random tokens first, then the same ten, so there is nothing to copy. Patching
+each head's output from the clean run into the corrupted one (all positions) and measuring the
+log-probability of the eleventh token finds the heads that do the copying.
+'''),
+    code('''
+%%
+n, k := 30, 10
+rng := rand.New(rand.NewPCG(3, 4))
+vocab := model.Config().VocabSize
+draw := func() []int {
+	s := make([]int, n)
+	for i := range s {
+		s[i] = 100 + rng.IntN(vocab-200)
+	}
+	return s
+}
+a, b := draw(), draw()
+eos := model.Tokenizer().EOS()
+clean := append(append([]int{eos}, a...), a[:k]...)
+corrupted := append(append([]int{eos}, b...), a[:k]...)
+metric := experiments.LogProb(a[k])
+heads, err := experiments.PatchHeads(model, clean, corrupted, metric)
+must(err)
+heads.Show()
+fmt.Printf("log p(next) clean %.3f, corrupted %.3f\\n", heads.Clean, heads.Corrupt)
+cfg := model.Config()
+top := heads.Tensor().Reshape(-1).ArgMax(0).Int()
+fmt.Printf("patching layer %d head %d restores most: log p(next) %.3f\\n", top/cfg.NHead, top%cfg.NHead, heads.At(top/cfg.NHead, top%cfg.NHead))
+'''),
+    md('''
+What is real and what is an artefact of the small model: the method is the one that finds
+induction heads in real models (run this notebook with `-p modelName=openai-community/gpt2`
+where its weights are available: GPT-2 small's induction heads are well documented, Olsson et
+al. 2022). The default model did not form an induction head in its training budget, although
+its training repeated segments to encourage one (`models/brown-gpt2/README.md`: its loss on
+the second copy of a random sequence is hardly lower than on the first). So here the scores
+stay near the uniform level, and the head that patching picks is noise; do not read a circuit
+into them.
+'''),
 ]
 
 PATCHING = [
     md('''
 # Activation patching
 
-The IOI task: in "When Mary and John went to the store, John gave a drink to", the model should
-prefer " Mary" over " John". The corrupted prompt swaps the names in the first clause. For every
-layer and position we copy the clean residual stream into the corrupted run and measure how much
-of the logit difference comes back.
+A task the default model (a small GPT-2 trained on the Brown Corpus) does well: after "The
+President of the United" it predicts " States", after "The President of the New" it predicts
+" York". For every layer and position we copy the clean residual stream ("United") into the
+corrupted run ("New") and measure how much of the logit difference " States" − " York" comes
+back. What the maps show is real and is the whole story for this model: the answer lives in
+the last token's own residual stream at every layer (the model answers from the last token,
+like a bigram table), and patching any earlier position changes nothing, because no layer moves
+information about the last word between positions. In a model with induction or name-mover
+heads (GPT-2 small with `-p modelName=openai-community/gpt2` and a task such as indirect object
+identification) the restoring position moves from the source token to the last one across the
+layers; the default model has no such heads (`models/brown-gpt2/README.md`).
 
 `experiments.PatchResidual` does the whole sweep in one call: one batched forward whose rows
 each patch their own (layer, position), with the metric computed in the graph. The last cell
@@ -460,15 +559,16 @@ writes the same sweep by hand with traces and invokes, to show what happens unde
     code(IMPORTS),
     code('''
 var model = nnsight.LanguageModel(modelName)
-var clean = "When Mary and John went to the store, John gave a drink to"
-var corrupted = "When John and Mary went to the store, John gave a drink to"
+var clean = "The President of the United"
+var corrupted = "The President of the New"
+var right, wrong = " States", " York"
 '''),
     code('''
 %%
 fmt.Println("model:", modelName, "| backend:", model.Backend())
 tok := model.Tokenizer()
-mary, john := tok.Encode(" Mary")[0], tok.Encode(" John")[0]
-metric := experiments.LogitDiff(mary, john)
+rightID, wrongID := tok.Encode(right)[0], tok.Encode(wrong)[0] // the right and the wrong answer
+metric := experiments.LogitDiff(rightID, wrongID)
 r, err := experiments.PatchResidual(model, clean, corrupted, metric)
 must(err)
 r.Show()
@@ -479,14 +579,14 @@ for L, P := range diff.ArgMax(-1).Ints() {
 }
 '''),
     md('''
-Which heads carry the names? Patch each head's output (all positions) from the clean run, and
+Which heads matter? Patch each head's output (all positions) from the clean run, and
 compare with attribution patching: the first-order estimate from one forward and one backward
 pass, instead of one forward per head.
 '''),
     code('''
 %%
 tok := model.Tokenizer()
-metric := experiments.LogitDiff(tok.Encode(" Mary")[0], tok.Encode(" John")[0])
+metric := experiments.LogitDiff(tok.Encode(right)[0], tok.Encode(wrong)[0])
 heads, err := experiments.PatchHeads(model, clean, corrupted, metric)
 must(err)
 heads.Show()
@@ -508,7 +608,7 @@ constant of the program, so the sweep compiles one program per layer instead of 
 %%
 fmt.Println("model:", modelName, "| backend:", model.Backend())
 tok := model.Tokenizer()
-mary, john := tok.Encode(" Mary")[0], tok.Encode(" John")[0]
+rightID, wrongID := tok.Encode(right)[0], tok.Encode(wrong)[0] // the right and the wrong answer
 nLayer := model.Config().NLayer
 nPos := len(tok.Encode(clean))
 var diffs []*tensor.Tensor // one logit difference per (layer, position)
@@ -524,7 +624,7 @@ for L := 0; L < nLayer; L++ {
 					m := iv.Input(mask)
 					return ops.Add(x, ops.Mul(m, ops.Sub(src.Node(), x))) // x + mask * (clean - x)
 				})
-				iv.Compute("diff", func() *ops.Node { return ops.LogitDiff(iv.Logits().Node(), 0, mary, john) })
+				iv.Compute("diff", func() *ops.Node { return ops.LogitDiff(iv.Logits().Node(), 0, rightID, wrongID) })
 			})
 		})
 		must(err)
@@ -539,8 +639,8 @@ for L := 0; L < nLayer; L++ {
 for _, id := range tok.Encode(clean) {
 	cols = append(cols, tok.TokenString(id))
 }
-display.ShowHeatmapOf(diff, rows, cols, "logit diff (Mary - John) after patching the clean residual stream",
-	display.Axes("patched layer", "patched position"), display.ValueTitle("logit diff (Mary - John)"))
+display.ShowHeatmapOf(diff, rows, cols, "logit diff (States - York) after patching the clean residual stream",
+	display.Axes("patched layer", "patched position"), display.ValueTitle("logit diff (States - York)"))
 for L, P := range diff.ArgMax(-1).Ints() {
 	fmt.Printf("layer %d: patching %q restores most (logit diff %.3f)\\n", L, cols[P], diff.At(L, P).Item())
 }
@@ -553,13 +653,16 @@ LENS = [
 # Logit lens
 
 Apply the final layer norm and the unembedding to every layer's residual stream: what would the
-model predict if it stopped at that layer?
+model predict if it stopped at that layer? On the default model (a 4-layer GPT-2 trained on the
+Brown Corpus) the answer forms with depth: after "the President of the United" the first two
+blocks' outputs decode to the word piece "s", and " States" becomes the top prediction only
+after the third block.
 '''),
     code(PARAMS, tags=["parameters"]),
     code(IMPORTS),
     code('''
 var model = nnsight.LanguageModel(modelName)
-var prompt = "The Eiffel Tower is in the city of"
+var prompt = "He said that the President of the United"
 '''),
     code('''
 %%
@@ -603,6 +706,13 @@ answer := res.Tensor("logits").At(0, -1).ArgMax(-1).Int()
 pAnswer := lensLogits.Index(1, -1).Softmax(-1).Index(-1, answer) // [layer]
 fmt.Printf("p(%q) by layer: %.3f\\n", tok.TokenString(answer), pAnswer.Data())
 '''),
+    md('''
+What is real and what is an artefact of the small model: the prediction forming across layers,
+the answer taking the top place only in the later blocks, is what the logit lens shows in large
+models too. With only four layers the change is abrupt (one block), and even the last layer
+is unsure (a model of 1.3 M parameters trained on 1.6 M tokens): read the ranks and the rise
+of p(" States"), not its size.
+'''),
 ]
 
 TLDEMO = [
@@ -613,9 +723,12 @@ TransformerLens's *Main Demo* walks through caching activations, attention patte
 head ablation, activation patching, direct logit attribution and induction heads. Here is the
 same walk in gonnsight: TransformerLens's hook names (`blocks.0.attn.hook_pattern`,
 `blocks.3.attn.hook_z`, ...) work wherever a path does, with TransformerLens's layouts and the
-values of the unprocessed model (no LayerNorm folding). On the tiny default model the weights
-are random, so the *pictures* have no structure to find: run it with
-`-p modelName=openai-community/gpt2` to see the real heads.
+values of the unprocessed model (no LayerNorm folding). On the default model (a 4-layer GPT-2
+trained on the Brown Corpus, `models/brown-gpt2`) the induction heads and the logit lens have
+real structure. The indirect-object task of the middle sections is GPT-2 small's and beyond a
+model this small: read the sign of its logit difference before reading the maps, run it with
+`-p modelName=openai-community/gpt2` to see GPT-2's name movers, and see notebook 04 for a
+copying task this model does.
 '''),
     code(PARAMS, tags=["parameters"]),
     code(IMPORTS),
@@ -729,8 +842,9 @@ induction score of a head is its mean attention on that stripe.
 n := 20
 rng := rand.New(rand.NewPCG(1, 2))
 seq := []int{model.Tokenizer().EOS()} // a BOS token first, as TransformerLens prepends
+vocab := model.Config().VocabSize
 for range n {
-	seq = append(seq, 1000+rng.IntN(20000))
+	seq = append(seq, 100+rng.IntN(vocab-200)) // neither bytes nor the rarest merges
 }
 seq = append(seq, seq[1:]...)
 cache, err := model.RunWithCache(seq, "blocks.*.attn.hook_pattern")

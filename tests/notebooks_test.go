@@ -319,9 +319,12 @@ func number(t *testing.T, what, text, pattern string) float64 {
 }
 
 // promptTokens returns the number of GPT-2 tokens of text.
-func promptTokens(t *testing.T, text string) int {
+func promptTokens(t *testing.T, text string) int { return promptTokensOf(t, trained, text) }
+
+// promptTokensOf counts text's tokens under a model's tokenizer.
+func promptTokensOf(t *testing.T, model, text string) int {
 	t.Helper()
-	r := gns(t, nil, "tokenize", "--text", text)
+	r := gns(t, nil, "tokenize", "--model", model, "--text", text)
 	var tok struct {
 		IDs []int `json:"ids"`
 	}
@@ -382,14 +385,32 @@ func checkHTML(t *testing.T, what, html string) {
 const (
 	eiffel = "The Eiffel Tower is in the city of"
 	ioi    = "When Mary and John went to the store, John gave a drink to"
-	tiny   = "gonnsight/tiny-gpt2"
+	// The tutorials' default: the small GPT-2 trained on the Brown Corpus (models/brown-gpt2).
+	trained = "gonnsight/brown-gpt2"
+)
+
+// dims are the sizes of a model that the notebooks print.
+type dims struct {
+	name        string
+	embd, vocab int
+	// batchIDs: "The capital of France is" and "Hello", left-padded with <|endoftext|>.
+	batchIDs string
+}
+
+var (
+	// trainedDims: 4 layers, 4 heads, n_embd 128, the trained 4096-token vocabulary (ids from
+	// `gonnsight tokenize --text ...` on it; <|endoftext|> is 4095).
+	trainedDims = dims{name: trained, embd: 128, vocab: 4096,
+		batchIDs: `[[474 3176 275 3991 323] [4095 4095 72 608 111]]`}
+	// tinyDims: make-tiny's defaults with GPT-2's tokenizer.
+	tinyDims = dims{embd: 64, vocab: 50257, batchIDs: `[[464 3139 286 4881 318] [50256 50256 50256 50256 15496]]`}
 )
 
 func TestNotebook01EditWalkthrough(t *testing.T) {
 	k := needKernel(t)
 	e := runNotebook(t, k, "01_edit_walkthrough.ipynb")
-	checkWalkthrough(t, e.nb, tiny)
-	meta := checkRunMetadata(t, e, tiny)
+	checkWalkthrough(t, e.nb, trained)
+	meta := checkRunMetadata(t, e, trained)
 	backend := e.nb.cell(t, `fmt.Println("backend:", model.Backend())`)
 	if b, _ := meta["backend"].(string); !strings.Contains(backend.stdout, "backend: "+b) {
 		t.Errorf("the runner recorded backend %q; the kernel's cells said:\n%s", b, backend.stdout)
@@ -461,7 +482,7 @@ func checkWalkthrough(t *testing.T, nb *notebook, model string) {
 	c = nb.cell(t, `fmt.Println("loaded edits:", model.Edits())`)
 	has(t, "later cell", c.stdout,
 		`(?m)^loaded edits: \[.*query_wrapper.*value_edit.*\]$`,
-		fmt.Sprintf(`(?m)^query_wrapper output shape \[batch pos embd\]: \[1 %d 64\]$`, promptTokens(t, eiffel)))
+		fmt.Sprintf(`(?m)^query_wrapper output shape \[batch pos embd\]: \[1 %d 128\]$`, promptTokens(t, eiffel)))
 	if d := number(t, "logit change", c.stdout, `max \|logit change\| with value x 1000: (\S+)`); !(d > 0) {
 		t.Errorf("the x1000 edit did not change the logits: %v", d)
 	}
@@ -473,8 +494,8 @@ func checkWalkthrough(t *testing.T, nb *notebook, model string) {
 	if len(c.plain) != 1 {
 		t.Fatalf("c_proj graph: want one display, got:\n%s", c)
 	}
-	has(t, "c_proj graph", c.plain[0], `(?m)^placeholder\s+x\s+x\s`, `(?m)^get_attr\s+weight\s+weight\s+\(\)\s+\{\}\s+\[256 64\]$`,
-		`(?m)^get_attr\s+bias\s+bias\s+\(\)\s+\{\}\s+\[64\]$`, `(?m)^call_function\s+dot_general\s+DotGeneral\s`, `(?m)^output\s+output\s+output\s`)
+	has(t, "c_proj graph", c.plain[0], `(?m)^placeholder\s+x\s+x\s`, `(?m)^get_attr\s+weight\s+weight\s+\(\)\s+\{\}\s+\[512 128\]$`,
+		`(?m)^get_attr\s+bias\s+bias\s+\(\)\s+\{\}\s+\[128\]$`, `(?m)^call_function\s+dot_general\s+DotGeneral\s`, `(?m)^output\s+output\s+output\s`)
 	checkHTML(t, "c_proj graph", c.html[0])
 	has(t, "c_proj code", c.stdout, `(?m)^# transformer\.h\.3\.mlp\.c_proj \(Conv1D\)\ndef forward\(self, x\):  # x: \[1 \d+ \d+\]$`, `(?m)^    return \(\w+,\)$`, `weight = self\.weight`)
 }
@@ -482,41 +503,42 @@ func checkWalkthrough(t *testing.T, nb *notebook, model string) {
 func TestNotebook02TraceAndSave(t *testing.T) {
 	k := needKernel(t)
 	e := runNotebook(t, k, "02_trace_and_save.ipynb")
-	checkTraceAndSave(t, e.nb, tiny)
-	checkRunMetadata(t, e, tiny)
+	checkTraceAndSave(t, e.nb, trainedDims)
+	checkRunMetadata(t, e, trained)
 }
 
-func checkTraceAndSave(t *testing.T, nb *notebook, model string) (ablation float64) {
+func checkTraceAndSave(t *testing.T, nb *notebook, d dims) (ablation float64) {
 	t.Helper()
-	n := promptTokens(t, eiffel)
+	model := d.name
+	n := promptTokensOf(t, d.name, eiffel)
 	c := nb.cell(t, `Save("mlp1")`)
 	has(t, "saving", c.stdout, `(?m)^model: `+regexp.QuoteMeta(model)+` \| backend: \S`,
-		fmt.Sprintf(`(?m)^logits\s+\[1 %d 50257\] \[batch pos vocab\]$`, n), fmt.Sprintf(`(?m)^mlp1\s+\[1 %d 64\] \[batch pos embd\]$`, n),
-		fmt.Sprintf(`(?m)^weights1\s+\[1 4 %d %d\] \[batch head query_pos key_pos\]$`, n, n), fmt.Sprintf(`(?m)^hidden\s+\[1 %d 64\] \[batch pos embd\]$`, n))
+		fmt.Sprintf(`(?m)^logits\s+\[1 %d %d\] \[batch pos vocab\]$`, n, d.vocab), fmt.Sprintf(`(?m)^mlp1\s+\[1 %d %d\] \[batch pos embd\]$`, n, d.embd),
+		fmt.Sprintf(`(?m)^weights1\s+\[1 4 %d %d\] \[batch head query_pos key_pos\]$`, n, n), fmt.Sprintf(`(?m)^hidden\s+\[1 %d %d\] \[batch pos embd\]$`, n, d.embd))
 	c = nb.cell(t, "ablated, err :=")
 	ablation = number(t, "setting", c.stdout, `max \|logit change\| after the ablations: (\S+)`)
 	if !(ablation > 0) {
 		t.Errorf("the ablations did not change the logits: %v", ablation)
 	}
 	c = nb.cell(t, "t.Invoke(\"Hello\"")
-	// "The capital of France is" is 5 tokens, "Hello" 1: left-padded with <|endoftext|> (50256).
-	has(t, "invokes", c.stdout, `(?m)^batch ids \(left-padded\): \[\[464 3139 286 4881 318\] \[50256 50256 50256 50256 15496\]\]$`,
+	// "The capital of France is" and "Hello", the shorter left-padded with <|endoftext|>.
+	has(t, "invokes", c.stdout, `(?m)^batch ids \(left-padded\): `+regexp.QuoteMeta(d.batchIDs)+`$`,
 		`(?m)^greedy next tokens: ".+", ".+"$`)
 	if d := number(t, "invokes", c.stdout, `'Hello' in the batch vs alone, max \|diff\|: (\S+)`); !(d < 1e-4) {
 		t.Errorf("'Hello' in a padded batch differs from 'Hello' alone by %v", d)
 	}
 	c = nb.cell(t, "model.Generate(")
-	has(t, "generation", c.stdout, `(?m)^"`+regexp.QuoteMeta(eiffel)+`" -> ".+"$`, `(?m)^steps saved: \[5 1 1 50257\] greedy token per step: \[\d+ \d+ \d+ \d+ \d+\]$`)
+	has(t, "generation", c.stdout, `(?m)^"`+regexp.QuoteMeta(eiffel)+`" -> ".+"$`, fmt.Sprintf(`(?m)^steps saved: \[5 1 1 %d\] greedy token per step: \[\d+ \d+ \d+ \d+ \d+\]$`, d.vocab))
 	c = nb.cell(t, "t.Backward(")
-	if g := number(t, "gradients", c.stdout, fmt.Sprintf(`gradient of the logit difference w\.r\.t\. layer 1's output: \[1 %d 64\] max \|g\| = (\S+)`, n)); !(g > 0) {
+	if g := number(t, "gradients", c.stdout, fmt.Sprintf(`gradient of the logit difference w\.r\.t\. layer 1's output: \[1 %d %d\] max \|g\| = (\S+)`, n, d.embd)); !(g > 0) {
 		t.Errorf("zero gradient: %v", g)
 	}
 	has(t, "gradient norms", c.stdout, fmt.Sprintf(`(?m)^its norm at each position: float32\[1 %d\] \(batch, pos\)$`, n))
 	c = nb.cell(t, "model.Scan(")
-	has(t, "scan", c.stdout, fmt.Sprintf(`(?m)^transformer\.h\.0\.attn\.query\s+Float32\[1 %d 64\] \(batch, pos, embd\)$`, n),
+	has(t, "scan", c.stdout, fmt.Sprintf(`(?m)^transformer\.h\.0\.attn\.query\s+Float32\[1 %d %d\] \(batch, pos, embd\)$`, n, d.embd),
 		fmt.Sprintf(`(?m)^transformer\.h\.0\.attn\.attn_weights\s+Float32\[1 4 %d %d\] \(batch, head, query_pos, key_pos\)$`, n, n),
-		fmt.Sprintf(`(?m)^transformer\.h\.0\.mlp\.c_fc\s+Float32\[1 %d 256\] \(batch, pos, inner\)$`, n),
-		fmt.Sprintf(`(?m)^transformer\.h\.0\.mlp\s+Float32\[1 %d 64\] \(batch, pos, embd\)$`, n))
+		fmt.Sprintf(`(?m)^transformer\.h\.0\.mlp\.c_fc\s+Float32\[1 %d %d\] \(batch, pos, inner\)$`, n, 4*d.embd),
+		fmt.Sprintf(`(?m)^transformer\.h\.0\.mlp\s+Float32\[1 %d %d\] \(batch, pos, embd\)$`, n, d.embd))
 	return ablation
 }
 
@@ -535,7 +557,9 @@ func TestNotebookParameters(t *testing.T) {
 	if !strings.Contains(params.source, strconv.Quote(dir)) {
 		t.Errorf("the parameters cell was not rewritten:\n%s", params.source)
 	}
-	other := checkTraceAndSave(t, e.nb, dir)
+	td := tinyDims
+	td.name = dir
+	other := checkTraceAndSave(t, e.nb, td)
 	meta := checkRunMetadata(t, e, dir)
 	if p, _ := meta["parameters"].(map[string]any); p["modelName"] != dir {
 		t.Errorf("metadata.gonnsight.parameters = %v", meta["parameters"])
@@ -548,19 +572,24 @@ func TestNotebookParameters(t *testing.T) {
 	}
 }
 
+// The thresholds below on the trained model's structure come from measuring the committed
+// notebooks' run (the values each test logs): they check what each notebook's text says the
+// default model shows (and does not show), with room for other backends' rounding.
+
 func TestNotebook03AttentionPatterns(t *testing.T) {
 	k := needKernel(t)
 	e := runNotebook(t, k, "03_attention_patterns.ipynb")
-	checkRunMetadata(t, e, tiny)
-	n := promptTokens(t, ioi)
-	c := e.nb.cell(t, "model.RunWithCache(")
-	has(t, "one head", c.stdout, `(?m)^model: `+tiny+` \| backend: \S`, fmt.Sprintf(`(?m)^layer 0 attention: \[1 4 %d %d\] \[batch head query_pos key_pos\]$`, n, n),
+	checkRunMetadata(t, e, trained)
+	const jury = "The jury said that the city of Atlanta had a primary election, and the jury"
+	n := promptTokens(t, jury)
+	c := e.nb.cell(t, "model.RunWithCache(prompt")
+	has(t, "one head", c.stdout, `(?m)^model: `+trained+` \| backend: \S`, fmt.Sprintf(`(?m)^layer 0 attention: \[1 4 %d %d\] \[batch head query_pos key_pos\]$`, n, n),
 		`(?m)^head 3: last token attends most to ".+" \(position \d+\)$`)
 	if len(c.plain) != 1 {
 		t.Fatalf("want one attention display:\n%s", c)
 	}
-	has(t, "one head", c.plain[0], `head 0 \(query \\ key\)`, `␣Mary`, `␣drink`)
-	has(t, "one head HTML", c.html[0], `class="gns-heatmap"`, `␣Mary|Mary`)
+	has(t, "one head", c.plain[0], `head 0 \(query \\ key\)`, `␣said`, `␣primary`)
+	has(t, "one head HTML", c.html[0], `class="gns-heatmap"`, `␣said|said`)
 	checkHTML(t, "one head", c.html[0])
 	c = e.nb.cell(t, `display.ShowAttentionOf(res.Tensor("w")`)
 	if len(c.plain) != 1 {
@@ -570,22 +599,65 @@ func TestNotebook03AttentionPatterns(t *testing.T) {
 	has(t, "all heads HTML", c.html[0], `class="gns-attention-grid"`, `>layer \d+, head 3<`)
 	checkHTML(t, "all heads", c.html[0])
 	// Attention rows are softmaxed: the first query attends only to itself.
-	has(t, "all heads", c.plain[0], `(?m)^When\s+1\s+0\s+0`)
+	has(t, "all heads", c.plain[0], `(?m)^The\s+1\s+0\s+0`)
+
+	// The induction search runs and reports; the default model formed no induction head (its
+	// card: the second copy of a random sequence is hardly easier than the first), which the
+	// notebook's text says. If a retrained model has one, this fails and the text must change.
+	c = e.nb.cell(t, "Diagonal(1-n)")
+	m := regexp.MustCompile(`(?m)^best induction head: layer (\d) head (\d), score (\d\.\d{3})$`).FindStringSubmatch(c.stdout)
+	if m == nil {
+		t.Fatalf("no induction head line:\n%s", c)
+	}
+	score, _ := strconv.ParseFloat(m[3], 64)
+	t.Logf("best induction head %s.%s, score %.3f", m[1], m[2], score)
+	if score > maxInductionScore {
+		t.Errorf("best induction score %.3f: above %.2f, the default model now has an induction head; update notebook 03's text", score, maxInductionScore)
+	}
+	has(t, "previous-token head", c.stdout, `(?m)^best previous-token head: layer \d head \d, score \d\.\d{3}$`)
+	if len(c.plain) != 2 {
+		t.Fatalf("want the score map and the head's pattern:\n%s", c)
+	}
+	has(t, "induction", c.plain[0], `induction score`)
+	c = e.nb.cell(t, "experiments.PatchHeads(")
+	pm := regexp.MustCompile(`(?m)^log p\(next\) clean (-?\d+\.\d{3}), corrupted (-?\d+\.\d{3})$`).FindStringSubmatch(c.stdout)
+	if pm == nil {
+		t.Fatalf("no clean/corrupted line:\n%s", c)
+	}
+	clean, _ := strconv.ParseFloat(pm[1], 64)
+	corrupt, _ := strconv.ParseFloat(pm[2], 64)
+	t.Logf("log p(next): clean %.3f, corrupted %.3f", clean, corrupt)
+	if clean-corrupt > maxCopyGain {
+		t.Errorf("the clean run predicts the copied token %.3f nats better than the corrupted one: the model copies now; update notebook 03's text", clean-corrupt)
+	}
+	has(t, "patching", c.stdout, `(?m)^patching layer \d head \d restores most: log p\(next\) -?\d+\.\d{3}$`)
 }
 
 func TestNotebook04ActivationPatching(t *testing.T) {
 	k := needKernel(t)
 	e := runNotebook(t, k, "04_activation_patching.ipynb")
-	checkRunMetadata(t, e, tiny)
-	n := promptTokens(t, ioi)
+	checkRunMetadata(t, e, trained)
+	const cleanPrompt = "The President of the United"
+	n := promptTokens(t, cleanPrompt)
 	// One call: experiments.PatchResidual.
 	c := e.nb.cell(t, "experiments.PatchResidual(")
-	has(t, "one-call patching", c.stdout, `(?m)^model: `+tiny+` \| backend: \S`, `(?m)^clean -?\d\.\d{3}, corrupted -?\d\.\d{3}$`,
-		`(?m)^layer 3: patching "\d+ .+" restores most \(logit diff -?\d`)
+	has(t, "one-call patching", c.stdout, `(?m)^model: `+trained+` \| backend: \S`, `(?m)^clean -?\d+\.\d{3}, corrupted -?\d+\.\d{3}$`)
+	clean := number(t, "clean", c.stdout, `(?m)^clean (-?\d+\.\d{3}),`)
+	corrupt := number(t, "corrupted", c.stdout, `(?m)^clean -?\d+\.\d{3}, corrupted (-?\d+\.\d{3})$`)
+	t.Logf("logit diff (States - York): clean %.3f, corrupted %.3f", clean, corrupt)
+	// The model knows both continuations (measured: about +11 and -10).
+	if !(clean > minAnswerDiff && corrupt < -minAnswerDiff) {
+		t.Errorf("logit diff clean %.3f, corrupted %.3f: want above %.0f and below -%.0f", clean, corrupt, minAnswerDiff, minAnswerDiff)
+	}
+	// Structure: at every layer the last position (" New" in the corrupted run) carries the
+	// whole answer; the notebook's text says so.
+	for L := 0; L < 4; L++ {
+		has(t, "one-call patching", c.stdout, fmt.Sprintf(`(?m)^layer %d: patching "%d ␣New" restores most \(logit diff %.3f\)$`, L, n-1, clean))
+	}
 	if len(c.plain) != 1 || len(c.svg) != 1 || c.svg[0] == "" {
 		t.Fatalf("want one heatmap picture:\n%s", c)
 	}
-	has(t, "one-call heatmap", c.plain[0], `activation patching: resid_pre`, `(?m)^3\s+-?\d`, `␣Mary`)
+	has(t, "one-call heatmap", c.plain[0], `activation patching: resid_pre`, `(?m)^3\s+-?\d`, `␣New`)
 	// Heads, and attribution patching against them.
 	c = e.nb.cell(t, "experiments.PatchHeads(")
 	if len(c.plain) != 2 {
@@ -596,11 +668,12 @@ func TestNotebook04ActivationPatching(t *testing.T) {
 	has(t, "attribution", c.stdout, `(?m)^cosine\(attribution patching, activation patching\) over heads: -?\d\.\d{3}$`)
 	// By hand.
 	c = e.nb.cell(t, "display.ShowHeatmapOf(")
-	has(t, "patching", c.stdout, `(?m)^model: `+tiny+` \| backend: \S`, `(?m)^layer 3: patching ".+" restores most \(logit diff -?\d`)
+	has(t, "patching", c.stdout, `(?m)^model: `+trained+` \| backend: \S`, `(?m)^layer 0: patching " United" restores most \(logit diff \d`,
+		`(?m)^layer 3: patching " United" restores most \(logit diff \d`)
 	if len(c.plain) != 1 {
 		t.Fatalf("want one heatmap display:\n%s", c)
 	}
-	has(t, "patching heatmap", c.plain[0], `logit diff \(Mary - John\)`, `(?m)^layer 0\s+-?\d`, `(?m)^layer 3\s+-?\d`, `␣Mary`)
+	has(t, "patching heatmap", c.plain[0], `logit diff \(States - York\)`, `(?m)^layer 0\s+-?\d`, `(?m)^layer 3\s+-?\d`, `␣United`)
 	has(t, "patching heatmap HTML", c.html[0], `class="gns-heatmap"`, `layer 3`)
 	checkHTML(t, "patching heatmap", c.html[0])
 	m := regexp.MustCompile(`(?m)^(\d+) patched runs, compiled programs so far: (\d+)$`).FindStringSubmatch(c.stdout)
@@ -621,32 +694,52 @@ func TestNotebook04ActivationPatching(t *testing.T) {
 func TestNotebook05LogitLens(t *testing.T) {
 	k := needKernel(t)
 	e := runNotebook(t, k, "05_logit_lens.ipynb")
-	checkRunMetadata(t, e, tiny)
+	checkRunMetadata(t, e, trained)
 	c := e.nb.cell(t, "experiments.LogitLens(")
-	has(t, "one-call lens", c.stdout, `(?m)^model: `+tiny+` \| backend: \S`, `(?m)^p\(".+"\) at the last position, by layer: \[(\S+ ){4}\S+\]$`)
+	has(t, "one-call lens", c.stdout, `(?m)^model: `+trained+` \| backend: \S`, `(?m)^p\(".+"\) at the last position, by layer: \[(\S+ ){4}\S+\]$`)
 	if len(c.plain) != 2 {
 		t.Fatalf("want the lens and the probability map:\n%s", c)
 	}
 	has(t, "one-call lens", c.plain[0], `(?m)^embed\s+\S`, `(?m)^3\s+\S`)
 	has(t, "probability map", c.plain[1], `logit lens: probability of`)
 	c = e.nb.cell(t, "display.ShowLogitLensOf(")
-	has(t, "logit lens", c.stdout, `(?m)^p\(".+"\) by layer: \[\d\.\d{3} \d\.\d{3} \d\.\d{3} \d\.\d{3}\]$`)
+	m := regexp.MustCompile(`(?m)^p\("(.+)"\) by layer: \[(\d\.\d{3}) (\d\.\d{3}) (\d\.\d{3}) (\d\.\d{3})\]$`).FindStringSubmatch(c.stdout)
+	if m == nil {
+		t.Fatalf("no p(answer) by layer:\n%s", c)
+	}
+	var p [4]float64
+	for i := range p {
+		p[i], _ = strconv.ParseFloat(m[2+i], 64)
+	}
+	t.Logf("p(%q) by layer: %v", m[1], p)
+	// The answer forms with depth: " States", unlikely after the first block, several times
+	// likelier after the last (measured: 0.018 and 0.184).
+	if m[1] != " States" || p[0] > maxEarlyLensProb || p[3] < minFinalLensProb || p[3] < 3*p[0] {
+		t.Errorf("p(%q) by layer %v: want \" States\", at most %.2f after layer 0, at least %.2f and 3 times that after layer 3", m[1], p, maxEarlyLensProb, minFinalLensProb)
+	}
+	// ... and is the top prediction at the last position only in the later layers.
+	has(t, "logit lens", c.plain[0], `(?m)^layer 2 .*␣States \(0\.\d\d\)\s*$`, `(?m)^layer 3 .*␣States \(0\.\d\d\)\s*$`)
+	if regexp.MustCompile(`(?m)^layer 0 .*␣States \(0\.\d\d\)\s*$`).MatchString(c.plain[0]) {
+		t.Errorf("\" States\" is already the top prediction after block 0; notebook 05's text says otherwise:\n%s", c.plain[0])
+	}
 	if len(c.plain) != 1 {
 		t.Fatalf("want one logit lens display:\n%s", c)
 	}
-	has(t, "logit lens", c.plain[0], `(?m)^layer\s+The\s+␣E\s+iff`, `(?m)^layer 0\s+\S`, `(?m)^layer 3\s+\S`, `\(\d\.\d\d\)`)
+	has(t, "logit lens", c.plain[0], `(?m)^layer\s+He\s+␣said`, `(?m)^layer 0\s+\S`, `(?m)^layer 3\s+\S`, `\(\d\.\d\d\)`)
 	has(t, "logit lens HTML", c.html[0], `class="gns-logitlens"`, `layer 3`)
 	checkHTML(t, "logit lens", c.html[0])
 }
 
-// TestNotebook06TransformerLensDemo: TransformerLens's main demo in gonnsight, on the tiny
-// model; each section's output and its relation (DLA's parts add up).
+// TestNotebook06TransformerLensDemo: TransformerLens's main demo in gonnsight, on the trained
+// model; each section's output and its relation (DLA's parts add up), and its induction head.
 func TestNotebook06TransformerLensDemo(t *testing.T) {
 	k := needKernel(t)
 	e := runNotebook(t, k, "06_transformerlens_demo.ipynb")
-	checkRunMetadata(t, e, tiny)
+	checkRunMetadata(t, e, trained)
+	n := promptTokens(t, ioi)
 	c := e.nb.cell(t, `"blocks.*.attn.hook_pattern", "blocks.*.hook_resid_post"`)
-	has(t, "cache", c.stdout, `(?m)^hook_pattern: \[1 4 14 14\] \[batch head query_pos key_pos\]$`, `(?m)^hook_resid_post: \[1 14 64\] \[batch pos embd\]$`)
+	has(t, "cache", c.stdout, fmt.Sprintf(`(?m)^hook_pattern: \[1 4 %d %d\] \[batch head query_pos key_pos\]$`, n, n),
+		fmt.Sprintf(`(?m)^hook_resid_post: \[1 %d 128\] \[batch pos embd\]$`, n))
 	c = e.nb.cell(t, "hook_z")
 	m := regexp.MustCompile(`(?m)^loss (\d+\.\d+), with head 0\.1 ablated (\d+\.\d+)$`).FindStringSubmatch(c.stdout)
 	if m == nil || m[1] == m[2] {
@@ -664,13 +757,25 @@ func TestNotebook06TransformerLensDemo(t *testing.T) {
 		t.Errorf("direct logit attribution's parts do not add up:\n%s", c)
 	}
 	c = e.nb.cell(t, "Diagonal(1-n)")
-	has(t, "induction", c.stdout, `(?m)^best induction score \d\.\d{3} at layer \d head \d$`)
+	score := number(t, "induction", c.stdout, `(?m)^best induction score (\d\.\d{3}) at layer \d head \d$`)
+	t.Logf("best induction score %.3f", score)
 	has(t, "induction", c.plain[0], `induction score`)
 	c = e.nb.cell(t, "lens.Show()")
 	if len(c.svg) != 1 {
 		t.Errorf("want the logit lens picture:\n%s", c)
 	}
 }
+
+// Thresholds on the trained model's structure (see the note above TestNotebook03), from the
+// committed run: induction score 0.034, copy gain -0.175 nats, logit diffs +11.1 / -9.9,
+// p(" States") 0.018 after block 0 and 0.184 after block 3.
+const (
+	maxInductionScore = 0.2
+	maxCopyGain       = 1.0
+	minAnswerDiff     = 5.0
+	maxEarlyLensProb  = 0.06
+	minFinalLensProb  = 0.1
+)
 
 // TestNotebookNbconvert runs the walkthrough through Jupyter's own `nbconvert --execute` and
 // compares its outputs with the Go runner's.
@@ -692,7 +797,7 @@ func TestNotebookNbconvert(t *testing.T) {
 	}
 	t.Logf("nbconvert --execute: %v", time.Since(start).Round(100*time.Millisecond))
 	nb := readNotebook(t, filepath.Join(outDir, "01_nbconvert.ipynb"))
-	checkWalkthrough(t, nb, tiny)
+	checkWalkthrough(t, nb, trained)
 
 	// Every cell of the walkthrough is deterministic: the same text from both clients.
 	a, b := goRun.nb.codeCells(), nb.codeCells()

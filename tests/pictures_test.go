@@ -87,11 +87,12 @@ func TestNotebookPictures(t *testing.T) {
 		want             []string // texts the picture must show
 	}
 	pics := []pic{
-		{"03_attention_patterns.ipynb", "model.RunWithCache(", []string{"layer 0, head 0", "query", "key", "attention weight", "␣Mary"}},
+		{"03_attention_patterns.ipynb", "model.RunWithCache(prompt", []string{"layer 0, head 0", "query", "key", "attention weight", "␣said"}},
 		{"03_attention_patterns.ipynb", "display.ShowAttentionOf(", []string{"layer 3, head 0", "layer 3, head 3", "attention weight"}},
-		{"04_activation_patching.ipynb", "display.ShowHeatmapOf(", []string{"patched layer", "patched position", "logit diff (Mary - John)", "layer 3"}},
-		{"04_activation_patching.ipynb", "experiments.PatchResidual(", []string{"layer", "position", "metric", "3 ␣Mary"}},
+		{"04_activation_patching.ipynb", "display.ShowHeatmapOf(", []string{"patched layer", "patched position", "logit diff (States - York)", "layer 3"}},
+		{"04_activation_patching.ipynb", "experiments.PatchResidual(", []string{"layer", "position", "metric", "4 ␣New"}},
 		{"05_logit_lens.ipynb", "display.ShowLogitLensOf(", []string{"layer", "input position", "p(top token)", "layer 3"}},
+		{"03_attention_patterns.ipynb", "Diagonal(1-n)", []string{"layer", "head", "induction score"}},
 		{"06_transformerlens_demo.ipynb", "Diagonal(1-n)", []string{"layer", "head", "induction score"}},
 	}
 	perNotebook := map[string]bool{}
@@ -168,7 +169,7 @@ func checkGoNotebook(t *testing.T, e *executed) {
 		t.Fatalf("%s: the first cell is not the run header:\n%s", e.out, src)
 	}
 	g, _ := e.nb.Metadata["gonnsight"].(map[string]any)
-	for _, want := range []string{"model `" + tiny + "`", "backend `", "gonnsight `" + g["version"].(string) + "`", " UTC"} {
+	for _, want := range []string{"model `" + trained + "`", "backend `", "gonnsight `" + g["version"].(string) + "`", " UTC"} {
 		if !strings.Contains(src, want) {
 			t.Errorf("%s: the run header lacks %q:\n%s", e.out, want, src)
 		}

@@ -166,7 +166,8 @@ commands:
 	fmt.Fprintf(w, `
 Models are local directories or Hugging Face hub ids (downloaded through HF_ENDPOINT into
 the Hugging Face cache; HF_HUB_OFFLINE=1 uses the cache only). The default model, %s,
-is a tiny random GPT-2 generated locally on first use. GOMLX_BACKEND picks the backend.
+is a small GPT-2 trained on the Brown Corpus that ships with gonnsight (gonnsight train
+made it; models/brown-gpt2/README.md); gonnsight/tiny-gpt2 is a tiny random one. GOMLX_BACKEND picks the backend.
 
 Run 'gonnsight help COMMAND' or 'gonnsight COMMAND -h' for a command's flags and examples.
 `, defaultModel)

@@ -12,8 +12,9 @@ import (
 	"github.com/gonnsight/gonnsight/nnsight"
 )
 
-// defaultModel is what --model defaults to: the tiny GPT-2 generated on first use.
-const defaultModel = gpt2.TinyID
+// defaultModel is what --model defaults to: the small GPT-2 trained on the Brown Corpus
+// that ships with gonnsight (models/brown-gpt2).
+const defaultModel = gpt2.DefaultID
 
 func modelFlag(fs *flag.FlagSet) *string {
 	return fs.String("model", defaultModel, "model: a local directory or a Hugging Face hub id (org/name[@revision])")

@@ -1,0 +1,141 @@
+package train
+
+import (
+	"math"
+	"math/rand/v2"
+
+	"github.com/gonnsight/gonnsight/tokenizer"
+)
+
+// Data is the tokenized corpus: documents joined by the end-of-text token.
+type Data struct {
+	Train, Val []int32
+	Vocab, EOS int
+	// TrainDocs and ValDocs name the corpus files of each part.
+	TrainDocs, ValDocs []string
+}
+
+// IsHeldOut says which documents are held out for validation: every 25th file (ca01, cb02,
+// ...: 20 of 500, 4 %, from every genre).
+func IsHeldOut(i int) bool { return i%25 == 0 }
+
+// Tokenize encodes the documents and splits them into training and held-out streams.
+func Tokenize(docs []Doc, tok *tokenizer.Tokenizer) *Data {
+	d := &Data{Vocab: tok.VocabSize(), EOS: tok.EOS()}
+	for i, doc := range docs {
+		ids := tok.Encode(doc.Text)
+		dst := &d.Train
+		if IsHeldOut(i) {
+			dst = &d.Val
+			d.ValDocs = append(d.ValDocs, doc.Name)
+		} else {
+			d.TrainDocs = append(d.TrainDocs, doc.Name)
+		}
+		for _, id := range ids {
+			*dst = append(*dst, int32(id))
+		}
+		*dst = append(*dst, int32(d.EOS))
+	}
+	return d
+}
+
+// Batch draws the rows of one training step: [batch, ctx+1] ids (inputs and, shifted by one,
+// targets). The rows depend only on the seed and the step, so a resumed run sees the same
+// batches as an uninterrupted one. A fraction repeat of the rows repeat a segment (random
+// tokens or a span of the corpus, 8 to ctx/4 tokens long) until the row is full: predicting
+// a repeat needs an induction head, and these rows make one worth learning early.
+func (d *Data) Batch(seed uint64, step, batch, ctx int, repeat float64) []int32 {
+	rng := rand.New(rand.NewPCG(seed, uint64(step)*0x9E3779B97F4A7C15+1))
+	n := ctx + 1
+	out := make([]int32, batch*n)
+	for b := 0; b < batch; b++ {
+		row := out[b*n : (b+1)*n]
+		if rng.Float64() >= repeat {
+			start := rng.IntN(len(d.Train) - n)
+			copy(row, d.Train[start:start+n])
+			continue
+		}
+		segLen := 8 + rng.IntN(ctx/4-8+1)
+		seg := make([]int32, segLen)
+		if rng.IntN(2) == 0 {
+			for i := range seg {
+				seg[i] = d.randomToken(rng)
+			}
+		} else {
+			start := rng.IntN(len(d.Train) - segLen)
+			copy(seg, d.Train[start:start+segLen])
+		}
+		for i := range row {
+			row[i] = seg[i%segLen]
+		}
+	}
+	return out
+}
+
+// randomToken is a uniformly drawn id other than end-of-text.
+func (d *Data) randomToken(rng *rand.Rand) int32 {
+	for {
+		if id := int32(rng.IntN(d.Vocab)); int(id) != d.EOS {
+			return id
+		}
+	}
+}
+
+// ValWindows cuts the held-out stream into consecutive windows of ctx+1 tokens (at most
+// max of them, evenly spread): the fixed set every evaluation uses.
+func (d *Data) ValWindows(ctx, max int) [][]int32 {
+	n := ctx + 1
+	total := len(d.Val) / n
+	if total == 0 {
+		return nil
+	}
+	if max <= 0 || max > total {
+		max = total
+	}
+	out := make([][]int32, max)
+	for i := range out {
+		start := (i * total / max) * n
+		out[i] = d.Val[start : start+n]
+	}
+	return out
+}
+
+// InductionRows are count rows of a random segment of segLen tokens (end-of-text excluded)
+// followed by the same segment again, drawn from seed: the induction test. A model that
+// copies has a much lower loss on the second copy than on the first.
+func InductionRows(vocab, eos, count, segLen int, seed uint64) [][]int32 {
+	rng := rand.New(rand.NewPCG(seed, 7))
+	out := make([][]int32, count)
+	for r := range out {
+		row := make([]int32, 2*segLen)
+		for i := 0; i < segLen; i++ {
+			for {
+				id := int32(rng.IntN(vocab))
+				if int(id) != eos {
+					row[i] = id
+					break
+				}
+			}
+			row[segLen+i] = row[i]
+		}
+		out[r] = row
+	}
+	return out
+}
+
+// UnigramLoss is the cross-entropy (nats per token) of the held-out stream under the
+// training stream's token frequencies (add-one smoothed): the loss of the best model that
+// ignores context, which a language model must beat. Targets are scored as in training:
+// every token after the first of a window.
+func (d *Data) UnigramLoss() float64 {
+	counts := make([]float64, d.Vocab)
+	for _, id := range d.Train {
+		counts[id]++
+	}
+	total := float64(len(d.Train)) + float64(d.Vocab)
+	sum := 0.0
+	for _, id := range d.Val {
+		sum -= math.Log((counts[id] + 1) / total)
+	}
+	return sum / float64(len(d.Val))
+}

@@ -1,0 +1,201 @@
+package train
+
+import (
+	"errors"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gonnsight/gonnsight/gpt2"
+	"github.com/gonnsight/gonnsight/internal/engine"
+)
+
+func TestDetag(t *testing.T) {
+	in := "\n\n\tThe/at jury/nn said/vbd ``/`` no/at evidence/nn ''/'' ,/, (/( it/pps said/vbd )/) ./.\n\n\n\tAtlanta's/np$ 1/2/cd mile/nn ./.\n"
+	want := "The jury said \"no evidence\", (it said).\nAtlanta's 1/2 mile.\n"
+	if got := Detag(in); got != want {
+		t.Errorf("Detag = %q\nwant    %q", got, want)
+	}
+}
+
+func TestInductionLosses(t *testing.T) {
+	// seg 4: first copy = indices 0..2, second copy = indices 4..6 (index 3 predicts the
+	// second copy's first token, which nothing announces).
+	row := []float32{1, 1, 1, 100, 0.5, 0.5, 0.5, 100}
+	first, second := InductionLosses([][]float32{row}, 4)
+	if first != 1 || second != 0.5 {
+		t.Errorf("InductionLosses = %g, %g; want 1, 0.5", first, second)
+	}
+}
+
+func TestBatchIsSeededAndRepeats(t *testing.T) {
+	d := &Data{Vocab: 50, EOS: 49}
+	for i := 0; i < 2000; i++ {
+		d.Train = append(d.Train, int32(i%49))
+	}
+	a, b := d.Batch(1, 7, 4, 32, 1), d.Batch(1, 7, 4, 32, 1)
+	if !equal32(a, b) {
+		t.Fatal("the same seed and step gave different batches")
+	}
+	if equal32(a, d.Batch(1, 8, 4, 32, 1)) {
+		t.Error("two steps gave the same batch")
+	}
+	// With repeat=1 every row is periodic with a period between 8 and ctx/4 (8 here).
+	for r := 0; r < 4; r++ {
+		row := a[r*33 : (r+1)*33]
+		ok := false
+		for p := 8; p <= 16 && !ok; p++ {
+			ok = true
+			for i := p; i < len(row); i++ {
+				if row[i] != row[i-p] {
+					ok = false
+					break
+				}
+			}
+		}
+		if !ok {
+			t.Errorf("row %d is not a repeated segment: %v", r, row)
+		}
+	}
+}
+
+func TestLRSchedule(t *testing.T) {
+	o := Defaults()
+	o.Steps, o.Warmup, o.LR, o.MinLR = 100, 10, 1, 0.1
+	if got := o.lr(5); math.Abs(got-0.5) > 1e-12 {
+		t.Errorf("lr(5) = %g, want 0.5 (warm-up)", got)
+	}
+	if got := o.lr(10); math.Abs(got-1) > 1e-12 {
+		t.Errorf("lr(10) = %g, want the peak 1", got)
+	}
+	if got := o.lr(100); math.Abs(got-0.1) > 1e-12 {
+		t.Errorf("lr(100) = %g, want the floor 0.1", got)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	o := Defaults()
+	o.Embd = 130
+	if err := o.Validate(); err == nil || !strings.Contains(err.Error(), "divisible") {
+		t.Errorf("Validate(embd 130, heads 4) = %v", err)
+	}
+	o = Defaults()
+	o.Repeat = 2
+	if err := o.Validate(); err == nil || !strings.Contains(err.Error(), "--repeat") {
+		t.Errorf("Validate(repeat 2) = %v", err)
+	}
+}
+
+// toyDocs is a corpus with structure a tiny model learns in a few steps.
+func toyDocs() []Doc {
+	var docs []Doc
+	words := strings.Fields("the jury said that the city of atlanta had a primary election and the county court was in session")
+	for i := 0; i < 50; i++ {
+		var b strings.Builder
+		for j := 0; j < 400; j++ {
+			b.WriteString(words[(i+j*j)%len(words)])
+			b.WriteString(" ")
+			if j%11 == 10 {
+				b.WriteString(".\n")
+			}
+		}
+		docs = append(docs, Doc{Name: "doc" + string(rune('a'+i%26)), Text: b.String()})
+	}
+	return docs
+}
+
+func tinyOptions() Options {
+	o := Defaults()
+	o.Vocab, o.Layers, o.Heads, o.Embd, o.Ctx, o.Batch, o.Steps = 300, 1, 2, 16, 32, 4, 6
+	o.Warmup, o.EvalEvery, o.EvalRows, o.CheckpointEvery, o.InductionSteps = 2, 3, 2, 2, 2
+	o.Name = "toy"
+	return o
+}
+
+// A run is a function of its options and corpus: the same bytes twice, and a run stopped
+// half-way and resumed gives the same bytes as an uninterrupted one.
+func TestRunIsReproducibleAndResumes(t *testing.T) {
+	docs := toyDocs()
+	dir := t.TempDir()
+	o := tinyOptions()
+	runTo := func(name string, stop func(int) bool) (*Report, error) {
+		o := o
+		o.Stop = stop
+		return Run(docs, o, filepath.Join(dir, name), filepath.Join(dir, name+"-work"), "test", &strings.Builder{})
+	}
+	repA, err := runTo("a", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runTo("b", func(step int) bool { return step == 3 }); !errors.Is(err, ErrInterrupted) {
+		t.Fatalf("stopped run: err = %v, want ErrInterrupted", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "b", "model.safetensors")); err == nil {
+		t.Fatal("a stopped run wrote a model")
+	}
+	repB, err := runTo("b", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !repB.Resumed || repA.Resumed {
+		t.Errorf("Resumed: a %v, b %v; want false, true", repA.Resumed, repB.Resumed)
+	}
+	sumA, _ := os.ReadFile(filepath.Join(dir, "a", "SHA256SUMS"))
+	sumB, _ := os.ReadFile(filepath.Join(dir, "b", "SHA256SUMS"))
+	if len(sumA) == 0 || string(sumA) != string(sumB) {
+		t.Errorf("uninterrupted and resumed runs differ:\n%s\n%s", sumA, sumB)
+	}
+	if len(repB.History) != o.Steps || repB.History[o.Steps-1].Val == 0 {
+		t.Errorf("history after resume: %d points, last %+v", len(repB.History), repB.History[len(repB.History)-1])
+	}
+	// Training lowered the loss and the model loads.
+	if h := repA.History; h[len(h)-1].Loss >= h[0].Loss {
+		t.Errorf("loss went from %g to %g", h[0].Loss, h[len(h)-1].Loss)
+	}
+	eng, err := engine.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gpt2.LoadDir(filepath.Join(dir, "a"), eng.Backend); err != nil {
+		t.Errorf("the trained model does not load: %v", err)
+	}
+	for _, f := range []string{"README.md", "loss.svg", "training.json", "heldout.txt"} {
+		if _, err := os.Stat(filepath.Join(dir, "a", f)); err != nil {
+			t.Error(err)
+		}
+	}
+	// Redraw rewrites the card from training.json and leaves the model alone.
+	card := filepath.Join(dir, "a", "README.md")
+	before, _ := os.ReadFile(card)
+	if err := os.WriteFile(card, []byte("stale"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := Redraw(filepath.Join(dir, "a")); err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := os.ReadFile(card); string(after) != string(before) {
+		t.Errorf("Redraw wrote another card than the run:\n%s\nvs\n%s", after, before)
+	}
+	if err := WriteSums(filepath.Join(dir, "b")); err != nil {
+		t.Fatal(err)
+	}
+	// Other options do not resume a checkpoint they did not make.
+	o.Seed++
+	if _, err := runTo("a", nil); err == nil || !strings.Contains(err.Error(), "other options") {
+		t.Errorf("resuming with another seed: err = %v", err)
+	}
+}
+
+func equal32(a, b []int32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
