@@ -134,7 +134,7 @@ func TestKernelThroughJupyterClient(t *testing.T) {
 		checkHTML(t, s.Name, html)
 		return plain, html
 	}
-	n := promptTokens(t, "The Eiffel Tower is in the city of")
+	n := promptTokensOf(t, "gonnsight/tiny-gpt2", "The Eiffel Tower is in the city of") // kernel_client.py's model
 
 	okStep("declare")
 	// (a) Save a value and print it.

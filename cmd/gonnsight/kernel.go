@@ -82,7 +82,7 @@ func init() {
 					extra["backend_reason"] = eng.Reason
 					if kernel.UsesOwnHost(true) {
 						// Cells run on the kernel's model host, which picks its backend as this
-						// process did; they print "remote(NAME) at unix:...".
+						// process did; they print "remote(NAME) on the local model host".
 						extra["backend"] = "remote(" + eng.Name + ")"
 						extra["backend_reason"] = "the kernel's model host; its backend: " + eng.Reason
 					}

@@ -278,7 +278,14 @@ func (r *residentBuffer) ToFlatData(flat any) error {
 func (b *Backend) HostBackend() string { return b.hostName }
 
 func (b *Backend) Name() string { return "remote" }
+
+// String names the backend in results and notebooks. A Unix socket's path is private and
+// differs per kernel session, so it is left out (Description has it): the same notebook prints
+// the same text in every run.
 func (b *Backend) String() string {
+	if strings.HasPrefix(b.Client.Addr, "unix:") {
+		return fmt.Sprintf("remote(%s) on the local model host", b.hostName)
+	}
 	return fmt.Sprintf("remote(%s) at %s", b.hostName, b.Client.Addr)
 }
 func (b *Backend) Description() string {
