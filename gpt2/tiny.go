@@ -50,9 +50,9 @@ func (o TinyOptions) Config() Config {
 	return c
 }
 
-// maxTinyParams bounds the size of a model MakeTiny generates (in memory, twice): 2^28
-// parameters, 1 GiB of float32.
-const maxTinyParams = 1 << 28
+// maxTinyParams bounds the size of a model MakeTiny generates (in memory, twice): 2^29
+// parameters, 2 GiB of float32 (a random GPT-2 medium, 355 M, fits for benchmarks).
+const maxTinyParams = 1 << 29
 
 // MakeTiny writes a deterministic, randomly initialised GPT-2 in Hugging Face's layout to
 // dir: config.json, model.safetensors (keys named as in openai-community/gpt2, e.g.

@@ -31,19 +31,23 @@ func init() {
 			torch := fs.Bool("torch", false, "also run tests/reference/bench_torch.py (/usr/bin/python3 with PyTorch) "+
 				"on the same workloads, alternating with gonnsight, and print the ratios")
 			python := fs.String("python", "/usr/bin/python3", "the Python with PyTorch, for --torch")
+			hostModel := fs.String("host-model", "small", "the random GPT-2 the host workload serves: small (500 MB) or medium (1.4 GB)")
 			return func(args []string) error {
-				return benchCommand(args, *backends, *shapes, *reps, *only, *traceShape, *torch, *python)
+				return benchCommand(args, *backends, *shapes, *reps, *only, *traceShape, *torch, *python, *hostModel)
 			}
 		},
 	})
 }
 
-func benchCommand(args []string, backends, shapeList string, reps int, only, traceShape string, torch bool, python string) error {
+func benchCommand(args []string, backends, shapeList string, reps int, only, traceShape string, torch bool, python, hostModel string) error {
 	bench.RunChild() // as the load-measuring child of another `gonnsight bench`, exit here
 	if err := noArgs(args); err != nil {
 		return err
 	}
-	cfg := bench.Config{Reps: reps, Torch: torch, Python: python, ChildArgs: []string{"bench"}, Log: stderr}
+	if hostModel != "small" && hostModel != "medium" {
+		return usageErrorf("--host-model %q: want small or medium", hostModel)
+	}
+	cfg := bench.Config{Reps: reps, Torch: torch, Python: python, ChildArgs: []string{"bench"}, Log: stderr, HostModel: hostModel}
 	if backends != "" {
 		avail := bench.Backends()
 		for _, b := range strings.Split(backends, ",") {

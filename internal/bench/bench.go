@@ -475,6 +475,9 @@ type Config struct {
 	ChildArgs []string
 	// Log receives progress lines (nil: none).
 	Log io.Writer
+	// HostModel is the size of the random GPT-2 the host workload serves: "small" (default,
+	// 124 M parameters, 500 MB) or "medium" (355 M, 1.4 GB).
+	HostModel string
 }
 
 func (c *Config) defaults() {
@@ -753,37 +756,62 @@ func Machine() string {
 }
 
 // ModelDir is where EnsureModelDir keeps the 500 MB random GPT-2 small used by the load
-// measurement: $GONNSIGHT_HOME/bench/gpt2-small-random, or the user cache directory.
-func ModelDir() string {
+// and host measurements.
+func ModelDir() string { return modelDirOf("small") }
+
+func modelDirOf(size string) string {
+	name := "gpt2-" + size + "-random"
 	if h := os.Getenv("GONNSIGHT_HOME"); h != "" {
-		return filepath.Join(h, "bench", "gpt2-small-random")
+		return filepath.Join(h, "bench", name)
 	}
 	base, err := os.UserCacheDir()
 	if err != nil {
 		base = os.TempDir()
 	}
-	return filepath.Join(base, "gonnsight", "bench", "gpt2-small-random")
+	return filepath.Join(base, "gonnsight", "bench", name)
 }
 
 // EnsureModelDir writes GPT-2 small with random weights (seed Seed) in Hugging Face's layout
-// to ModelDir once, and returns the directory.
-func EnsureModelDir(log io.Writer) (string, error) {
-	dir := ModelDir()
-	if st, err := os.Stat(filepath.Join(dir, "model.safetensors")); err == nil && st.Size() > 400<<20 {
+// once, and returns its directory.
+func EnsureModelDir(log io.Writer) (string, error) { return ensureModelDirOf("small", log) }
+
+// sizedConfig is GPT-2's config of a size: "small" or "medium".
+func sizedConfig(size string) (gpt2.Config, error) {
+	c := gpt2.Small()
+	switch size {
+	case "", "small":
+	case "medium":
+		c.NLayer, c.NEmbd, c.NHead = 24, 1024, 16
+	default:
+		return c, fmt.Errorf("model size %q: want small or medium", size)
+	}
+	return c, nil
+}
+
+func ensureModelDirOf(size string, log io.Writer) (string, error) {
+	c, err := sizedConfig(size)
+	if err != nil {
+		return "", err
+	}
+	if size == "" {
+		size = "small"
+	}
+	dir := modelDirOf(size)
+	want := int64(c.NumParams()*4) * 9 / 10
+	if st, err := os.Stat(filepath.Join(dir, "model.safetensors")); err == nil && st.Size() > want {
 		return dir, nil
 	}
 	if log != nil {
-		fmt.Fprintf(log, "bench: writing GPT-2 small with random weights to %s\n", dir)
+		fmt.Fprintf(log, "bench: writing GPT-2 %s with random weights to %s\n", size, dir)
 	}
 	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 		return "", err
 	}
-	tmp, err := os.MkdirTemp(filepath.Dir(dir), ".gpt2-small-*")
+	tmp, err := os.MkdirTemp(filepath.Dir(dir), ".gpt2-"+size+"-*")
 	if err != nil {
 		return "", err
 	}
 	defer os.RemoveAll(tmp)
-	c := gpt2.Small()
 	if err := gpt2.MakeTiny(tmp, gpt2.TinyOptions{Layers: c.NLayer, Heads: c.NHead, Embd: c.NEmbd, Positions: c.NPositions, Seed: Seed}); err != nil {
 		return "", err
 	}

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -34,6 +35,7 @@ var CellShape = Shape{1, 8}
 // HostReport holds the host measurements, all taken in one run, interleaved.
 type HostReport struct {
 	Backend string
+	Model   string // what the host served
 	// New processes, exec to exit: an empty one, one that loads the model and runs a traced
 	// 1×8 forward, one that runs the same trace through the host (model already resident).
 	Empty, InProc, ViaHost Stats
@@ -134,7 +136,7 @@ func (r *run) host() error {
 // runHost measures the host on backend b.
 func runHost(cfg Config, b string) (*HostReport, error) {
 	logf := func(format string, args ...any) { fmt.Fprintf(cfg.Log, format+"\n", args...) }
-	dir, err := EnsureModelDir(cfg.Log)
+	dir, err := ensureModelDirOf(cfg.HostModel, cfg.Log)
 	if err != nil {
 		return nil, err
 	}
@@ -163,7 +165,7 @@ func runHost(cfg Config, b string) (*HostReport, error) {
 	defer cancel()
 	go h.Serve(ctx, ul)
 	go h.Serve(ctx, tl)
-	rep := &HostReport{Backend: b, RSSBefore: h.Stats().RSSBytes}
+	rep := &HostReport{Backend: b, Model: "GPT-2 " + cmp.Or(cfg.HostModel, "small") + ", random weights", RSSBefore: h.Stats().RSSBytes}
 	hostEnv := []string{remote.EnvRemote + "=unix:" + sock, remote.EnvToken + "=" + token, engine.EnvBackend + "=" + b}
 	localEnv := []string{remote.EnvRemote + "=", engine.EnvBackend + "=" + b}
 
@@ -268,7 +270,7 @@ func (r *HostReport) Markdown() string {
 		{"generation through the host (the cache stays there)", Millis(r.GenHost.Median()), signedMillis(r.GenHost.Median() - r.GenLocal.Median())},
 	}
 	var b strings.Builder
-	b.WriteString(Markdown([]string{"model host, " + r.Backend + " (median)", "ms", "minus its baseline, ms"}, rows))
+	b.WriteString(Markdown([]string{"model host, " + r.Backend + ", " + r.Model + " (median)", "ms", "minus its baseline, ms"}, rows))
 	b.WriteString("\n")
 	mem := [][]string{
 		{"host RSS before any model", mb(r.RSSBefore)},
