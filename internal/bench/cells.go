@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -20,6 +21,7 @@ const WCells = "cells"
 // CellsReport holds the per-cell times `gonnsight run` recorded.
 type CellsReport struct {
 	Backend                        string
+	Model                          string // the random GPT-2's size
 	EmptyHost, TraceHost           Stats
 	EmptyInProcess, TraceInProcess Stats
 	Pairs                          int
@@ -72,7 +74,7 @@ func runCells(cfg Config, b string) (*CellsReport, error) {
 	if err != nil {
 		return nil, fmt.Errorf("run from gonnsight's source tree (the kernel's cells build against it): %w", err)
 	}
-	dir, err := EnsureModelDir(cfg.Log)
+	dir, err := ensureModelDirOf(cfg.HostModel, cfg.Log)
 	if err != nil {
 		return nil, err
 	}
@@ -95,7 +97,7 @@ func runCells(cfg Config, b string) (*CellsReport, error) {
 	if err := cellsNotebook(nbPath, dir, pairs); err != nil {
 		return nil, err
 	}
-	rep := &CellsReport{Backend: b, Pairs: pairs}
+	rep := &CellsReport{Backend: b, Pairs: pairs, Model: cmp.Or(cfg.HostModel, "small")}
 	runs := max(1, cfg.Reps/2)
 	for r := 0; r < runs; r++ {
 		for _, withHost := range []bool{true, false} {
@@ -165,10 +167,10 @@ func (r *CellsReport) Markdown() string {
 	eh, th, ei, ti := r.EmptyHost.Median(), r.TraceHost.Median(), r.EmptyInProcess.Median(), r.TraceInProcess.Median()
 	rows := [][]string{
 		{"empty cell", Millis(ei), Millis(eh)},
-		{"trace cell (traced 1×8 forward of the 500 MB model)", Millis(ti), Millis(th)},
+		{"trace cell (traced 1×8 forward of the model)", Millis(ti), Millis(th)},
 		{"trace cell minus empty cell", Millis(ti - ei), Millis(th - eh)},
 	}
-	return Markdown([]string{fmt.Sprintf("notebook cells through the kernel, %s (median of %d, ms)", r.Backend, len(r.EmptyHost.Samples)), "in-process", "kernel's model host"}, rows)
+	return Markdown([]string{fmt.Sprintf("notebook cells through the kernel, %s, GPT-2 %s (median of %d, ms)", r.Backend, r.Model, len(r.EmptyHost.Samples)), "in-process", "kernel's model host"}, rows)
 }
 
 // cells is the WCells step of a run.
