@@ -38,6 +38,12 @@ func (t *Transposes) Feed(b compute.Backend, name string, shape shapes.Shape, we
 	if !found || !src.Shape().Equal(shapes.Make(shape.DType, rows, cols)) {
 		return nil, false, nil
 	}
+	if d, ok := b.(weightDeriver); ok {
+		// A backend that holds the weight elsewhere (a model host) derives the copy there.
+		if t, ok := d.DerivedWeight(src, name, shape); ok {
+			return t, true, nil
+		}
+	}
 	key := weak.Make(src)
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -96,4 +102,10 @@ func transpose(in, out []float32, rows, cols int) {
 		})
 	}
 	wg.Wait()
+}
+
+// weightDeriver is a backend that can derive a weight from one it holds (the remote backend:
+// the model host transposes its resident copy, so nothing travels).
+type weightDeriver interface {
+	DerivedWeight(base *tensors.Tensor, name string, shape shapes.Shape) (*tensors.Tensor, bool)
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gonnsight/gonnsight/edit"
 	"github.com/gonnsight/gonnsight/internal/engine"
-	"github.com/gonnsight/gonnsight/internal/remote"
 	"github.com/gonnsight/gonnsight/module"
 )
 
@@ -255,16 +254,6 @@ func (m *Model) execute(tr *trace, batch *Batch, edits []*edit.Edit, gs *genStat
 			var i int
 			if _, err := fmt.Sscanf(name, "cache.%d", &i); err == nil && i >= 0 && i < len(gs.state) {
 				return gs.state[i], nil
-			}
-		}
-		if rb, ok := m.eng.Backend.(*remote.Backend); ok {
-			// The host derives the transposed copy from its resident weight: nothing travels.
-			if base, isT := strings.CutSuffix(name, module.TransposedSuffix); isT {
-				if w, ok := m.weights[base]; ok {
-					if t, ok := rb.DerivedWeight(w, name, shape); ok {
-						return t, nil
-					}
-				}
 			}
 		}
 		t, ok, err := transposes.Feed(m.eng.Backend, name, shape, func(base string) (*tensors.Tensor, bool) {
