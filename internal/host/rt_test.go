@@ -14,15 +14,7 @@ import (
 // BenchmarkRoundTrip: a traced 1×8 forward of the 500 MB model (written by `gonnsight
 // bench`) in-process and through a host, with the host's own time beside it.
 func BenchmarkRoundTrip(b *testing.B) {
-	dir := bench.ModelDir()
-	if _, err := os.Stat(filepath.Join(dir, "model.safetensors")); err != nil {
-		b.Skip("no bench model: run `gonnsight bench --only host` once")
-	}
-	th := startHost(b, host.Config{ModelDirs: []string{filepath.Dir(dir)}})
-	models := map[string]*nnsight.Model{
-		"local": nnsight.LanguageModel(dir, nnsight.WithBackend("go")),
-		"host":  nnsight.LanguageModel(dir, nnsight.WithEngine(th.engine(b))),
-	}
+	th, models := benchModels(b)
 	for _, mode := range []string{"local", "host"} {
 		m := models[mode]
 		if err := bench.Traced(m, bench.CellShape, 2); err != nil {
@@ -49,15 +41,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 
 // BenchmarkGenerate: 8 greedy tokens with the KV cache, in-process and through a host.
 func BenchmarkGenerate(b *testing.B) {
-	dir := bench.ModelDir()
-	if _, err := os.Stat(filepath.Join(dir, "model.safetensors")); err != nil {
-		b.Skip("no bench model: run `gonnsight bench --only host` once")
-	}
-	th := startHost(b, host.Config{ModelDirs: []string{filepath.Dir(dir)}})
-	models := map[string]*nnsight.Model{
-		"local": nnsight.LanguageModel(dir, nnsight.WithBackend("go")),
-		"host":  nnsight.LanguageModel(dir, nnsight.WithEngine(th.engine(b))),
-	}
+	th, models := benchModels(b)
 	for _, mode := range []string{"local", "host"} {
 		m := models[mode]
 		gen := func() error {
@@ -81,5 +65,18 @@ func BenchmarkGenerate(b *testing.B) {
 				b.ReportMetric(float64(s1.ServeNanos-s0.ServeNanos)/float64(b.N)/1e6, "serve-ms/op")
 			}
 		})
+	}
+}
+
+// benchModels is the bench's 500 MB model in-process ("local") and through a new host ("host").
+func benchModels(b *testing.B) (*testHost, map[string]*nnsight.Model) {
+	dir := bench.ModelDir()
+	if _, err := os.Stat(filepath.Join(dir, "model.safetensors")); err != nil {
+		b.Skip("no bench model: run `gonnsight bench --only host` once")
+	}
+	th := startHost(b, host.Config{ModelDirs: []string{filepath.Dir(dir)}})
+	return th, map[string]*nnsight.Model{
+		"local": nnsight.LanguageModel(dir, nnsight.WithBackend("go")),
+		"host":  nnsight.LanguageModel(dir, nnsight.WithEngine(th.engine(b))),
 	}
 }
