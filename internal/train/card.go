@@ -4,12 +4,14 @@ import (
 	"fmt"
 	"html"
 	"math"
+	"slices"
 	"strings"
 	"time"
 )
 
-// LossSVG draws the training loss (a 50-step moving average), the held-out loss at each
-// evaluation, and the unigram baseline, against the step.
+// LossSVG draws the training loss (a 50-step moving average), the held-out loss and the
+// loss on the second copy of repeated random tokens at each evaluation (it falls when an
+// induction head forms), and the unigram baseline, against the step.
 func LossSVG(hist []Point, unigram float64) []byte {
 	const W, H, left, right, top, bottom = 640.0, 360.0, 56.0, 20.0, 24.0, 44.0
 	pw, ph := W-left-right, H-top-bottom
@@ -31,6 +33,9 @@ func LossSVG(hist []Point, unigram float64) []byte {
 		lo, hi = math.Min(lo, smooth[i]), math.Max(hi, smooth[i])
 		if p.Val > 0 {
 			lo, hi = math.Min(lo, p.Val), math.Max(hi, p.Val)
+		}
+		if p.Copy > 0 {
+			lo, hi = math.Min(lo, p.Copy), math.Max(hi, p.Copy)
 		}
 	}
 	if unigram > 0 {
@@ -72,15 +77,21 @@ func LossSVG(hist []Point, unigram float64) []byte {
 			fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="3" fill="#d62728"><title>step %d: held-out %.3f</title></circle>`+"\n", x(float64(p.Step)), y(p.Val), p.Step, p.Val)
 		}
 	}
+	for _, p := range hist {
+		if p.Copy > 0 {
+			fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="6" height="6" fill="#2ca02c"><title>step %d: second copy %.3f</title></rect>`+"\n", x(float64(p.Step))-3, y(p.Copy)-3, p.Step, p.Copy)
+		}
+	}
 	if unigram > 0 {
 		fmt.Fprintf(&b, `<line x1="%g" x2="%g" y1="%.1f" y2="%.1f" stroke="#777" stroke-dasharray="5 4"/>`+"\n", left, left+pw, y(unigram), y(unigram))
 	}
 	// Legend, in the top right corner of the plot (the curves fall from the top left).
 	lx, ly := left+pw-200, top+8
-	fmt.Fprintf(&b, `<rect x="%g" y="%g" width="192" height="62" fill="white" fill-opacity="0.9" stroke="#ccc"/>`+"\n", lx-6, ly-4)
+	fmt.Fprintf(&b, `<rect x="%g" y="%g" width="192" height="80" fill="white" fill-opacity="0.9" stroke="#ccc"/>`+"\n", lx-6, ly-4)
 	fmt.Fprintf(&b, `<line x1="%g" x2="%g" y1="%g" y2="%g" stroke="#1f77b4" stroke-width="1.5"/><text x="%g" y="%g">training (50-step mean)</text>`+"\n", lx, lx+16, ly+8, ly+8, lx+22, ly+12)
 	fmt.Fprintf(&b, `<circle cx="%g" cy="%g" r="3" fill="#d62728"/><text x="%g" y="%g">held-out</text>`+"\n", lx+8, ly+26, lx+22, ly+30)
 	fmt.Fprintf(&b, `<line x1="%g" x2="%g" y1="%g" y2="%g" stroke="#777" stroke-dasharray="5 4"/><text x="%g" y="%g">unigram baseline %s</text>`+"\n", lx, lx+16, ly+44, ly+44, lx+22, ly+48, html.EscapeString(fmt.Sprintf("%.2f", unigram)))
+	fmt.Fprintf(&b, `<rect x="%g" y="%g" width="6" height="6" fill="#2ca02c"/><text x="%g" y="%g">repeated tokens, second copy</text>`+"\n", lx+5, ly+59, lx+22, ly+66)
 	b.WriteString("</svg>\n")
 	return []byte(b.String())
 }
@@ -125,11 +136,27 @@ func Card(r *Report) string {
 	p("## Training\n\n")
 	p("- Tokenizer: byte-level BPE learnt on the training documents with gonnsight's `tokenizer.Train` (GPT-2's pre-tokenizer and byte alphabet, `<|endoftext|>` the last id %d). Why not GPT-2's 50257 tokens: with n_embd %d their embedding alone would be %.1f M parameters (%.0f %% of the model) and the output softmax would cost %d× this one's per token on 2 cores; %d tokens cover the training documents with %.2f tokens per word (%d tokens for %d words, punctuation attached). The cost: token ids differ from GPT-2's, so prompts and token-level results do not transfer to `openai-community/gpt2`, and rare words split into more pieces.\n",
 		o.Vocab-1, o.Embd, float64(50257*o.Embd)/1e6, 100*float64(50257*o.Embd)/(float64(r.Params)-float64(o.Vocab*o.Embd)+float64(50257*o.Embd)), 50257/o.Vocab, o.Vocab, float64(r.TrainTokens)/float64(max(1, r.TrainWords)), r.TrainTokens, r.TrainWords)
-	p("- Model: GPT-2 exactly (pre-norm blocks, gelu_new, tied `lm_head`, learned positions), Hugging Face's initialisation, no dropout.\n")
-	p("- Optimiser: AdamW (β = 0.9, 0.95, weight decay %g on matrices and embeddings), gradient norm clipped at 1, learning rate %g after %d warm-up steps, cosine decay to %g; %d steps of %d rows × %d tokens (%.1f M tokens, %.1f passes over the training stream); seed %d.\n",
-		o.WeightDecay, o.LR, o.Warmup, o.MinLR, o.Steps, o.Batch, o.Ctx, float64(o.Steps*o.Batch*o.Ctx)/1e6, float64(o.Steps*o.Batch*o.Ctx)/float64(r.TrainTokens), o.Seed)
-	p("- Induction: during the first %d steps every row, then %.0f %% of the rows, are a segment (8 to %d tokens: random tokens or a span of the corpus, half each) repeated until the row is full, so that copying what followed an earlier occurrence pays off early; induction heads would otherwise need far more text than this budget. (Without the all-repeat start, two runs (25 %% of the rows, segments of up to 64 tokens, learning rate 0.002; then 50 %% of the rows, learning rate 0.003) had formed none by steps 600 and 760 and were stopped.)\n\n",
-		o.InductionSteps, 100*o.Repeat, o.Ctx/4)
+	posInit := "Hugging Face's initialisation"
+	if o.PosInit == "sinusoid" {
+		posInit = "Hugging Face's initialisation except the positions, which start as the original Transformer's sines and cosines (scaled to the same spread)"
+	}
+	p("- Model: GPT-2 exactly (pre-norm blocks, gelu_new, tied `lm_head`, learned positions), %s, no dropout.\n", posInit)
+	decayOn := "matrices and token embeddings, not on positions"
+	if !o.NoPositionDecay {
+		decayOn = "matrices and embeddings"
+	}
+	p("- Optimiser: AdamW (β = 0.9, 0.95, weight decay %g on %s), gradient norm clipped at 1, learning rate %g after %d warm-up steps, cosine decay to %g; %d steps of %d rows × %d tokens (%.1f M tokens, %.1f passes over the training stream); seed %d.\n",
+		o.WeightDecay, decayOn, o.LR, o.Warmup, o.MinLR, o.Steps, o.Batch, o.Ctx, float64(o.Steps*o.Batch*o.Ctx)/1e6, float64(o.Steps*o.Batch*o.Ctx)/float64(r.TrainTokens), o.Seed)
+	if o.ShortSteps > 0 {
+		p("- Short rows first: the first %d steps are %d rows of %d tokens, each a segment of 3 to %d tokens repeated (at the start attention is spread evenly over the context, so the pull towards one earlier position is about 1/context).\n",
+			o.ShortSteps, o.ShortBatch, o.ShortCtx, o.ShortCtx/2)
+	}
+	p("- Induction: during the first %d steps every row, then %.0f %% of the rows, are a segment (%d to %d tokens: random tokens or a span of the corpus, half each) repeated until the row is full, so that copying what followed an earlier occurrence pays off early; induction heads would otherwise need far more text than this budget.",
+		o.InductionSteps, 100*o.Repeat, o.SegMin, o.SegMax)
+	if len(r.History) > 0 && slices.ContainsFunc(r.History, func(p Point) bool { return p.Copy > 0 }) {
+		p(" `training.json` records, every %d steps, the loss on the second copy of 16 repeated random segments (the green squares of the picture): it falls when an induction head forms.", o.EvalEvery)
+	}
+	p("\n\n")
 	p("## Quality\n\n")
 	p("| metric | value |\n| --- | --- |\n")
 	p("| held-out loss (%d tokens, %d-token windows) | %.3f nats/token (perplexity %.1f) |\n", m.ValTokens, o.Ctx, m.ValLoss, math.Exp(m.ValLoss))

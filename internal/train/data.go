@@ -39,12 +39,21 @@ func Tokenize(docs []Doc, tok *tokenizer.Tokenizer) *Data {
 	return d
 }
 
+// Mix is what one step's rows look like.
+type Mix struct {
+	Batch, Ctx int     // rows of ctx+1 tokens
+	Repeat     float64 // the fraction of rows that repeat a segment
+	SegMin     int     // segment lengths, SegMin to SegMax tokens
+	SegMax     int
+}
+
 // Batch draws the rows of one training step: [batch, ctx+1] ids (inputs and, shifted by one,
 // targets). The rows depend only on the seed and the step, so a resumed run sees the same
 // batches as an uninterrupted one. A fraction repeat of the rows repeat a segment (random
-// tokens or a span of the corpus, 8 to ctx/4 tokens long) until the row is full: predicting
-// a repeat needs an induction head, and these rows make one worth learning early.
-func (d *Data) Batch(seed uint64, step, batch, ctx int, repeat float64) []int32 {
+// tokens or a span of the corpus, SegMin to SegMax tokens long) until the row is full:
+// predicting a repeat needs an induction head, and these rows make one worth learning early.
+func (d *Data) Batch(seed uint64, step int, m Mix) []int32 {
+	batch, ctx, repeat := m.Batch, m.Ctx, m.Repeat
 	rng := rand.New(rand.NewPCG(seed, uint64(step)*0x9E3779B97F4A7C15+1))
 	n := ctx + 1
 	out := make([]int32, batch*n)
@@ -55,7 +64,7 @@ func (d *Data) Batch(seed uint64, step, batch, ctx int, repeat float64) []int32 
 			copy(row, d.Train[start:start+n])
 			continue
 		}
-		segLen := 8 + rng.IntN(ctx/4-8+1)
+		segLen := m.SegMin + rng.IntN(m.SegMax-m.SegMin+1)
 		seg := make([]int32, segLen)
 		if rng.IntN(2) == 0 {
 			for i := range seg {

@@ -106,6 +106,7 @@ type bar struct {
 	start, last time.Time
 	first       int
 	lastVal     float64
+	lastCopy    float64
 	ema         float64
 }
 
@@ -113,7 +114,7 @@ func newBar(w io.Writer, total int) *bar {
 	return &bar{w: w, total: total, start: time.Now(), first: -1}
 }
 
-func (b *bar) update(step int, loss, val float64) {
+func (b *bar) update(step int, loss, val, copyLoss float64) {
 	if b.first < 0 {
 		b.first = step - 1
 		b.ema = loss
@@ -121,6 +122,9 @@ func (b *bar) update(step int, loss, val float64) {
 	b.ema = 0.95*b.ema + 0.05*loss
 	if val > 0 {
 		b.lastVal = val
+	}
+	if copyLoss > 0 {
+		b.lastCopy = copyLoss
 	}
 	if time.Since(b.last) < 500*time.Millisecond && step != b.total {
 		return
@@ -134,6 +138,9 @@ func (b *bar) update(step int, loss, val float64) {
 		step, b.total, 100*step/b.total, b.ema)
 	if b.lastVal > 0 {
 		line += fmt.Sprintf("  held-out %.3f", b.lastVal)
+	}
+	if b.lastCopy > 0 {
+		line += fmt.Sprintf("  copy %.2f", b.lastCopy)
 	}
 	if rate > 0 {
 		left := time.Duration(float64(b.total-step)/rate) * time.Second
@@ -154,6 +161,13 @@ func Redraw(dir string) error {
 	var rep Report
 	if err := json.Unmarshal(data, &rep); err != nil {
 		return fmt.Errorf("%s: %w", filepath.Join(dir, "training.json"), err)
+	}
+	// Runs made before these options had their values.
+	if rep.Options.SegMax == 0 {
+		rep.Options.SegMin, rep.Options.SegMax = 8, rep.Options.Ctx/4
+	}
+	if rep.Options.PosInit == "" {
+		rep.Options.PosInit = "normal"
 	}
 	if err := os.WriteFile(filepath.Join(dir, "loss.svg"), LossSVG(rep.History, rep.Metrics.UnigramLoss), 0o644); err != nil {
 		return err

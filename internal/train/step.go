@@ -23,11 +23,13 @@ type Param struct {
 }
 
 // Params lists the model's parameters in the module tree's order (the order of the
-// initial weights, gpt2.InitWeights).
-func Params(cfg gpt2.Config) []Param {
+// initial weights, gpt2.InitWeights); weight decay applies to the matrices and the token
+// embeddings, and to the position embeddings when decayPositions.
+func Params(cfg gpt2.Config, decayPositions bool) []Param {
 	var out []Param
 	for _, t := range gpt2.InitWeights(cfg, 0) {
-		out = append(out, Param{Name: t.Name, Shape: t.Shape, Decay: len(t.Shape) == 2})
+		decay := len(t.Shape) == 2 && (decayPositions || t.Name != "wpe.weight")
+		out = append(out, Param{Name: t.Name, Shape: t.Shape, Decay: decay})
 	}
 	return out
 }
@@ -35,16 +37,20 @@ func Params(cfg gpt2.Config) []Param {
 // Hyper are the optimiser's settings: AdamW with a global gradient-norm clip.
 type Hyper struct {
 	Beta1, Beta2, Eps, WeightDecay, Clip float64
+	DecayPositions                       bool // weight decay on the position embeddings too
 }
 
 // programs are the compiled graphs of one configuration: a training step and an evaluation.
 type programs struct {
-	cfg    gpt2.Config
-	params []Param
-	hyper  Hyper
-	step   *g.Graph // params, m, v, [lr, 1-beta1^t, 1-beta2^t], ids -> params, m, v, loss, grad norm
-	eval   *g.Graph // params, ids -> per-token loss [batch, ctx]
-	evalB  int
+	backend compute.Backend
+	cfg     gpt2.Config
+	params  []Param
+	hyper   Hyper
+	// steps by [rows, context]: params, m, v, [lr, 1-beta1^t, 1-beta2^t], ids -> params, m,
+	// v, loss, grad norm
+	steps map[[2]int]*g.Graph
+	eval  *g.Graph // params, ids -> per-token loss [batch, ctx]
+	evalB int
 }
 
 // forwardLoss runs the GPT-2 module tree on ids[:, :-1] and returns the per-token
@@ -74,15 +80,43 @@ func forwardLoss(cfg gpt2.Config, params []*g.Node, names []string, ids *g.Node)
 }
 
 func newPrograms(b compute.Backend, cfg gpt2.Config, hp Hyper, batch, evalBatch int) (*programs, error) {
-	p := &programs{cfg: cfg, params: Params(cfg), hyper: hp, evalB: evalBatch}
+	p := &programs{backend: b, cfg: cfg, params: Params(cfg, hp.DecayPositions), hyper: hp, evalB: evalBatch, steps: map[[2]int]*g.Graph{}}
+	if err := p.addStep(batch, cfg.NPositions); err != nil {
+		return nil, err
+	}
+	err := engine.Catch(func() error {
+		ge := g.NewGraph(b, "eval")
+		we := make([]*g.Node, len(p.params))
+		for i, pr := range p.params {
+			we[i] = g.Parameter(ge, "w."+pr.Name, shapes.Make(dtypes.Float32, pr.Shape...))
+		}
+		eids := g.Parameter(ge, "ids", shapes.Make(dtypes.Int32, evalBatch, cfg.NPositions+1))
+		if err := ge.Compile(forwardLoss(cfg, we, p.names(), eids)); err != nil {
+			return err
+		}
+		p.eval = ge
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("building the evaluation graph: %w", err)
+	}
+	return p, nil
+}
+
+func (p *programs) names() []string {
 	names := make([]string, len(p.params))
 	for i, pr := range p.params {
 		names[i] = pr.Name
 	}
-	ctx := cfg.NPositions
+	return names
+}
+
+// addStep compiles the training step for rows of [batch, ctx+1] ids: forward, loss,
+// gradient, clipping and AdamW in one graph.
+func (p *programs) addStep(batch, ctx int) error {
+	hp := p.hyper
 	err := engine.Catch(func() error {
-		// The training step.
-		gr := g.NewGraph(b, "train_step")
+		gr := g.NewGraph(p.backend, fmt.Sprintf("train_step_%dx%d", batch, ctx))
 		np := len(p.params)
 		w := make([]*g.Node, np)
 		m := make([]*g.Node, np)
@@ -95,7 +129,7 @@ func newPrograms(b compute.Backend, cfg gpt2.Config, hp Hyper, batch, evalBatch 
 		}
 		sched := g.Parameter(gr, "schedule", shapes.Make(dtypes.Float32, 3))
 		ids := g.Parameter(gr, "ids", shapes.Make(dtypes.Int32, batch, ctx+1))
-		loss := g.ReduceAllMean(forwardLoss(cfg, w, names, ids))
+		loss := g.ReduceAllMean(forwardLoss(p.cfg, w, p.names(), ids))
 		grads := g.Gradient(loss, w...)
 		sq := g.ScalarZero(gr, dtypes.Float32)
 		for _, gd := range grads {
@@ -128,25 +162,13 @@ func newPrograms(b compute.Backend, cfg gpt2.Config, hp Hyper, batch, evalBatch 
 		if err := gr.Compile(outs...); err != nil {
 			return err
 		}
-		p.step = gr
-
-		// The evaluation: per-token losses.
-		ge := g.NewGraph(b, "eval")
-		we := make([]*g.Node, np)
-		for i, pr := range p.params {
-			we[i] = g.Parameter(ge, "w."+pr.Name, shapes.Make(dtypes.Float32, pr.Shape...))
-		}
-		eids := g.Parameter(ge, "ids", shapes.Make(dtypes.Int32, evalBatch, ctx+1))
-		if err := ge.Compile(forwardLoss(cfg, we, names, eids)); err != nil {
-			return err
-		}
-		p.eval = ge
+		p.steps[[2]int{batch, ctx}] = gr
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("building the training graphs: %w", err)
+		return fmt.Errorf("building the training graph (%d rows of %d tokens): %w", batch, ctx, err)
 	}
-	return p, nil
+	return nil
 }
 
 // state is what training changes: weights and AdamW's moments, in Params order.
@@ -156,16 +178,20 @@ type state struct {
 
 // run does one optimiser step and returns the batch's mean loss and the gradient norm
 // before clipping.
-func (p *programs) run(s *state, ids []int32, batch int, lr float64, t int) (loss, norm float64, err error) {
+func (p *programs) run(s *state, ids []int32, mix Mix, lr float64, t int) (loss, norm float64, err error) {
+	step, ok := p.steps[[2]int{mix.Batch, mix.Ctx}]
+	if !ok {
+		return 0, 0, fmt.Errorf("no training graph for %d rows of %d tokens", mix.Batch, mix.Ctx)
+	}
 	sched := []float32{float32(lr), float32(1 - math.Pow(p.hyper.Beta1, float64(t))), float32(1 - math.Pow(p.hyper.Beta2, float64(t)))}
 	in := make([]any, 0, 3*len(s.W)+2)
 	for i := range s.W {
 		in = append(in, s.W[i], s.M[i], s.V[i])
 	}
 	in = append(in, tensors.FromFlatDataAndDimensions(sched, 3),
-		tensors.FromFlatDataAndDimensions(ids, batch, len(ids)/batch))
+		tensors.FromFlatDataAndDimensions(ids, mix.Batch, mix.Ctx+1))
 	var out []*tensors.Tensor
-	err = engine.Catch(func() error { out = p.step.Run(in...); return nil })
+	err = engine.Catch(func() error { out = step.Run(in...); return nil })
 	if err != nil {
 		return 0, 0, err
 	}

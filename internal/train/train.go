@@ -37,7 +37,21 @@ type Options struct {
 	Warmup              int     // steps of linear warm-up
 	Repeat              float64 // fraction of rows that repeat a segment (induction)
 	InductionSteps      int     // the first steps, every row repeats a segment
+	SegMin, SegMax      int     // repeated segments are SegMin to SegMax tokens long
 	WeightDecay         float64
+	// NoPositionDecay exempts the position embeddings from the weight decay, so that
+	// their structure is not pulled towards zero (absent from the training.json of runs
+	// made before this option, which decayed them).
+	NoPositionDecay bool `json:",omitempty"`
+	// ShortCtx, ShortBatch and ShortSteps are a first phase of short rows (every row a
+	// repeated segment of 3 to ShortCtx/2 tokens): at the start attention is spread evenly over
+	// the context, so the pull towards one earlier position is 1/context; short rows make an
+	// induction head form in a fraction of the steps. ShortSteps 0: no such phase.
+	ShortCtx, ShortBatch, ShortSteps int
+	// PosInit is how the position embeddings start: "normal" (Hugging Face's N(0, 0.02))
+	// or "sinusoid" (the original Transformer's sines and cosines, scaled to the same
+	// spread), where attending to the previous position is one linear map away.
+	PosInit             string
 	Seed                uint64
 	EvalEvery, EvalRows int // held-out loss every EvalEvery steps on EvalRows windows
 	CheckpointEvery     int
@@ -53,7 +67,7 @@ var ErrInterrupted = errors.New("training interrupted; its checkpoint is saved, 
 // Defaults are the options of the shipped model, models/brown-gpt2.
 func Defaults() Options {
 	return Options{Vocab: 4096, Layers: 4, Heads: 4, Embd: 128, Ctx: 128, Batch: 16, Steps: 1400,
-		LR: 3e-3, MinLR: 3e-4, Warmup: 100, Repeat: 0.3, InductionSteps: 500, WeightDecay: 0.1, Seed: 1,
+		LR: 3e-3, MinLR: 3e-4, Warmup: 100, Repeat: 0.3, InductionSteps: 500, SegMin: 8, SegMax: 32, WeightDecay: 0.1, PosInit: "normal", Seed: 1,
 		EvalEvery: 100, EvalRows: 32, CheckpointEvery: 50, Name: "brown-gpt2"}
 }
 
@@ -74,6 +88,14 @@ func (o Options) Validate() error {
 		return fmt.Errorf("learning rates: want 0 <= --min-lr <= --lr, --lr > 0 (got %g, %g)", o.MinLR, o.LR)
 	case o.Repeat < 0 || o.Repeat > 1:
 		return fmt.Errorf("--repeat %g: a fraction in [0, 1]", o.Repeat)
+	case o.SegMin < 2 || o.SegMax < o.SegMin || 2*o.SegMax > o.Ctx:
+		return fmt.Errorf("--seg-min %d, --seg-max %d: 2 <= seg-min <= seg-max <= ctx/2", o.SegMin, o.SegMax)
+	case o.ShortSteps < 0 || o.ShortSteps > o.InductionSteps:
+		return fmt.Errorf("--short-steps %d: between 0 and --induction-steps", o.ShortSteps)
+	case o.ShortSteps > 0 && (o.ShortCtx < 8 || o.ShortCtx > o.Ctx || o.ShortBatch < 1):
+		return fmt.Errorf("--short-ctx %d, --short-batch %d: a context of 8 to --ctx and at least one row", o.ShortCtx, o.ShortBatch)
+	case o.PosInit != "normal" && o.PosInit != "sinusoid":
+		return fmt.Errorf("--pos-init %q: normal or sinusoid", o.PosInit)
 	case o.InductionSteps < 0 || o.InductionSteps > o.Steps:
 		return fmt.Errorf("--induction-steps %d: between 0 and --steps", o.InductionSteps)
 	case o.Warmup < 0 || o.EvalEvery <= 0 || o.EvalRows <= 0 || o.CheckpointEvery <= 0:
@@ -89,13 +111,17 @@ func (o Options) fingerprint() string {
 	return hex.EncodeToString(h[:8])
 }
 
-// repeatAt is the fraction of repeated rows at step t (1-based): all of them during the
-// first InductionSteps, so that copying is learnt before the text takes over, then Repeat.
-func (o Options) repeatAt(t int) float64 {
-	if t <= o.InductionSteps {
-		return 1
+// mixAt is the rows of step t (1-based): short repeated rows during the first ShortSteps,
+// then every row repeated until InductionSteps, so that copying is learnt before the text
+// takes over, then Repeat of them.
+func (o Options) mixAt(t int) Mix {
+	switch {
+	case t <= o.ShortSteps:
+		return Mix{Batch: o.ShortBatch, Ctx: o.ShortCtx, Repeat: 1, SegMin: 3, SegMax: o.ShortCtx / 2}
+	case t <= o.InductionSteps:
+		return Mix{Batch: o.Batch, Ctx: o.Ctx, Repeat: 1, SegMin: o.SegMin, SegMax: o.SegMax}
 	}
-	return o.Repeat
+	return Mix{Batch: o.Batch, Ctx: o.Ctx, Repeat: o.Repeat, SegMin: o.SegMin, SegMax: o.SegMax}
 }
 
 // lr is the learning rate of step t (1-based): linear warm-up, then cosine decay to MinLR.
@@ -112,6 +138,9 @@ type Point struct {
 	Step int     `json:"step"`
 	Loss float64 `json:"loss"`          // the step's training batch
 	Val  float64 `json:"val,omitempty"` // held-out loss, at evaluation steps
+	// Copy is the loss on the second copy of repeated random segments, at evaluation steps
+	// (16 rows of InductionRows): it falls when an induction head forms.
+	Copy float64 `json:"copy,omitempty"`
 }
 
 // Metrics are the quality numbers of the finished model.
@@ -189,8 +218,11 @@ func Run(docs []Doc, o Options, out, work, command string, log io.Writer) (*Repo
 		return nil, err
 	}
 	evalB := 8
-	progs, err := newPrograms(eng.Backend, cfg, Hyper{Beta1: 0.9, Beta2: 0.95, Eps: 1e-8, WeightDecay: o.WeightDecay, Clip: 1},
+	progs, err := newPrograms(eng.Backend, cfg, Hyper{Beta1: 0.9, Beta2: 0.95, Eps: 1e-8, WeightDecay: o.WeightDecay, Clip: 1, DecayPositions: !o.NoPositionDecay},
 		o.Batch, evalB)
+	if err == nil && o.ShortSteps > 0 {
+		err = progs.addStep(o.ShortBatch, o.ShortCtx)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -210,13 +242,15 @@ func Run(docs []Doc, o Options, out, work, command string, log io.Writer) (*Repo
 		fmt.Fprintf(log, "resuming from %s at step %d\n", ckpt, done)
 		rep.Resumed = true
 	} else {
-		st = initState(cfg, progs.params, int64(o.Seed))
+		st = initState(cfg, progs.params, int64(o.Seed), o.PosInit)
 	}
 	valRows := data.ValWindows(o.Ctx, o.EvalRows)
+	copyRows := inductionRows(data, o, 16)
 	bar := newBar(log, o.Steps)
 	trainStart := time.Now()
 	for t := done + 1; t <= o.Steps; t++ {
-		loss, _, err := progs.run(st, data.Batch(o.Seed, t, o.Batch, o.Ctx, o.repeatAt(t)), o.Batch, o.lr(t), t)
+		mix := o.mixAt(t)
+		loss, _, err := progs.run(st, data.Batch(o.Seed, t, mix), mix, o.lr(t), t)
 		if err != nil {
 			return nil, fmt.Errorf("step %d: %w", t, err)
 		}
@@ -230,9 +264,14 @@ func Run(docs []Doc, o Options, out, work, command string, log io.Writer) (*Repo
 				return nil, err
 			}
 			p.Val = v
+			ls, err := progs.losses(st.W, copyRows)
+			if err != nil {
+				return nil, err
+			}
+			_, p.Copy = InductionLosses(ls, o.Ctx/2)
 		}
 		hist = append(hist, p)
-		bar.update(t, loss, p.Val)
+		bar.update(t, loss, p.Val, p.Copy)
 		if o.Stop != nil && t < o.Steps && o.Stop(t) {
 			bar.finish()
 			if err := saveCheckpoint(ckpt, progs.params, st, o, t, hist, secs+time.Since(trainStart).Seconds()); err != nil {
@@ -269,17 +308,35 @@ func Run(docs []Doc, o Options, out, work, command string, log io.Writer) (*Repo
 	return rep, nil
 }
 
-func initState(cfg gpt2.Config, params []Param, seed int64) *state {
+func initState(cfg gpt2.Config, params []Param, seed int64, posInit string) *state {
 	st := &state{}
 	for i, t := range gpt2.InitWeights(cfg, seed) {
 		if t.Name != params[i].Name {
 			panic("train: parameter order changed: " + t.Name + " vs " + params[i].Name)
 		}
-		st.W = append(st.W, tensors.FromFlatDataAndDimensions(f32(t.Data), t.Shape...))
+		w := f32(t.Data)
+		if t.Name == "wpe.weight" && posInit == "sinusoid" {
+			w = sinusoids(t.Shape[0], t.Shape[1], cfg.InitializerRange)
+		}
+		st.W = append(st.W, tensors.FromFlatDataAndDimensions(w, t.Shape...))
 		st.M = append(st.M, tensors.FromShape(st.W[i].Shape()))
 		st.V = append(st.V, tensors.FromShape(st.W[i].Shape()))
 	}
 	return st
+}
+
+// sinusoids are [positions, dim] position embeddings: sin and cos of position / 10000^(2i/dim)
+// in interleaved columns, scaled so that every entry has standard deviation std.
+func sinusoids(positions, dim int, std float64) []float32 {
+	out := make([]float32, positions*dim)
+	for p := range positions {
+		for i := 0; i < dim/2; i++ {
+			a := float64(p) / math.Pow(10000, float64(2*i)/float64(dim))
+			out[p*dim+2*i] = float32(std * math.Sqrt2 * math.Sin(a))
+			out[p*dim+2*i+1] = float32(std * math.Sqrt2 * math.Cos(a))
+		}
+	}
+	return out
 }
 
 func meanLoss(p *programs, w []*tensors.Tensor, rows [][]int32) (float64, error) {
@@ -308,10 +365,7 @@ func evaluate(p *programs, w []*tensors.Tensor, d *Data, o Options) (Metrics, er
 	}
 	m.ValLoss, m.ValTokens, m.UnigramLoss = v, len(rows)*o.Ctx, d.UnigramLoss()
 	seg := o.Ctx / 2
-	ind := InductionRows(d.Vocab, d.EOS, 64, seg, o.Seed+1000)
-	for i, r := range ind {
-		ind[i] = append(r, r[0]) // ctx+1 tokens
-	}
+	ind := inductionRows(d, o, 64)
 	ls, err := p.losses(w, ind)
 	if err != nil {
 		return m, err
@@ -320,6 +374,15 @@ func evaluate(p *programs, w []*tensors.Tensor, d *Data, o Options) (Metrics, er
 	m.InductionLoss = [2]float64{first, second}
 	m.InductionRows, m.InductionSeg = len(ind), seg
 	return m, nil
+}
+
+// inductionRows are the first count rows of the induction test, ctx+1 tokens each.
+func inductionRows(d *Data, o Options, count int) [][]int32 {
+	ind := InductionRows(d.Vocab, d.EOS, count, o.Ctx/2, o.Seed+1000)
+	for i, r := range ind {
+		ind[i] = append(r, r[0])
+	}
+	return ind
 }
 
 // InductionLosses averages per-token losses (row i, index j: the loss of predicting token

@@ -35,14 +35,15 @@ func TestBatchIsSeededAndRepeats(t *testing.T) {
 	for i := 0; i < 2000; i++ {
 		d.Train = append(d.Train, int32(i%49))
 	}
-	a, b := d.Batch(1, 7, 4, 32, 1), d.Batch(1, 7, 4, 32, 1)
+	mix := Mix{Batch: 4, Ctx: 32, Repeat: 1, SegMin: 8, SegMax: 16}
+	a, b := d.Batch(1, 7, mix), d.Batch(1, 7, mix)
 	if !equal32(a, b) {
 		t.Fatal("the same seed and step gave different batches")
 	}
-	if equal32(a, d.Batch(1, 8, 4, 32, 1)) {
+	if equal32(a, d.Batch(1, 8, mix)) {
 		t.Error("two steps gave the same batch")
 	}
-	// With repeat=1 every row is periodic with a period between 8 and ctx/4 (8 here).
+	// With repeat=1 every row is periodic with a period between SegMin and SegMax.
 	for r := 0; r < 4; r++ {
 		row := a[r*33 : (r+1)*33]
 		ok := false
@@ -109,7 +110,9 @@ func toyDocs() []Doc {
 func tinyOptions() Options {
 	o := Defaults()
 	o.Vocab, o.Layers, o.Heads, o.Embd, o.Ctx, o.Batch, o.Steps = 300, 1, 2, 16, 32, 4, 6
+	o.SegMin, o.SegMax = 4, 8
 	o.Warmup, o.EvalEvery, o.EvalRows, o.CheckpointEvery, o.InductionSteps = 2, 3, 2, 2, 2
+	o.ShortCtx, o.ShortBatch, o.ShortSteps = 16, 8, 2 // a first phase of short rows, resumed across
 	o.Name = "toy"
 	return o
 }
@@ -147,7 +150,7 @@ func TestRunIsReproducibleAndResumes(t *testing.T) {
 	if len(sumA) == 0 || string(sumA) != string(sumB) {
 		t.Errorf("uninterrupted and resumed runs differ:\n%s\n%s", sumA, sumB)
 	}
-	if len(repB.History) != o.Steps || repB.History[o.Steps-1].Val == 0 {
+	if len(repB.History) != o.Steps || repB.History[o.Steps-1].Val == 0 || repB.History[o.Steps-1].Copy == 0 {
 		t.Errorf("history after resume: %d points, last %+v", len(repB.History), repB.History[len(repB.History)-1])
 	}
 	// Training lowered the loss and the model loads.
@@ -185,6 +188,31 @@ func TestRunIsReproducibleAndResumes(t *testing.T) {
 	o.Seed++
 	if _, err := runTo("a", nil); err == nil || !strings.Contains(err.Error(), "other options") {
 		t.Errorf("resuming with another seed: err = %v", err)
+	}
+}
+
+// Sinusoidal positions have the spread asked for, and neighbours are alike while distant
+// positions are not: what makes "attend to the previous position" one linear map away.
+func TestSinusoids(t *testing.T) {
+	const n, dim, std = 128, 128, 0.02
+	w := sinusoids(n, dim, std)
+	sq := 0.0
+	for _, v := range w {
+		sq += float64(v) * float64(v)
+	}
+	if got := math.Sqrt(sq / float64(len(w))); math.Abs(got-std) > 0.002 {
+		t.Errorf("spread %.4f, want %.2f", got, std)
+	}
+	cos := func(a, b int) float64 {
+		var ab, aa, bb float64
+		for i := 0; i < dim; i++ {
+			x, y := float64(w[a*dim+i]), float64(w[b*dim+i])
+			ab, aa, bb = ab+x*y, aa+x*x, bb+y*y
+		}
+		return ab / math.Sqrt(aa*bb)
+	}
+	if near, far := cos(60, 61), cos(60, 100); !(near > 0.9 && far < 0.6) {
+		t.Errorf("cos(60, 61) = %.3f, cos(60, 100) = %.3f: want neighbours alike, distant positions not", near, far)
 	}
 }
 
