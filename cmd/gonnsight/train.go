@@ -53,12 +53,13 @@ func init() {
 			fs.IntVar(&d.EvalRows, "eval-rows", d.EvalRows, "held-out windows per evaluation during training")
 			fs.IntVar(&d.CheckpointEvery, "checkpoint-every", d.CheckpointEvery, "checkpoint every N steps")
 			fs.StringVar(&d.Name, "name", d.Name, "the model's name (its card, the default --work)")
+			dump := fs.String("dump-tokens", "", "only learn the vocabulary and write the tokenized corpus to this directory (train.i32, heldout.i32: little-endian int32) for experiments outside Go")
 			redraw := fs.Bool("redraw", false, "only rewrite --out's README.md and loss.svg from its training.json (no training)")
 			return func(args []string) error {
 				if err := noArgs(args); err != nil {
 					return err
 				}
-				if *out == "" {
+				if *out == "" && *dump == "" {
 					return usageErrorf("give the model directory with --out")
 				}
 				if *redraw {
@@ -86,6 +87,9 @@ func init() {
 				docs, err := train.ReadBrown(tarball)
 				if err != nil {
 					return err
+				}
+				if *dump != "" {
+					return train.DumpTokens(docs, d, *dump)
 				}
 				// Ctrl-C or SIGTERM: finish the step, save a checkpoint, stop.
 				var stop atomic.Bool

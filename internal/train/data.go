@@ -1,8 +1,12 @@
 package train
 
 import (
+	"encoding/binary"
+	"encoding/json"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 
 	"github.com/gonnsight/gonnsight/tokenizer"
 )
@@ -147,4 +151,35 @@ func (d *Data) UnigramLoss() float64 {
 		sum -= math.Log((counts[id] + 1) / total)
 	}
 	return sum / float64(len(d.Val))
+}
+
+// DumpTokens learns the vocabulary as Run does and writes the tokenized streams to dir as
+// little-endian int32 files (train.i32, heldout.i32) with tokens.json (vocabulary size,
+// end-of-text id): for trying training recipes outside Go (scripts/induction_probe.py).
+func DumpTokens(docs []Doc, o Options, dir string) error {
+	var texts []string
+	for i, d := range docs {
+		if !IsHeldOut(i) {
+			texts = append(texts, d.Text)
+		}
+	}
+	tok, err := tokenizer.Train(texts, o.Vocab)
+	if err != nil {
+		return err
+	}
+	d := Tokenize(docs, tok)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for name, ids := range map[string][]int32{"train.i32": d.Train, "heldout.i32": d.Val} {
+		buf := make([]byte, 4*len(ids))
+		for i, id := range ids {
+			binary.LittleEndian.PutUint32(buf[4*i:], uint32(id))
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), buf, 0o644); err != nil {
+			return err
+		}
+	}
+	meta, _ := json.Marshal(map[string]int{"vocab": d.Vocab, "eos": d.EOS})
+	return os.WriteFile(filepath.Join(dir, "tokens.json"), meta, 0o644)
 }
