@@ -45,7 +45,7 @@ func init() {
 			fs.IntVar(&d.SegMax, "seg-max", d.SegMax, "longest repeated segment (tokens)")
 			fs.IntVar(&d.ShortSteps, "short-steps", d.ShortSteps, "a first phase of N steps of short repeated rows (0: none)")
 			fs.IntVar(&d.ShortCtx, "short-ctx", d.ShortCtx, "the context of the short rows")
-			fs.IntVar(&d.ShortBatch, "short-batch", d.ShortBatch, "rows per step of the short phase")
+			fs.IntVar(&d.ShortBatch, "short-batch", d.ShortBatch, "rows per step of the short phase (0: as many tokens per step as the full rows)")
 			fs.BoolVar(&d.NoPositionDecay, "no-position-decay", d.NoPositionDecay, "exempt the position embeddings from the weight decay")
 			fs.StringVar(&d.PosInit, "pos-init", d.PosInit, "position embeddings at the start: normal or sinusoid")
 			fs.Uint64Var(&d.Seed, "seed", d.Seed, "seed of the weights and batches")

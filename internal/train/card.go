@@ -149,7 +149,7 @@ func Card(r *Report) string {
 		o.WeightDecay, decayOn, o.LR, o.Warmup, o.MinLR, o.Steps, o.Batch, o.Ctx, float64(o.Steps*o.Batch*o.Ctx)/1e6, float64(o.Steps*o.Batch*o.Ctx)/float64(r.TrainTokens), o.Seed)
 	if o.ShortSteps > 0 {
 		p("- Short rows first: the first %d steps are %d rows of %d tokens, each a segment of 3 to %d tokens repeated (at the start attention is spread evenly over the context, so the pull towards one earlier position is about 1/context).\n",
-			o.ShortSteps, o.ShortBatch, o.ShortCtx, o.ShortCtx/2)
+			o.ShortSteps, o.shortBatch(), o.ShortCtx, o.ShortCtx/2)
 	}
 	p("- Induction: during the first %d steps every row, then %.0f %% of the rows, are a segment (%d to %d tokens: random tokens or a span of the corpus, half each) repeated until the row is full, so that copying what followed an earlier occurrence pays off early; induction heads would otherwise need far more text than this budget.",
 		o.InductionSteps, 100*o.Repeat, o.SegMin, o.SegMax)

@@ -92,8 +92,8 @@ func (o Options) Validate() error {
 		return fmt.Errorf("--seg-min %d, --seg-max %d: 2 <= seg-min <= seg-max <= ctx/2", o.SegMin, o.SegMax)
 	case o.ShortSteps < 0 || o.ShortSteps > o.InductionSteps:
 		return fmt.Errorf("--short-steps %d: between 0 and --induction-steps", o.ShortSteps)
-	case o.ShortSteps > 0 && (o.ShortCtx < 8 || o.ShortCtx > o.Ctx || o.ShortBatch < 1):
-		return fmt.Errorf("--short-ctx %d, --short-batch %d: a context of 8 to --ctx and at least one row", o.ShortCtx, o.ShortBatch)
+	case o.ShortSteps > 0 && (o.ShortCtx < 8 || o.ShortCtx > o.Ctx || o.ShortBatch < 0):
+		return fmt.Errorf("--short-ctx %d, --short-batch %d: a context of 8 to --ctx, and rows >= 0", o.ShortCtx, o.ShortBatch)
 	case o.PosInit != "normal" && o.PosInit != "sinusoid":
 		return fmt.Errorf("--pos-init %q: normal or sinusoid", o.PosInit)
 	case o.InductionSteps < 0 || o.InductionSteps > o.Steps:
@@ -111,13 +111,22 @@ func (o Options) fingerprint() string {
 	return hex.EncodeToString(h[:8])
 }
 
+// shortBatch is the rows per step of the short phase: ShortBatch, or as many as keep the
+// tokens per step of the full rows.
+func (o Options) shortBatch() int {
+	if o.ShortBatch > 0 {
+		return o.ShortBatch
+	}
+	return max(1, o.Batch*o.Ctx/o.ShortCtx)
+}
+
 // mixAt is the rows of step t (1-based): short repeated rows during the first ShortSteps,
 // then every row repeated until InductionSteps, so that copying is learnt before the text
 // takes over, then Repeat of them.
 func (o Options) mixAt(t int) Mix {
 	switch {
 	case t <= o.ShortSteps:
-		return Mix{Batch: o.ShortBatch, Ctx: o.ShortCtx, Repeat: 1, SegMin: 3, SegMax: o.ShortCtx / 2}
+		return Mix{Batch: o.shortBatch(), Ctx: o.ShortCtx, Repeat: 1, SegMin: 3, SegMax: o.ShortCtx / 2}
 	case t <= o.InductionSteps:
 		return Mix{Batch: o.Batch, Ctx: o.Ctx, Repeat: 1, SegMin: o.SegMin, SegMax: o.SegMax}
 	}
@@ -221,7 +230,7 @@ func Run(docs []Doc, o Options, out, work, command string, log io.Writer) (*Repo
 	progs, err := newPrograms(eng.Backend, cfg, Hyper{Beta1: 0.9, Beta2: 0.95, Eps: 1e-8, WeightDecay: o.WeightDecay, Clip: 1, DecayPositions: !o.NoPositionDecay},
 		o.Batch, evalB)
 	if err == nil && o.ShortSteps > 0 {
-		err = progs.addStep(o.ShortBatch, o.ShortCtx)
+		err = progs.addStep(o.shortBatch(), o.ShortCtx)
 	}
 	if err != nil {
 		return nil, err
