@@ -77,10 +77,23 @@ func Open(config string) (*Engine, error) {
 func newBackend(config string) (b compute.Backend, err error) {
 	err = catch(func() error {
 		var e error
-		b, e = compute.NewWithConfig(config)
+		b, e = compute.NewWithConfig(goConfig(config))
 		return e
 	})
 	return
+}
+
+// goConfig runs GoMLX's Go backend one op at a time (each op still on every core) unless the
+// configuration asks otherwise ("go:ops_parallel"). Its parallel executor (compute v0.1.3)
+// can wait forever: independent ops run as tasks of its worker pool, and a matmul inside such a
+// task waits for more workers of the same pool, which the other ops' tasks hold. Seen on 2
+// cores with the AVX2 kernels (no AVX-512): a generation test hung for 12 minutes with every
+// goroutine in workerspool's Saturate or WaitToStart; earlier, three training runs.
+func goConfig(config string) string {
+	if config == "go" {
+		return "go:ops_sequential"
+	}
+	return config
 }
 
 // Choose picks a backend configuration when none is set, and says why. Candidates are

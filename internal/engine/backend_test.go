@@ -54,3 +54,20 @@ func TestBrokenXLAPluginFallsBack(t *testing.T) {
 		t.Errorf("reason %q does not say it fell back", e.Reason)
 	}
 }
+
+// The Go backend runs one op at a time unless asked otherwise: its parallel executor can
+// deadlock (see goConfig).
+func TestGoBackendRunsOpsSequentially(t *testing.T) {
+	for config, want := range map[string]string{"go": "go:ops_sequential", "go:ops_parallel": "go:ops_parallel", "xla:cuda": "xla:cuda"} {
+		if got := goConfig(config); got != want {
+			t.Errorf("goConfig(%q) = %q, want %q", config, got, want)
+		}
+	}
+	e, err := Open("go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Name != "go" {
+		t.Errorf("Open(\"go\").Name = %q: the name users see stays \"go\"", e.Name)
+	}
+}
