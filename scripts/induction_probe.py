@@ -39,6 +39,7 @@ ap.add_argument("--wd", type=float, default=0.1)
 ap.add_argument("--repeat", type=float, default=0.3, help="fraction of repeated rows after --induction-steps")
 ap.add_argument("--induction-steps", type=int, default=1000, help="the first steps, every row repeats a segment")
 ap.add_argument("--seg", default="8,32", help="segment lengths MIN,MAX")
+ap.add_argument("--once", action="store_true", help="a repeated row is text with one segment repeated once in it, not a segment repeated until the row is full")
 ap.add_argument("--sinusoid", action="store_true", help="positions start as sines and cosines")
 ap.add_argument("--curriculum", default="", help="short rows first: CTX:STEPS,CTX:STEPS (same tokens per step, segments 3..CTX/2)")
 ap.add_argument("--eval", type=int, default=50)
@@ -131,7 +132,14 @@ def rows(step):
         else:
             s = int(torch.randint(0, len(TRAIN) - n, (1,), generator=gen))
             seg = TRAIN[s:s + n]
-        out[r] = seg.repeat(ctx // n + 2)[:ctx + 1]
+        if a.once:  # text, with the segment and its copy somewhere in it
+            s = int(torch.randint(0, len(TRAIN) - ctx - 1, (1,), generator=gen))
+            out[r] = TRAIN[s:s + ctx + 1]
+            n = min(n, (ctx + 1) // 2)
+            at = int(torch.randint(0, ctx + 2 - 2 * n, (1,), generator=gen))
+            out[r, at:at + n], out[r, at + n:at + 2 * n] = seg[:n], seg[:n]
+        else:
+            out[r] = seg.repeat(ctx // n + 2)[:ctx + 1]
     return out
 
 
