@@ -43,6 +43,7 @@ func init() {
 			fs.Float64Var(&d.WeightDecay, "weight-decay", d.WeightDecay, "AdamW weight decay")
 			fs.IntVar(&d.SegMin, "seg-min", d.SegMin, "shortest repeated segment (tokens)")
 			fs.IntVar(&d.SegMax, "seg-max", d.SegMax, "longest repeated segment (tokens)")
+			fs.BoolVar(&d.Once, "once", d.Once, "a repeated row is text with one segment and its copy in it (default: the segment repeated until the row is full)")
 			fs.IntVar(&d.ShortSteps, "short-steps", d.ShortSteps, "a first phase of N steps of short repeated rows (0: none)")
 			fs.IntVar(&d.ShortCtx, "short-ctx", d.ShortCtx, "the context of the short rows")
 			fs.IntVar(&d.ShortBatch, "short-batch", d.ShortBatch, "rows per step of the short phase (0: as many tokens per step as the full rows)")

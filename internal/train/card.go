@@ -151,7 +151,11 @@ func Card(r *Report) string {
 		p("- Short rows first: the first %d steps are %d rows of %d tokens, each a segment of 3 to %d tokens repeated (at the start attention is spread evenly over the context, so the pull towards one earlier position is about 1/context).\n",
 			o.ShortSteps, o.shortBatch(), o.ShortCtx, o.ShortCtx/2)
 	}
-	p("- Induction: during the first %d steps every row, then %.0f %% of the rows, are a segment (%d to %d tokens: random tokens or a span of the corpus, half each) repeated until the row is full, so that copying what followed an earlier occurrence pays off early; induction heads would otherwise need far more text than this budget.",
+	how := "a segment (%d to %d tokens: random tokens or a span of the corpus, half each) repeated until the row is full"
+	if o.Once {
+		how = "text holding a segment (%d to %d tokens: random tokens or a span of the corpus, half each) followed by its copy"
+	}
+	p("- Induction: during the first %d steps every row, then %.0f %% of the rows, are "+how+", so that copying what followed an earlier occurrence pays off early; induction heads would otherwise need far more text than this budget.",
 		o.InductionSteps, 100*o.Repeat, o.SegMin, o.SegMax)
 	if len(r.History) > 0 && slices.ContainsFunc(r.History, func(p Point) bool { return p.Copy > 0 }) {
 		p(" `training.json` records, every %d steps, the loss on the second copy of 16 repeated random segments (the green squares of the picture): it falls when an induction head forms.", o.EvalEvery)

@@ -49,6 +49,9 @@ type Mix struct {
 	Repeat     float64 // the fraction of rows that repeat a segment
 	SegMin     int     // segment lengths, SegMin to SegMax tokens
 	SegMax     int
+	// Once: a repeated row is text with the segment and one copy of it somewhere in it,
+	// instead of the segment repeated until the row is full.
+	Once bool
 }
 
 // Batch draws the rows of one training step: [batch, ctx+1] ids (inputs and, shifted by one,
@@ -77,6 +80,15 @@ func (d *Data) Batch(seed uint64, step int, m Mix) []int32 {
 		} else {
 			start := rng.IntN(len(d.Train) - segLen)
 			copy(seg, d.Train[start:start+segLen])
+		}
+		if m.Once { // text, with the segment and its copy somewhere in it
+			start := rng.IntN(len(d.Train) - n)
+			copy(row, d.Train[start:start+n])
+			segLen = min(segLen, n/2)
+			at := rng.IntN(n - 2*segLen + 1)
+			copy(row[at:], seg[:segLen])
+			copy(row[at+segLen:], seg[:segLen])
+			continue
 		}
 		for i := range row {
 			row[i] = seg[i%segLen]

@@ -38,7 +38,10 @@ type Options struct {
 	Repeat              float64 // fraction of rows that repeat a segment (induction)
 	InductionSteps      int     // the first steps, every row repeats a segment
 	SegMin, SegMax      int     // repeated segments are SegMin to SegMax tokens long
-	WeightDecay         float64
+	// Once makes a repeated row text with one segment and its copy in it (Mix.Once): the
+	// in-context unigram pays less there than in a row that repeats one segment throughout.
+	Once        bool `json:",omitempty"`
+	WeightDecay float64
 	// NoPositionDecay exempts the position embeddings from the weight decay, so that
 	// their structure is not pulled towards zero (absent from the training.json of runs
 	// made before this option, which decayed them).
@@ -128,9 +131,9 @@ func (o Options) mixAt(t int) Mix {
 	case t <= o.ShortSteps:
 		return Mix{Batch: o.shortBatch(), Ctx: o.ShortCtx, Repeat: 1, SegMin: 3, SegMax: o.ShortCtx / 2}
 	case t <= o.InductionSteps:
-		return Mix{Batch: o.Batch, Ctx: o.Ctx, Repeat: 1, SegMin: o.SegMin, SegMax: o.SegMax}
+		return Mix{Batch: o.Batch, Ctx: o.Ctx, Repeat: 1, SegMin: o.SegMin, SegMax: o.SegMax, Once: o.Once}
 	}
-	return Mix{Batch: o.Batch, Ctx: o.Ctx, Repeat: o.Repeat, SegMin: o.SegMin, SegMax: o.SegMax}
+	return Mix{Batch: o.Batch, Ctx: o.Ctx, Repeat: o.Repeat, SegMin: o.SegMin, SegMax: o.SegMax, Once: o.Once}
 }
 
 // lr is the learning rate of step t (1-based): linear warm-up, then cosine decay to MinLR.

@@ -216,6 +216,31 @@ func TestSinusoids(t *testing.T) {
 	}
 }
 
+// With Once a repeated row is text holding one segment followed by its copy.
+func TestBatchOnce(t *testing.T) {
+	d := &Data{Vocab: 5000, EOS: 4999}
+	for i := 0; i < 5000; i++ {
+		d.Train = append(d.Train, int32(i%4999)) // no id repeats within a window
+	}
+	mix := Mix{Batch: 8, Ctx: 64, Repeat: 1, SegMin: 8, SegMax: 16, Once: true}
+	a := d.Batch(1, 3, mix)
+	for r := 0; r < mix.Batch; r++ {
+		row := a[r*65 : (r+1)*65]
+		found := false
+		for n := mix.SegMin; n <= mix.SegMax && !found; n++ {
+			for at := 0; at+2*n <= len(row) && !found; at++ {
+				found = equal32(row[at:at+n], row[at+n:at+2*n])
+			}
+		}
+		if !found {
+			t.Errorf("row %d holds no segment followed by its copy: %v", r, row)
+		}
+		if equal32(row[:8], row[8:16]) && equal32(row[16:24], row[24:32]) && equal32(row[:8], row[16:24]) {
+			t.Errorf("row %d repeats one segment throughout: %v", r, row)
+		}
+	}
+}
+
 func equal32(a, b []int32) bool {
 	if len(a) != len(b) {
 		return false
