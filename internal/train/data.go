@@ -169,17 +169,10 @@ func (d *Data) UnigramLoss() float64 {
 // little-endian int32 files (train.i32, heldout.i32) with tokens.json (vocabulary size,
 // end-of-text id): for trying training recipes outside Go (scripts/induction_probe.py).
 func DumpTokens(docs []Doc, o Options, dir string) error {
-	var texts []string
-	for i, d := range docs {
-		if !IsHeldOut(i) {
-			texts = append(texts, d.Text)
-		}
-	}
-	tok, err := tokenizer.Train(texts, o.Vocab)
+	_, d, _, err := learnVocabulary(docs, o.Vocab)
 	if err != nil {
 		return err
 	}
-	d := Tokenize(docs, tok)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}

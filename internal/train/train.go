@@ -95,6 +95,8 @@ func (o Options) Validate() error {
 		return fmt.Errorf("--seg-min %d, --seg-max %d: 2 <= seg-min <= seg-max <= ctx/2", o.SegMin, o.SegMax)
 	case o.ShortSteps < 0 || o.ShortSteps > o.InductionSteps:
 		return fmt.Errorf("--short-steps %d: between 0 and --induction-steps", o.ShortSteps)
+	case o.ShortSteps == 0 && (o.ShortCtx != 0 || o.ShortBatch != 0):
+		return fmt.Errorf("--short-ctx %d, --short-batch %d: they shape a short phase, and --short-steps is 0", o.ShortCtx, o.ShortBatch)
 	case o.ShortSteps > 0 && (o.ShortCtx < 8 || o.ShortCtx > o.Ctx || o.ShortBatch < 0):
 		return fmt.Errorf("--short-ctx %d, --short-batch %d: a context of 8 to --ctx, and rows >= 0", o.ShortCtx, o.ShortBatch)
 	case o.PosInit != "normal" && o.PosInit != "sinusoid":
@@ -112,6 +114,22 @@ func (o Options) fingerprint() string {
 	data, _ := json.Marshal(o)
 	h := sha256.Sum256(data)
 	return hex.EncodeToString(h[:8])
+}
+
+// learnVocabulary learns a vocabulary of size vocab on the training documents (never the
+// held-out ones) and tokenizes the corpus with it; words counts the training words.
+func learnVocabulary(docs []Doc, vocab int) (tok *tokenizer.Tokenizer, data *Data, words int, err error) {
+	var texts []string
+	for i, d := range docs {
+		if !IsHeldOut(i) {
+			texts = append(texts, d.Text)
+			words += len(strings.Fields(d.Text))
+		}
+	}
+	if tok, err = tokenizer.Train(texts, vocab); err != nil {
+		return nil, nil, 0, err
+	}
+	return tok, Tokenize(docs, tok), words, nil
 }
 
 // shortBatch is the rows per step of the short phase: ShortBatch, or as many as keep the
@@ -204,20 +222,11 @@ func Run(docs []Doc, o Options, out, work, command string, log io.Writer) (*Repo
 		return nil, err
 	}
 	fmt.Fprintf(log, "backend: %s (%s)\n", eng.Name, eng.Reason)
-	var trainTexts []string
-	words := 0
-	for i, d := range docs {
-		if !IsHeldOut(i) {
-			trainTexts = append(trainTexts, d.Text)
-			words += len(strings.Fields(d.Text))
-		}
-	}
-	fmt.Fprintf(log, "learning a %d-token BPE vocabulary from %d training documents\n", o.Vocab, len(trainTexts))
-	tok, err := tokenizer.Train(trainTexts, o.Vocab)
+	fmt.Fprintf(log, "learning a %d-token BPE vocabulary from the training documents\n", o.Vocab)
+	tok, data, words, err := learnVocabulary(docs, o.Vocab)
 	if err != nil {
 		return nil, err
 	}
-	data := Tokenize(docs, tok)
 	if len(data.Train) < 4*(o.Ctx+1) || len(data.Val) < o.Ctx+1 {
 		return nil, fmt.Errorf("the corpus is too small for a context of %d: %d training and %d held-out tokens", o.Ctx, len(data.Train), len(data.Val))
 	}
