@@ -79,7 +79,7 @@ func DirectLogitAttribution(m *nnsight.Model, prompt any, correct, wrong int) (*
 		d, _, err := nnsight.Float32(w)
 		return d, err
 	}
-	wte, err := weight("transformer.wte.weight")
+	unembed, err := weight(cfg.Unembedding())
 	if err != nil {
 		return nil, err
 	}
@@ -95,9 +95,9 @@ func DirectLogitAttribution(m *nnsight.Model, prompt any, correct, wrong int) (*
 	dir := make([]float64, E)
 	a := &Attribution{}
 	for e := 0; e < E; e++ {
-		d := float64(wte[correct*E+e])
+		d := float64(unembed[correct*E+e])
 		if wrong >= 0 {
-			d -= float64(wte[wrong*E+e])
+			d -= float64(unembed[wrong*E+e])
 		}
 		dir[e] = float64(lnW[e]) * d
 		a.Bias += float64(lnB[e]) * d

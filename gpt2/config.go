@@ -24,6 +24,21 @@ type Config struct {
 	EOSTokenID       int     `json:"eos_token_id"`
 	ModelType        string  `json:"model_type"`
 	InitializerRange float64 `json:"initializer_range"`
+	// TieWordEmbeddings false gives lm_head its own weight (lm_head.weight) instead of
+	// transformer.wte's; absent means true, as in Hugging Face's PretrainedConfig.
+	TieWordEmbeddings *bool `json:"tie_word_embeddings,omitempty"`
+}
+
+// Tied reports whether lm_head reads transformer.wte.weight (tie_word_embeddings, default true).
+func (c Config) Tied() bool { return c.TieWordEmbeddings == nil || *c.TieWordEmbeddings }
+
+// Unembedding is the name of the [vocab, n_embd] weight lm_head multiplies by:
+// transformer.wte.weight when tied, lm_head.weight when not.
+func (c Config) Unembedding() string {
+	if c.Tied() {
+		return "transformer.wte.weight"
+	}
+	return "lm_head.weight"
 }
 
 // Small is the configuration of GPT-2 small (openai-community/gpt2).
@@ -61,7 +76,11 @@ const (
 func (c Config) NumParams() float64 {
 	e, v, p, l, in := float64(c.NEmbd), float64(c.VocabSize), float64(c.NPositions), float64(c.NLayer), float64(c.Inner())
 	block := 2*2*e + (e*3*e + 3*e) + (e*e + e) + (e*in + in) + (in*e + e)
-	return v*e + p*e + l*block + 2*e
+	head := 0.0
+	if !c.Tied() {
+		head = v * e
+	}
+	return v*e + p*e + l*block + 2*e + head
 }
 
 // Validate checks that the config describes a buildable GPT-2 of a size that can exist.
@@ -133,6 +152,9 @@ func WriteConfig(path string, c Config) error {
 		"n_layer": c.NLayer, "n_head": c.NHead, "layer_norm_epsilon": c.LayerNormEpsilon,
 		"activation_function": c.Activation, "bos_token_id": c.BOSTokenID, "eos_token_id": c.EOSTokenID,
 		"initializer_range": c.InitializerRange, "resid_pdrop": 0.1, "embd_pdrop": 0.1, "attn_pdrop": 0.1,
+	}
+	if !c.Tied() {
+		m["tie_word_embeddings"] = false
 	}
 	data, _ := json.MarshalIndent(m, "", "  ")
 	return os.WriteFile(path, append(data, '\n'), 0o644)

@@ -29,7 +29,8 @@ type KVCache struct {
 	NewK, NewV []*Node
 }
 
-// LMHeadModel is GPT2LMHeadModel: transformer + lm_head (tied to transformer.wte).
+// LMHeadModel is GPT2LMHeadModel: transformer + lm_head (tied to transformer.wte unless the
+// config says tie_word_embeddings false).
 type LMHeadModel struct {
 	Config      Config
 	Transformer *Transformer
@@ -48,7 +49,7 @@ func New(cfg Config) *LMHeadModel {
 	for i := 0; i < cfg.NLayer; i++ {
 		t.H.Items = append(t.H.Items, newBlock(cfg, i))
 	}
-	return &LMHeadModel{Config: cfg, Transformer: t, LMHead: &LMHead{In: cfg.NEmbd, Out: cfg.VocabSize}}
+	return &LMHeadModel{Config: cfg, Transformer: t, LMHead: &LMHead{In: cfg.NEmbd, Out: cfg.VocabSize, Untied: !cfg.Tied()}}
 }
 
 func (m *LMHeadModel) TypeName() string { return "GPT2LMHeadModel" }
@@ -106,25 +107,43 @@ func (m *LMHeadModel) Forward(c *module.Ctx, in ...*Node) []*Node {
 	return c.Call("lm_head", h)
 }
 
-// LMHead projects hidden states onto the vocabulary with the token embedding (tied weights).
-type LMHead struct{ In, Out int }
+// LMHead projects hidden states onto the vocabulary: with the token embedding (tied
+// weights, GPT-2's default) or, when Untied, with its own weight lm_head.weight [vocab, in].
+type LMHead struct {
+	In, Out int
+	Untied  bool
+}
 
 func (l *LMHead) TypeName() string { return "Linear" }
 func (l *LMHead) Describe() string {
 	return "in_features=" + itoa(l.In) + ", out_features=" + itoa(l.Out) + ", bias=False"
 }
+
+// Params is lm_head.weight when untied; a tied head owns no parameter.
+func (l *LMHead) Params() []module.ParamSpec {
+	if !l.Untied {
+		return nil
+	}
+	return []module.ParamSpec{{Name: "weight", Shape: []int{l.Out, l.In}, Init: module.Normal(0.02)}}
+}
+
 func (l *LMHead) Forward(c *module.Ctx, in ...*Node) []*Node {
-	w := c.ParamAt("transformer.wte.weight", module.ParamSpec{Name: "weight", Shape: []int{l.Out, l.In}})
+	name, w := "transformer.wte.weight", (*Node)(nil)
+	if l.Untied {
+		name, w = "lm_head.weight", c.Param("weight")
+	} else {
+		w = c.ParamAt(name, module.ParamSpec{Name: "weight", Shape: []int{l.Out, l.In}})
+	}
 	if !module.UseTransposedWeights.Get(c) {
 		return []*Node{module.MatMulLast(in[0], w, 1)}
 	}
-	// With UseTransposedWeights: the [in, vocab] transpose of the tied embedding, made once
+	// With UseTransposedWeights: the [in, vocab] transpose of the unembedding, made once
 	// and kept by whoever feeds the weights (module.Transposes):
 	// x @ W^T with W [vocab, in] costs the Go backend a repacking of all 50257x768 weights on
 	// every call (about 20 ms per forward at 1 token, a fifth of a decoding step) and ONNX
 	// Runtime an Einsum instead of a MatMul. The price: 154 MB more memory and one transpose
 	// in each process's first trace (docs/performance.md).
-	wt := module.TransposedParam(w.Graph(), "transformer.wte.weight", l.Out, l.In, w.DType())
+	wt := module.TransposedParam(w.Graph(), name, l.Out, l.In, w.DType())
 	return []*Node{module.MatMulLast(in[0], wt, 0)}
 }
 

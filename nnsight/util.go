@@ -17,8 +17,8 @@ func (t *Tracer) LogitLens(h *Node) *Node {
 	e := cfg.NEmbd
 	w := c.ParamFn("transformer.ln_f.weight", module.ParamSpec{Shape: []int{e}})
 	b := c.ParamFn("transformer.ln_f.bias", module.ParamSpec{Shape: []int{e}})
-	wte := c.ParamFn("transformer.wte.weight", module.ParamSpec{Shape: []int{cfg.VocabSize, e}})
-	return module.MatMulLast(module.LayerNormOp(h, w, b, cfg.LayerNormEpsilon), wte, 1)
+	unembed := c.ParamFn(cfg.Unembedding(), module.ParamSpec{Shape: []int{cfg.VocabSize, e}})
+	return module.MatMulLast(module.LayerNormOp(h, w, b, cfg.LayerNormEpsilon), unembed, 1)
 }
 
 // MaxAbsDiff is max |a[i] - b[i]| (NaN when the lengths differ).

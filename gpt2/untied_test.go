@@ -1,0 +1,131 @@
+package gpt2_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	g "github.com/gomlx/gomlx/core/graph"
+	"github.com/gonnsight/gonnsight/gpt2"
+	"github.com/gonnsight/gonnsight/nnsight"
+	"github.com/gonnsight/gonnsight/safetensors"
+)
+
+// untiedCopy writes a copy of the tiny model in dir with tie_word_embeddings false and
+// lm_head.weight = scale × wte.weight (no lm_head.weight when scale is 0).
+func untiedCopy(t *testing.T, src, dir string, scale float32) {
+	t.Helper()
+	cfg, err := os.ReadFile(filepath.Join(src, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg = []byte(strings.Replace(string(cfg), "{", "{\n  \"tie_word_embeddings\": false,", 1))
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), cfg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"vocab.json", "merges.txt"} {
+		data, err := os.ReadFile(filepath.Join(src, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f, err := safetensors.Open(filepath.Join(src, "model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []safetensors.Tensor
+	for _, name := range f.Names() {
+		data, err := f.Float32(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, _ := f.Info(name)
+		out = append(out, safetensors.F32(name, info.Shape, data))
+		if name == "wte.weight" && scale != 0 {
+			head := make([]float32, len(data))
+			for i, v := range data {
+				head[i] = scale * v
+			}
+			out = append(out, safetensors.F32("lm_head.weight", info.Shape, head))
+		}
+	}
+	if err := safetensors.Write(filepath.Join(dir, "model.safetensors"), out, map[string]string{"format": "pt"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A checkpoint with tie_word_embeddings false multiplies by its own lm_head.weight (as
+// Hugging Face's GPT2LMHeadModel does), in the forward, the logit lens and the parameter
+// count; before, lm_head.weight was ignored and the logits silently came from wte.
+func TestUntiedLMHead(t *testing.T) {
+	tied, untied := t.TempDir(), t.TempDir()
+	if err := gpt2.MakeTiny(tied, smallTinyOptions); err != nil {
+		t.Fatal(err)
+	}
+	untiedCopy(t, tied, untied, 2) // logits are linear in the unembedding: twice the tied ones
+	prompt := nnsight.Tokens{IDs: [][]int{{464, 3290, 318, 287, 262, 1748}}}
+	logits := func(dir string) ([]float32, []float32) {
+		m := nnsight.LanguageModel(dir)
+		res, err := m.Trace(prompt, func(tr *nnsight.Tracer) {
+			h := tr.Module("transformer.h.1").Output()
+			tr.Compute("lens", func() *g.Node { return tr.LogitLens(h.Node()) })
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, _, err := res.Float32("logits")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lens, _, err := res.Float32("lens")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l, lens
+	}
+	a, aLens := logits(tied)
+	b, bLens := logits(untied)
+	worst := 0.0
+	for i := range a {
+		worst = max(worst, abs(float64(b[i])-2*float64(a[i])))
+		worst = max(worst, abs(float64(bLens[i])-2*float64(aLens[i])))
+		worst = max(worst, abs(float64(bLens[i])-float64(b[i]))) // the last block's output: the lens is the logits
+	}
+	if worst > 1e-4 {
+		t.Errorf("untied head with lm_head = 2 wte: logits and logit lens off by %g from twice the tied ones", worst)
+	}
+	p, err := gpt2.LoadDir(untied, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Ignored) != 0 || p.Config.Tied() || p.Config.Unembedding() != "lm_head.weight" {
+		t.Errorf("untied load: ignored %v, tied %v, unembedding %q", p.Ignored, p.Config.Tied(), p.Config.Unembedding())
+	}
+	c := p.Config
+	c.TieWordEmbeddings = nil
+	if got, want := p.Config.NumParams()-c.NumParams(), float64(c.VocabSize*c.NEmbd); got != want {
+		t.Errorf("untied head adds %g parameters, want vocab × n_embd = %g", got, want)
+	}
+
+	// Untied but no lm_head.weight: an error naming it, not the embedding in its place.
+	missing := t.TempDir()
+	untiedCopy(t, tied, missing, 0)
+	_, err = gpt2.LoadDir(missing, nil)
+	if err == nil || !strings.Contains(err.Error(), "lm_head.weight") {
+		t.Errorf("untied config without lm_head.weight: err %v, want one naming lm_head.weight", err)
+	}
+}
+
+func abs(x float64) float64 {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
+
+var smallTinyOptions = gpt2.TinyOptions{Layers: 2, Heads: 2, Embd: 16, Positions: 32}
