@@ -124,9 +124,13 @@ func ReadConfig(path string) (Config, error) {
 // parseConfig parses the contents of a config.json; path names it in errors.
 func parseConfig(path string, data []byte) (Config, error) {
 	c := Config{LayerNormEpsilon: 1e-5, Activation: "gelu_new", EOSTokenID: -1, BOSTokenID: -1}
-	// n_ctx is an older alias of n_positions.
+	// n_ctx is an older alias of n_positions. The attention options are Hugging Face's
+	// GPT2Config fields that change the numbers: gonnsight's attention does neither, so a
+	// config that asks for them is refused rather than run with other numbers.
 	var extra struct {
-		NCtx int `json:"n_ctx"`
+		NCtx                int   `json:"n_ctx"`
+		ScaleAttnWeights    *bool `json:"scale_attn_weights"`
+		ScaleByInverseLayer bool  `json:"scale_attn_by_inverse_layer_idx"`
 	}
 	if err := json.Unmarshal(data, &c); err != nil {
 		return Config{}, fmt.Errorf("%s: not a valid config.json: %w", path, err)
@@ -134,6 +138,12 @@ func parseConfig(path string, data []byte) (Config, error) {
 	_ = json.Unmarshal(data, &extra)
 	if c.NPositions == 0 {
 		c.NPositions = extra.NCtx
+	}
+	if extra.ScaleAttnWeights != nil && !*extra.ScaleAttnWeights {
+		return Config{}, fmt.Errorf("%s: scale_attn_weights is false (attention scores not divided by sqrt(head_dim)); gonnsight's GPT-2 always divides, so this model would give other numbers than Hugging Face's and is not loaded", path)
+	}
+	if extra.ScaleByInverseLayer {
+		return Config{}, fmt.Errorf("%s: scale_attn_by_inverse_layer_idx is true (attention scores of layer i also divided by i+1); gonnsight's GPT-2 does not do this, so this model would give other numbers than Hugging Face's and is not loaded", path)
 	}
 	if c.ModelType != "" && c.ModelType != "gpt2" {
 		return Config{}, fmt.Errorf("%s: model_type is %q; gonnsight loads GPT-2 models (model_type \"gpt2\")", path, c.ModelType)
