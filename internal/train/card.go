@@ -140,7 +140,14 @@ func Card(r *Report) string {
 	if o.PosInit == "sinusoid" {
 		posInit = "Hugging Face's initialisation except the positions, which start as the original Transformer's sines and cosines (scaled to the same spread)"
 	}
-	p("- Model: GPT-2 exactly (pre-norm blocks, gelu_new, tied `lm_head`, learned positions), %s, no dropout.\n", posInit)
+	if o.EmbStd > 0 {
+		posInit += fmt.Sprintf(" except the token and position embeddings, which start with spread %g", o.EmbStd)
+	}
+	if o.Untied {
+		p("- Model: GPT-2's architecture (pre-norm blocks, gelu_new, learned positions) with an output layer of its own (`lm_head.weight`, `tie_word_embeddings: false` in config.json: Hugging Face's GPT2LMHeadModel loads it as such; docs/induction.md says why), %s, no dropout.\n", posInit)
+	} else {
+		p("- Model: GPT-2 exactly (pre-norm blocks, gelu_new, tied `lm_head`, learned positions), %s, no dropout.\n", posInit)
+	}
 	decayOn := "matrices and token embeddings, not on positions"
 	if !o.NoPositionDecay {
 		decayOn = "matrices and embeddings"
@@ -151,9 +158,19 @@ func Card(r *Report) string {
 		p("- Short rows first: the first %d steps are %d rows of %d tokens, each a segment of 3 to %d tokens repeated (at the start attention is spread evenly over the context, so the pull towards one earlier position is about 1/context).\n",
 			o.ShortSteps, o.shortBatch(), o.ShortCtx, o.ShortCtx/2)
 	}
-	how := "a segment (%d to %d tokens: random tokens or a span of the corpus, half each) repeated until the row is full"
+	what := "random tokens or a span of the corpus, half each"
+	switch {
+	case o.RandomOnly && o.RandomVocab > 0:
+		what = fmt.Sprintf("random tokens from the ids below %d", o.RandomVocab)
+	case o.RandomOnly:
+		what = "random tokens"
+	case o.RandomVocab > 0:
+		what = fmt.Sprintf("random tokens from the ids below %d or a span of the corpus, half each", o.RandomVocab)
+	}
+	what = strings.ReplaceAll(what, "%", "%%")
+	how := "a segment (%d to %d tokens: " + what + ") repeated until the row is full"
 	if o.Once {
-		how = "text holding a segment (%d to %d tokens: random tokens or a span of the corpus, half each) followed by its copy"
+		how = "text holding a segment (%d to %d tokens: " + what + ") followed by its copy"
 	}
 	p("- Induction: during the first %d steps every row, then %.0f %% of the rows, are "+how+", so that copying what followed an earlier occurrence pays off early; induction heads would otherwise need far more text than this budget.",
 		o.InductionSteps, 100*o.Repeat, o.SegMin, o.SegMax)
@@ -166,13 +183,23 @@ func Card(r *Report) string {
 	p("| held-out loss (%d tokens, %d-token windows) | %.3f nats/token (perplexity %.1f) |\n", m.ValTokens, o.Ctx, m.ValLoss, math.Exp(m.ValLoss))
 	p("| unigram baseline (training-set token frequencies, add-one) | %.3f nats/token (perplexity %.1f) |\n", m.UnigramLoss, math.Exp(m.UnigramLoss))
 	p("| induction: loss on the first copy of a random %d-token segment | %.3f |\n", m.InductionSeg, m.InductionLoss[0])
-	p("| induction: loss on its second copy (after the first token) | %.3f |\n\n", m.InductionLoss[1])
+	p("| induction: loss on its second copy (after the first token) | %.3f |\n", m.InductionLoss[1])
+	if a := m.AlphabetLoss; a != nil {
+		p("| induction on the training's alphabet (random tokens from the ids below %d): first copy | %.3f |\n", o.RandomVocab, a[0])
+		p("| induction on the training's alphabet: second copy | %.3f |\n", a[1])
+	}
+	p("\n")
 	p("The induction rows are %d segments of %d tokens drawn uniformly from the vocabulary (seed %d), each followed by itself; on the first copy nothing can be predicted (ln %d = %.2f), on the second every token can be copied. The numbers come from the run above (`training.json`); `GOEXPERIMENT=simd go test ./gpt2 -run TestDefaultModel` recomputes the held-out loss on `heldout.txt` and the induction losses with nnsight and checks them against thresholds.\n\n",
 		m.InductionRows, m.InductionSeg, o.Seed+1000, o.Vocab, math.Log(float64(o.Vocab)))
 	copies := m.InductionLoss[1] < m.InductionLoss[0]/2
-	if copies {
+	alphabet := m.AlphabetLoss != nil && m.AlphabetLoss[1] < m.AlphabetLoss[0]/2
+	switch {
+	case copies:
 		p("The second copy is far easier than the first: the model copies, with induction heads.\n\n")
-	} else {
+	case alphabet:
+		p("The model copies random tokens of the alphabet its repeated rows used (the second copy far easier than the first), with induction heads; random tokens from the whole vocabulary it hardly copies: their output rows were learnt from text alone (docs/induction.md).\n\n")
+		copies = true
+	default:
 		p("**No induction head formed** within this budget: the second copy is hardly easier than the first, although the repeated segments were there to encourage one (see Training).\n\n")
 	}
 	p("## What is real and what is an artefact of the size\n\n")

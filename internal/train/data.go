@@ -52,6 +52,10 @@ type Mix struct {
 	// Once: a repeated row is text with the segment and one copy of it somewhere in it,
 	// instead of the segment repeated until the row is full.
 	Once bool
+	// RandomVocab, when not 0, draws random segment tokens from the ids below it;
+	// RandomOnly makes every segment random tokens (else half are spans of the corpus).
+	RandomVocab int
+	RandomOnly  bool
 }
 
 // Batch draws the rows of one training step: [batch, ctx+1] ids (inputs and, shifted by one,
@@ -73,9 +77,9 @@ func (d *Data) Batch(seed uint64, step int, m Mix) []int32 {
 		}
 		segLen := m.SegMin + rng.IntN(m.SegMax-m.SegMin+1)
 		seg := make([]int32, segLen)
-		if rng.IntN(2) == 0 {
+		if m.RandomOnly || rng.IntN(2) == 0 {
 			for i := range seg {
-				seg[i] = d.randomToken(rng)
+				seg[i] = d.randomToken(rng, m.RandomVocab)
 			}
 		} else {
 			start := rng.IntN(len(d.Train) - segLen)
@@ -97,10 +101,13 @@ func (d *Data) Batch(seed uint64, step int, m Mix) []int32 {
 	return out
 }
 
-// randomToken is a uniformly drawn id other than end-of-text.
-func (d *Data) randomToken(rng *rand.Rand) int32 {
+// randomToken is a uniformly drawn id other than end-of-text, below below (0: any id).
+func (d *Data) randomToken(rng *rand.Rand, below int) int32 {
+	if below <= 0 {
+		below = d.Vocab
+	}
 	for {
-		if id := int32(rng.IntN(d.Vocab)); int(id) != d.EOS {
+		if id := int32(rng.IntN(below)); int(id) != d.EOS {
 			return id
 		}
 	}

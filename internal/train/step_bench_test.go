@@ -5,7 +5,6 @@ import (
 	"os"
 	"testing"
 
-	"github.com/gonnsight/gonnsight/gpt2"
 	"github.com/gonnsight/gonnsight/internal/engine"
 )
 
@@ -17,13 +16,13 @@ func BenchmarkStep(b *testing.B) {
 		b.Fatal(err)
 	}
 	o := Defaults()
-	cfg := gpt2.Small()
-	cfg.VocabSize, cfg.NPositions, cfg.NEmbd, cfg.NLayer, cfg.NHead = o.Vocab, o.Ctx, o.Embd, 2, o.Heads
+	o.Layers = 2
+	cfg := o.modelConfig(o.Vocab, o.Vocab-1)
 	p, err := newPrograms(eng.Backend, cfg, Hyper{Beta1: 0.9, Beta2: 0.95, Eps: 1e-8, WeightDecay: 0.1, Clip: 1}, o.Batch, 8)
 	if err != nil {
 		b.Fatal(err)
 	}
-	st := initState(cfg, p.params, 1, "normal")
+	st := initState(cfg, p.params, 1, o)
 	rng := rand.New(rand.NewPCG(1, 2))
 	ids := make([]int32, o.Batch*(o.Ctx+1))
 	for i := range ids {

@@ -51,6 +51,18 @@ type Options struct {
 	// the context, so the pull towards one earlier position is 1/context; short rows make an
 	// induction head form in a fraction of the steps. ShortSteps 0: no such phase.
 	ShortCtx, ShortBatch, ShortSteps int
+	// Untied gives the model an output layer of its own (lm_head.weight, config
+	// tie_word_embeddings false) instead of GPT-2's tied token embedding; EmbStd, when not 0,
+	// is the initial spread of the token and position embeddings (Hugging Face's: 0.02).
+	// docs/induction.md measures why: in a controlled experiment only the untied model with
+	// widely spread embeddings learns to copy within a few hundred steps.
+	Untied bool    `json:",omitempty"`
+	EmbStd float64 `json:",omitempty"`
+	// RandomVocab, when not 0, draws the random tokens of repeated segments from the ids
+	// below it (an alphabet the model sees often enough to learn to copy), and RandomOnly
+	// makes every repeated segment random tokens (no spans of the corpus).
+	RandomVocab int  `json:",omitempty"`
+	RandomOnly  bool `json:",omitempty"`
 	// PosInit is how the position embeddings start: "normal" (Hugging Face's N(0, 0.02))
 	// or "sinusoid" (the original Transformer's sines and cosines, scaled to the same
 	// spread), where attending to the previous position is one linear map away.
@@ -99,6 +111,10 @@ func (o Options) Validate() error {
 		return fmt.Errorf("--short-ctx %d, --short-batch %d: they shape a short phase, and --short-steps is 0", o.ShortCtx, o.ShortBatch)
 	case o.ShortSteps > 0 && (o.ShortCtx < 8 || o.ShortCtx > o.Ctx || o.ShortBatch < 0):
 		return fmt.Errorf("--short-ctx %d, --short-batch %d: a context of 8 to --ctx, and rows >= 0", o.ShortCtx, o.ShortBatch)
+	case o.EmbStd < 0:
+		return fmt.Errorf("--emb-std %g: a spread, at least 0 (0: Hugging Face's 0.02)", o.EmbStd)
+	case o.RandomVocab != 0 && (o.RandomVocab < 2 || o.RandomVocab > o.Vocab-1):
+		return fmt.Errorf("--random-vocab %d: between 2 and --vocab - 1 = %d (the ids below it; 0: the whole vocabulary)", o.RandomVocab, o.Vocab-1)
 	case o.PosInit != "normal" && o.PosInit != "sinusoid":
 		return fmt.Errorf("--pos-init %q: normal or sinusoid", o.PosInit)
 	case o.InductionSteps < 0 || o.InductionSteps > o.Steps:
@@ -147,11 +163,11 @@ func (o Options) shortBatch() int {
 func (o Options) mixAt(t int) Mix {
 	switch {
 	case t <= o.ShortSteps:
-		return Mix{Batch: o.shortBatch(), Ctx: o.ShortCtx, Repeat: 1, SegMin: 3, SegMax: o.ShortCtx / 2}
+		return Mix{Batch: o.shortBatch(), Ctx: o.ShortCtx, Repeat: 1, SegMin: 3, SegMax: o.ShortCtx / 2, RandomVocab: o.RandomVocab, RandomOnly: o.RandomOnly}
 	case t <= o.InductionSteps:
-		return Mix{Batch: o.Batch, Ctx: o.Ctx, Repeat: 1, SegMin: o.SegMin, SegMax: o.SegMax, Once: o.Once}
+		return Mix{Batch: o.Batch, Ctx: o.Ctx, Repeat: 1, SegMin: o.SegMin, SegMax: o.SegMax, Once: o.Once, RandomVocab: o.RandomVocab, RandomOnly: o.RandomOnly}
 	}
-	return Mix{Batch: o.Batch, Ctx: o.Ctx, Repeat: o.Repeat, SegMin: o.SegMin, SegMax: o.SegMax, Once: o.Once}
+	return Mix{Batch: o.Batch, Ctx: o.Ctx, Repeat: o.Repeat, SegMin: o.SegMin, SegMax: o.SegMax, Once: o.Once, RandomVocab: o.RandomVocab, RandomOnly: o.RandomOnly}
 }
 
 // lr is the learning rate of step t (1-based): linear warm-up, then cosine decay to MinLR.
@@ -169,7 +185,8 @@ type Point struct {
 	Loss float64 `json:"loss"`          // the step's training batch
 	Val  float64 `json:"val,omitempty"` // held-out loss, at evaluation steps
 	// Copy is the loss on the second copy of repeated random segments, at evaluation steps
-	// (16 rows of InductionRows): it falls when an induction head forms.
+	// (16 rows of InductionRows, their tokens from the ids below Options.RandomVocab when it
+	// is set): it falls when an induction head forms.
 	Copy float64 `json:"copy,omitempty"`
 }
 
@@ -180,7 +197,10 @@ type Metrics struct {
 	ValTokens     int        `json:"heldout_tokens"` // tokens scored
 	InductionLoss [2]float64 `json:"induction_loss"` // first copy, second copy of random segments
 	InductionRows int        `json:"induction_rows"`
-	InductionSeg  int        `json:"induction_segment"`
+	// AlphabetLoss is InductionLoss with random tokens from the ids below
+	// Options.RandomVocab (the training's alphabet), when it is set.
+	AlphabetLoss *[2]float64 `json:"alphabet_induction_loss,omitempty"`
+	InductionSeg int         `json:"induction_segment"`
 }
 
 // Report is what a run writes to training.json beside the model.
@@ -232,9 +252,7 @@ func Run(docs []Doc, o Options, out, work, command string, log io.Writer) (*Repo
 	}
 	fmt.Fprintf(log, "%d training tokens, %d held-out tokens (%d documents: %s)\n", len(data.Train), len(data.Val),
 		len(data.ValDocs), strings.Join(data.ValDocs, " "))
-	cfg := gpt2.Small()
-	cfg.VocabSize, cfg.NPositions, cfg.NEmbd, cfg.NLayer, cfg.NHead = tok.VocabSize(), o.Ctx, o.Embd, o.Layers, o.Heads
-	cfg.BOSTokenID, cfg.EOSTokenID = tok.EOS(), tok.EOS()
+	cfg := o.modelConfig(tok.VocabSize(), tok.EOS())
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -263,10 +281,13 @@ func Run(docs []Doc, o Options, out, work, command string, log io.Writer) (*Repo
 		fmt.Fprintf(log, "resuming from %s at step %d\n", ckpt, done)
 		rep.Resumed = true
 	} else {
-		st = initState(cfg, progs.params, int64(o.Seed), o.PosInit)
+		st = initState(cfg, progs.params, int64(o.Seed), o)
 	}
 	valRows := data.ValWindows(o.Ctx, o.EvalRows)
 	copyRows := inductionRows(data, o, 16)
+	if o.RandomVocab > 0 { // the copying that training teaches shows first on its alphabet
+		copyRows = alphabetRows(data, o, 16)
+	}
 	bar := newBar(log, o.Steps)
 	trainStart := time.Now()
 	for t := done + 1; t <= o.Steps; t++ {
@@ -329,15 +350,36 @@ func Run(docs []Doc, o Options, out, work, command string, log io.Writer) (*Repo
 	return rep, nil
 }
 
-func initState(cfg gpt2.Config, params []Param, seed int64, posInit string) *state {
+// modelConfig is the GPT-2 config the options describe, for a vocabulary of vocab ids.
+func (o Options) modelConfig(vocab, eos int) gpt2.Config {
+	cfg := gpt2.Small()
+	cfg.VocabSize, cfg.NPositions, cfg.NEmbd, cfg.NLayer, cfg.NHead = vocab, o.Ctx, o.Embd, o.Layers, o.Heads
+	cfg.BOSTokenID, cfg.EOSTokenID = eos, eos
+	if o.Untied {
+		tied := false
+		cfg.TieWordEmbeddings = &tied
+	}
+	return cfg
+}
+
+func initState(cfg gpt2.Config, params []Param, seed int64, o Options) *state {
 	st := &state{}
+	embStd := cfg.InitializerRange
+	if o.EmbStd > 0 {
+		embStd = o.EmbStd
+	}
 	for i, t := range gpt2.InitWeights(cfg, seed) {
 		if t.Name != params[i].Name {
 			panic("train: parameter order changed: " + t.Name + " vs " + params[i].Name)
 		}
 		w := f32(t.Data)
-		if t.Name == "wpe.weight" && posInit == "sinusoid" {
-			w = sinusoids(t.Shape[0], t.Shape[1], cfg.InitializerRange)
+		if (t.Name == "wte.weight" || t.Name == "wpe.weight") && embStd != cfg.InitializerRange {
+			for j := range w { // the same draws, spread wider
+				w[j] *= float32(embStd / cfg.InitializerRange)
+			}
+		}
+		if t.Name == "wpe.weight" && o.PosInit == "sinusoid" {
+			w = sinusoids(t.Shape[0], t.Shape[1], embStd)
 		}
 		st.W = append(st.W, tensors.FromFlatDataAndDimensions(w, t.Shape...))
 		st.M = append(st.M, tensors.FromShape(st.W[i].Shape()))
@@ -394,7 +436,24 @@ func evaluate(p *programs, w []*tensors.Tensor, d *Data, o Options) (Metrics, er
 	first, second := InductionLosses(ls, seg)
 	m.InductionLoss = [2]float64{first, second}
 	m.InductionRows, m.InductionSeg = len(ind), seg
+	if o.RandomVocab > 0 {
+		ls, err := p.losses(w, alphabetRows(d, o, 64))
+		if err != nil {
+			return m, err
+		}
+		first, second := InductionLosses(ls, seg)
+		m.AlphabetLoss = &[2]float64{first, second}
+	}
 	return m, nil
+}
+
+// alphabetRows are inductionRows with their tokens drawn from the ids below RandomVocab.
+func alphabetRows(d *Data, o Options, count int) [][]int32 {
+	ind := InductionRows(o.RandomVocab, d.EOS, count, o.Ctx/2, o.Seed+2000)
+	for i, r := range ind {
+		ind[i] = append(r, r[0])
+	}
+	return ind
 }
 
 // inductionRows are the first count rows of the induction test, ctx+1 tokens each.

@@ -252,3 +252,77 @@ func equal32(a, b []int32) bool {
 	}
 	return true
 }
+
+// With RandomVocab and RandomOnly every repeated row is a segment of random ids below
+// RandomVocab; without them, rows are as before (the shipped model's batches).
+func TestBatchAlphabet(t *testing.T) {
+	d := &Data{Vocab: 5000, EOS: 4999}
+	for i := 0; i < 5000; i++ {
+		d.Train = append(d.Train, int32(1000+i%3999)) // text ids are all >= 1000
+	}
+	mix := Mix{Batch: 16, Ctx: 64, Repeat: 1, SegMin: 8, SegMax: 16, RandomVocab: 50, RandomOnly: true}
+	for _, id := range d.Batch(1, 3, mix) {
+		if id >= 50 {
+			t.Fatalf("id %d in a batch of random segments from the ids below 50", id)
+		}
+	}
+	mix.RandomOnly = false // half the segments are spans of the text again
+	text, alphabet := 0, 0
+	for _, id := range d.Batch(1, 3, mix) {
+		switch {
+		case id >= 1000:
+			text++
+		case id < 50:
+			alphabet++
+		default:
+			t.Fatalf("id %d: neither text nor the alphabet", id)
+		}
+	}
+	if text == 0 || alphabet == 0 {
+		t.Errorf("%d text and %d alphabet ids; want both", text, alphabet)
+	}
+}
+
+// An untied run writes lm_head.weight and tie_word_embeddings false, starts its embeddings
+// with the spread asked for, reports the alphabet's induction losses, and loads.
+func TestRunUntied(t *testing.T) {
+	dir := t.TempDir()
+	o := tinyOptions()
+	o.ShortCtx, o.ShortBatch, o.ShortSteps = 0, 0, 0
+	o.Untied, o.EmbStd, o.RandomVocab, o.RandomOnly = true, 0.5, 40, true
+	cfg := o.modelConfig(o.Vocab, o.Vocab-1)
+	st := initState(cfg, Params(cfg, false), 1, o)
+	spread := func(i int) float64 {
+		d := st.W[i].Value().([][]float32)
+		sq, n := 0.0, 0
+		for _, r := range d {
+			for _, v := range r {
+				sq, n = sq+float64(v)*float64(v), n+1
+			}
+		}
+		return math.Sqrt(sq / float64(n))
+	}
+	if s := spread(0); math.Abs(s-0.5) > 0.05 {
+		t.Errorf("wte spread %.3f, want 0.5", s)
+	}
+	rep, err := Run(toyDocs(), o, filepath.Join(dir, "out"), filepath.Join(dir, "work"), "test", &strings.Builder{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Metrics.AlphabetLoss == nil {
+		t.Error("no induction losses on the alphabet")
+	}
+	p, err := gpt2.LoadDir(filepath.Join(dir, "out"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Config.Tied() || p.Weights["lm_head.weight"] == nil {
+		t.Errorf("loaded as tied (%v) or without lm_head.weight", p.Config.Tied())
+	}
+	card, _ := os.ReadFile(filepath.Join(dir, "out", "README.md"))
+	for _, want := range []string{"tie_word_embeddings: false", "spread 0.5", "ids below 40"} {
+		if !strings.Contains(string(card), want) {
+			t.Errorf("the card does not say %q", want)
+		}
+	}
+}
