@@ -529,7 +529,9 @@ induction heads in real models (run this notebook with `-p modelName=openai-comm
 where its weights are available: GPT-2 small's induction heads are well documented, Olsson et
 al. 2022). The default model did not form an induction head in its training budget, although
 its training repeated segments to encourage one (`models/brown-gpt2/README.md`: its loss on
-the second copy of a random sequence is hardly lower than on the first). So here the scores
+the second copy of a random sequence is hardly lower than on the first; `docs/induction.md`
+measures why: GPT-2's tied output layer and a 4096-token vocabulary keep a model this small on
+the plateau before induction far longer than its budget). So here the scores
 stay near the uniform level, and the head that patching picks is noise; do not read a circuit
 into them.
 '''),

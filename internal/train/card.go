@@ -200,7 +200,7 @@ func Card(r *Report) string {
 		p("The model copies random tokens of the alphabet its repeated rows used (the second copy far easier than the first), with induction heads; random tokens from the whole vocabulary it hardly copies: their output rows were learnt from text alone (docs/induction.md).\n\n")
 		copies = true
 	default:
-		p("**No induction head formed** within this budget: the second copy is hardly easier than the first, although the repeated segments were there to encourage one (see Training).\n\n")
+		p("**No induction head formed** within this budget: the second copy is hardly easier than the first, although the repeated segments were there to encourage one (see Training). Why, measured in a controlled experiment (GPT-2's tied output layer and the size of the vocabulary keep a small model on the plateau before induction far longer than this budget): `docs/induction.md` in the gonnsight repository.\n\n")
 	}
 	p("## What is real and what is an artefact of the size\n\n")
 	if copies {
