@@ -447,18 +447,20 @@ func evaluate(p *programs, w []*tensors.Tensor, d *Data, o Options) (Metrics, er
 	return m, nil
 }
 
-// alphabetRows are inductionRows with their tokens drawn from the ids below RandomVocab.
-func alphabetRows(d *Data, o Options, count int) [][]int32 {
-	ind := InductionRows(o.RandomVocab, d.EOS, count, o.Ctx/2, o.Seed+2000)
-	for i, r := range ind {
-		ind[i] = append(r, r[0])
-	}
-	return ind
-}
-
 // inductionRows are the first count rows of the induction test, ctx+1 tokens each.
 func inductionRows(d *Data, o Options, count int) [][]int32 {
-	ind := InductionRows(d.Vocab, d.EOS, count, o.Ctx/2, o.Seed+1000)
+	return testRows(d.Vocab, d.EOS, count, o.Ctx, o.Seed+1000)
+}
+
+// alphabetRows are inductionRows with their tokens drawn from the ids below RandomVocab.
+func alphabetRows(d *Data, o Options, count int) [][]int32 {
+	return testRows(o.RandomVocab, d.EOS, count, o.Ctx, o.Seed+2000)
+}
+
+// testRows are count rows of InductionRows(vocab, ...) of ctx+1 tokens (the evaluation's
+// row length): a segment of ctx/2, its copy, and the segment's first token again.
+func testRows(vocab, eos, count, ctx int, seed uint64) [][]int32 {
+	ind := InductionRows(vocab, eos, count, ctx/2, seed)
 	for i, r := range ind {
 		ind[i] = append(r, r[0])
 	}
