@@ -69,8 +69,8 @@ func TestUntiedLMHead(t *testing.T) {
 	}
 	untiedCopy(t, tied, untied, 2) // logits are linear in the unembedding: twice the tied ones
 	prompt := nnsight.Tokens{IDs: [][]int{{464, 3290, 318, 287, 262, 1748}}}
-	logits := func(dir string) ([]float32, []float32) {
-		m := nnsight.LanguageModel(dir)
+	logits := func(dir string, opts ...nnsight.Option) ([]float32, []float32) {
+		m := nnsight.LanguageModel(dir, opts...)
 		res, err := m.Trace(prompt, func(tr *nnsight.Tracer) {
 			h := tr.Module("transformer.h.1").Output()
 			tr.Compute("lens", func() *g.Node { return tr.LogitLens(h.Node()) })
@@ -90,9 +90,11 @@ func TestUntiedLMHead(t *testing.T) {
 	}
 	a, aLens := logits(tied)
 	b, bLens := logits(untied)
+	bT, _ := logits(untied, nnsight.TransposedLMHead()) // lm_head.weight's transpose, made once
 	worst := 0.0
 	for i := range a {
 		worst = max(worst, abs(float64(b[i])-2*float64(a[i])))
+		worst = max(worst, abs(float64(bT[i])-2*float64(a[i])))
 		worst = max(worst, abs(float64(bLens[i])-2*float64(aLens[i])))
 		worst = max(worst, abs(float64(bLens[i])-float64(b[i]))) // the last block's output: the lens is the logits
 	}
