@@ -203,24 +203,28 @@ func floats(res *nnsight.Result, name string, n int) ([]float32, error) {
 }
 
 func ids(m *nnsight.Model, prompt any, what string) ([]int, error) {
+	label := "the prompt" // or "the clean prompt", "the corrupted prompt"
+	if what != "" {
+		label = "the " + what + " prompt"
+	}
 	switch v := prompt.(type) {
 	case string:
 		tok := m.Tokenizer()
 		if tok == nil {
-			return nil, fmt.Errorf("experiments: %s has no tokenizer; give the %s prompt as token ids ([]int)", m.Source(), what)
+			return nil, fmt.Errorf("experiments: %s has no tokenizer; give %s as token ids ([]int)", m.Source(), label)
 		}
 		ids := tok.Encode(v)
 		if len(ids) == 0 {
-			return nil, fmt.Errorf("experiments: the %s prompt %q has no tokens", what, v)
+			return nil, fmt.Errorf("experiments: %s %q has no tokens", label, v)
 		}
 		return ids, nil
 	case []int:
 		if len(v) == 0 {
-			return nil, fmt.Errorf("experiments: the %s prompt has no tokens", what)
+			return nil, fmt.Errorf("experiments: %s has no tokens", label)
 		}
 		return v, nil
 	}
-	return nil, fmt.Errorf("experiments: the %s prompt is a %T; give a string or token ids ([]int)", what, prompt)
+	return nil, fmt.Errorf("experiments: %s is a %T; give a string or token ids ([]int)", label, prompt)
 }
 
 func tokenLabels(m *nnsight.Model, ids []int) []string {

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	g "github.com/gomlx/gomlx/core/graph"
+	"github.com/gonnsight/gonnsight/experiments"
 	"github.com/gonnsight/gonnsight/gpt2"
 	"github.com/gonnsight/gonnsight/nnsight"
 	"github.com/gonnsight/gonnsight/safetensors"
@@ -100,6 +101,19 @@ func TestUntiedLMHead(t *testing.T) {
 	}
 	if worst > 1e-4 {
 		t.Errorf("untied head with lm_head = 2 wte: logits and logit lens off by %g from twice the tied ones", worst)
+	}
+	// Direct logit attribution reads the same unembedding: its parts add up to the untied
+	// model's logit difference (they would add up to half of it with wte in its place).
+	dla, err := experiments.DirectLogitAttribution(nnsight.LanguageModel(untied), prompt.IDs[0], 262, 290)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := dla.Bias
+	for c := range dla.Components.Cols {
+		sum += float64(dla.Components.At(0, c))
+	}
+	if abs(sum-dla.Total) > 1e-3*max(1, abs(dla.Total)) {
+		t.Errorf("untied DLA: parts add up to %g, the logit difference is %g", sum, dla.Total)
 	}
 	p, err := gpt2.LoadDir(untied, nil)
 	if err != nil {
