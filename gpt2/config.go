@@ -5,6 +5,7 @@ package gpt2
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 
 	"github.com/gonnsight/gonnsight/internal/fsx"
@@ -27,6 +28,24 @@ type Config struct {
 	// TieWordEmbeddings false gives lm_head its own weight (lm_head.weight) instead of
 	// transformer.wte's; absent means true, as in Hugging Face's PretrainedConfig.
 	TieWordEmbeddings *bool `json:"tie_word_embeddings,omitempty"`
+	// ScaleAttnWeights false leaves attention scores undivided by sqrt(head_dim) (absent
+	// means true); ScaleAttnByInverseLayerIdx also divides layer i's scores by i+1 (Stanford
+	// CRFM's GPT-2 models set it). Both as in Hugging Face's GPT2Attention.
+	ScaleAttnWeights           *bool `json:"scale_attn_weights,omitempty"`
+	ScaleAttnByInverseLayerIdx bool  `json:"scale_attn_by_inverse_layer_idx,omitempty"`
+}
+
+// AttentionScale is what layer's attention scores are divided by: sqrt(head_dim) unless
+// scale_attn_weights is false, times layer+1 when scale_attn_by_inverse_layer_idx.
+func (c Config) AttentionScale(layer int) float64 {
+	s := 1.0
+	if c.ScaleAttnWeights == nil || *c.ScaleAttnWeights {
+		s = math.Sqrt(float64(c.HeadDim()))
+	}
+	if c.ScaleAttnByInverseLayerIdx {
+		s *= float64(layer + 1)
+	}
+	return s
 }
 
 // Tied reports whether lm_head reads transformer.wte.weight (tie_word_embeddings, default true).
@@ -124,13 +143,9 @@ func ReadConfig(path string) (Config, error) {
 // parseConfig parses the contents of a config.json; path names it in errors.
 func parseConfig(path string, data []byte) (Config, error) {
 	c := Config{LayerNormEpsilon: 1e-5, Activation: "gelu_new", EOSTokenID: -1, BOSTokenID: -1}
-	// n_ctx is an older alias of n_positions. The attention options are Hugging Face's
-	// GPT2Config fields that change the numbers: gonnsight's attention does neither, so a
-	// config that asks for them is refused rather than run with other numbers.
+	// n_ctx is an older alias of n_positions.
 	var extra struct {
-		NCtx                int   `json:"n_ctx"`
-		ScaleAttnWeights    *bool `json:"scale_attn_weights"`
-		ScaleByInverseLayer bool  `json:"scale_attn_by_inverse_layer_idx"`
+		NCtx int `json:"n_ctx"`
 	}
 	if err := json.Unmarshal(data, &c); err != nil {
 		return Config{}, fmt.Errorf("%s: not a valid config.json: %w", path, err)
@@ -138,12 +153,6 @@ func parseConfig(path string, data []byte) (Config, error) {
 	_ = json.Unmarshal(data, &extra)
 	if c.NPositions == 0 {
 		c.NPositions = extra.NCtx
-	}
-	if extra.ScaleAttnWeights != nil && !*extra.ScaleAttnWeights {
-		return Config{}, fmt.Errorf("%s: scale_attn_weights is false (attention scores not divided by sqrt(head_dim)); gonnsight's GPT-2 always divides, so this model would give other numbers than Hugging Face's and is not loaded", path)
-	}
-	if extra.ScaleByInverseLayer {
-		return Config{}, fmt.Errorf("%s: scale_attn_by_inverse_layer_idx is true (attention scores of layer i also divided by i+1); gonnsight's GPT-2 does not do this, so this model would give other numbers than Hugging Face's and is not loaded", path)
 	}
 	if c.ModelType != "" && c.ModelType != "gpt2" {
 		return Config{}, fmt.Errorf("%s: model_type is %q; gonnsight loads GPT-2 models (model_type \"gpt2\")", path, c.ModelType)
@@ -165,6 +174,12 @@ func WriteConfig(path string, c Config) error {
 	}
 	if !c.Tied() {
 		m["tie_word_embeddings"] = false
+	}
+	if c.ScaleAttnWeights != nil && !*c.ScaleAttnWeights {
+		m["scale_attn_weights"] = false
+	}
+	if c.ScaleAttnByInverseLayerIdx {
+		m["scale_attn_by_inverse_layer_idx"] = true
 	}
 	data, _ := json.MarshalIndent(m, "", "  ")
 	return os.WriteFile(path, append(data, '\n'), 0o644)

@@ -84,34 +84,3 @@ func TestLoadBadInput(t *testing.T) {
 		t.Errorf("wrong model type: %v", err)
 	}
 }
-
-// Hugging Face GPT-2 options that change the attention's numbers, which gonnsight's GPT-2
-// does not implement, are refused with their name; the defaults written out load.
-func TestLoadRefusesAttentionOptionsItDoesNotImplement(t *testing.T) {
-	src := filepath.Join(golden.Root(), "testdata", "gpt2", "tiny-a")
-	for _, c := range []struct {
-		field string
-		ok    bool
-	}{
-		{`"scale_attn_weights": false`, false},
-		{`"scale_attn_by_inverse_layer_idx": true`, false},
-		{`"scale_attn_weights": true`, true},
-		{`"scale_attn_by_inverse_layer_idx": false`, true},
-	} {
-		dir := copyDir(t, src)
-		path := filepath.Join(dir, "config.json")
-		data, _ := os.ReadFile(path)
-		// tiny-a's config (written as Hugging Face's) has "scale_attn_weights": true; JSON's
-		// last key wins, so the field goes at the end.
-		text := strings.TrimRight(string(data), "\n ")
-		os.WriteFile(path, []byte(text[:len(text)-1]+", "+c.field+"}"), 0o644)
-		_, err := gpt2.LoadDir(dir, nil)
-		name := strings.Split(c.field, `"`)[1]
-		switch {
-		case c.ok && err != nil:
-			t.Errorf("%s: %v", c.field, err)
-		case !c.ok && (err == nil || !strings.Contains(err.Error(), name) || !strings.Contains(err.Error(), "config.json")):
-			t.Errorf("%s: err %v, want one naming %s and config.json", c.field, err, name)
-		}
-	}
-}

@@ -189,7 +189,7 @@ type Block struct {
 func newBlock(cfg Config, layer int) *Block {
 	return &Block{
 		Ln1: module.NewLayerNorm(cfg.NEmbd, cfg.LayerNormEpsilon),
-		Attn: &Attention{Layer: layer, NHead: cfg.NHead, NEmbd: cfg.NEmbd,
+		Attn: &Attention{Layer: layer, NHead: cfg.NHead, NEmbd: cfg.NEmbd, Scale: cfg.AttentionScale(layer),
 			CAttn: module.NewConv1D(cfg.NEmbd, 3*cfg.NEmbd), CProj: module.NewConv1D(cfg.NEmbd, cfg.NEmbd),
 			AttnDropout: &module.Dropout{P: 0.1}, ResidDropout: &module.Dropout{P: 0.1}},
 		Ln2: module.NewLayerNorm(cfg.NEmbd, cfg.LayerNormEpsilon),
@@ -234,7 +234,9 @@ func (b *Block) Forward(c *module.Ctx, in ...*Node) []*Node {
 // So attn_output.At(2, h*head_dim, (h+1)*head_dim) is head h; At(1, ...) would be positions.
 // With the KV cache, key_pos counts the cache's slots, not the tokens of this call.
 type Attention struct {
-	Layer, NHead, NEmbd       int
+	Layer, NHead, NEmbd int
+	// Scale divides the scores: Config.AttentionScale (sqrt(head_dim) for GPT-2).
+	Scale                     float64
 	CAttn, CProj              *module.Conv1D
 	AttnDropout, ResidDropout *module.Dropout
 }
@@ -286,7 +288,11 @@ func (a *Attention) Forward(c *module.Ctx, in ...*Node) []*Node {
 		valid = g.LogicalAnd(valid, g.Reshape(m, batch, 1, 1, keyLen))
 	}
 	scores := g.DotGeneral(q, []int{3}, []int{0, 1}, k, []int{3}, []int{0, 1}) // [b, h, seq, keys]
-	scores = g.DivScalar(scores, math.Sqrt(float64(hd)))
+	scale := a.Scale
+	if scale == 0 { // an Attention built by hand: GPT-2's
+		scale = math.Sqrt(float64(hd))
+	}
+	scores = g.DivScalar(scores, scale)
 	// Masked scores get float32's lowest value, as Hugging Face does, so fully masked rows
 	// (padding queries) stay finite.
 	dims4 := scores.Shape().Dimensions

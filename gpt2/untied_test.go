@@ -1,8 +1,10 @@
 package gpt2_test
 
 import (
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -145,3 +147,87 @@ func abs(x float64) float64 {
 }
 
 var smallTinyOptions = gpt2.TinyOptions{Layers: 2, Heads: 2, Embd: 16, Positions: 32}
+
+// scale_attn_weights false leaves the scores undivided by sqrt(head_dim): the same as the
+// default model with its queries (c_attn's first third, weight and bias) multiplied by
+// sqrt(head_dim). (scale_attn_by_inverse_layer_idx is checked against the PyTorch reference:
+// testdata/gpt2/tiny-c.)
+func TestScaleAttnWeightsFalse(t *testing.T) {
+	base, unscaled, queries := t.TempDir(), t.TempDir(), t.TempDir()
+	if err := gpt2.MakeTiny(base, smallTinyOptions); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := gpt2.ReadConfig(filepath.Join(base, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := float32(math.Sqrt(float64(cfg.HeadDim())))
+	rewrite := func(dir string, scaleAttn bool, queryFactor float32) {
+		c := cfg
+		if !scaleAttn {
+			off := false
+			c.ScaleAttnWeights = &off
+		}
+		if err := gpt2.WriteConfig(filepath.Join(dir, "config.json"), c); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range []string{"vocab.json", "merges.txt"} {
+			data, _ := os.ReadFile(filepath.Join(base, f))
+			os.WriteFile(filepath.Join(dir, f), data, 0o644)
+		}
+		f, err := safetensors.Open(filepath.Join(base, "model.safetensors"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		var out []safetensors.Tensor
+		for _, name := range f.Names() {
+			view, _ := f.Float32(name)
+			data := slices.Clone(view) // the file's bytes are mapped read-only
+			info, _ := f.Info(name)
+			if strings.HasSuffix(name, "attn.c_attn.weight") { // [in, 3·embd]: q is the first third of each row
+				for r := 0; r < info.Shape[0]; r++ {
+					for j := 0; j < cfg.NEmbd; j++ {
+						data[r*info.Shape[1]+j] *= queryFactor
+					}
+				}
+			}
+			if strings.HasSuffix(name, "attn.c_attn.bias") {
+				for j := 0; j < cfg.NEmbd; j++ {
+					data[j] *= queryFactor
+				}
+			}
+			out = append(out, safetensors.F32(name, info.Shape, data))
+		}
+		if err := safetensors.Write(filepath.Join(dir, "model.safetensors"), out, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rewrite(unscaled, false, 1)
+	rewrite(queries, true, root)
+	prompt := nnsight.Tokens{IDs: [][]int{{464, 3290, 318, 287, 262, 1748}}}
+	logits := func(dir string) []float32 {
+		res, err := nnsight.LanguageModel(dir).Trace(prompt, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, _, err := res.Float32("logits")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	a, b, c := logits(unscaled), logits(queries), logits(base)
+	worst, moved := 0.0, 0.0
+	for i := range a {
+		worst = max(worst, abs(float64(a[i])-float64(b[i])))
+		moved = max(moved, abs(float64(a[i])-float64(c[i])))
+	}
+	if worst > 1e-6 || moved < 1e-5 { // the tiny model attends nearly evenly, so the change is small but far above float noise
+		t.Errorf("scale_attn_weights false: off by %g from the default model with sqrt(head_dim)-scaled queries (and %g from the default model itself, which should differ)", worst, moved)
+	}
+	written, _ := os.ReadFile(filepath.Join(unscaled, "config.json"))
+	if !strings.Contains(string(written), `"scale_attn_weights": false`) {
+		t.Errorf("WriteConfig dropped scale_attn_weights false:\n%s", written)
+	}
+}

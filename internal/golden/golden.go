@@ -21,8 +21,9 @@ type Fixture struct {
 	file *safetensors.File
 }
 
-// Models are the fixture directories.
-var Models = []string{"tiny-a", "tiny-b"}
+// Models are the fixture directories (tiny-c: an untied lm_head and
+// scale_attn_by_inverse_layer_idx, Hugging Face options that change the numbers).
+var Models = []string{"tiny-a", "tiny-b", "tiny-c"}
 
 // Root is the repository root (found from this file's location).
 func Root() string {

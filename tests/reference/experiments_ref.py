@@ -10,7 +10,7 @@ tokens A and B) and computes, one forward per patch as a researcher would by han
   ablate_zero / ablate_mean [L, H]           metric on c with head h's output zeroed / replaced
                                              by its mean over positions
   dla_components [2+2L], dla_heads [L, H]    direct logit attribution at the last position of c
-  lens [L+1, T, V]                           log_softmax(ln_f(resid) @ wte^T), resid before block 0
+  lens [L+1, T, V]                           log_softmax(ln_f(resid) @ unembedding^T), resid before block 0
                                              and after every block
 The metric is logits[0, -1, A] - logits[0, -1, B].
 
@@ -158,7 +158,8 @@ def build(cfg):
     # Direct logit attribution at the last position of c.
     final = rc["transformer.h.%d" % (L - 1)][0, -1]
     scale = torch.sqrt(((final - final.mean()) ** 2).mean() + model.eps)
-    d = w["ln_f.weight"] * (w["wte.weight"][A] - w["wte.weight"][B])
+    u = ref.unembedding(w, cfg)  # wte, or lm_head.weight when untied (tiny-c)
+    d = w["ln_f.weight"] * (u[A] - u[B])
 
     def proj(v):
         return float(((v - v.mean()) / scale * d).sum())
@@ -177,7 +178,7 @@ def build(cfg):
     # Logit lens on c.
     rows = [rc["transformer.drop"]] + [rc["transformer.h.%d" % li] for li in range(L)]
     lens = torch.stack([torch.log_softmax(ref.layer_norm(r, w["ln_f.weight"], w["ln_f.bias"], model.eps)
-                                          @ w["wte.weight"].t(), -1)[0] for r in rows])
+                                          @ u.t(), -1)[0] for r in rows])
     put("lens", lens, "[L+1,T,V] log-probabilities of the logit lens on c")
 
     ref.write_safetensors(os.path.join(out_dir, "experiments.safetensors"), out)

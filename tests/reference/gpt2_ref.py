@@ -26,6 +26,8 @@ Semantics reproduced (HF GPT2LMHeadModel):
   * gelu_new(x) = 0.5*x*(1+tanh(sqrt(2/pi)*(x+0.044715*x^3))).
   * LayerNorm (biased variance) with config layer_norm_epsilon.
   * position ids 0..T-1; lm_head tied to wte: logits = h @ wte^T.
+  * tiny-c only: tie_word_embeddings false (logits = h @ lm_head.weight^T) and
+    scale_attn_by_inverse_layer_idx (layer i's scores also divided by i+1).
 All reference arithmetic is done in float64 on weights that are exactly
 representable in float32 (they are drawn in float32 and stored as F32); the
 goldens are rounded to float32 when written.
@@ -34,6 +36,7 @@ Output (relative to the repository root)
 ----------------------------------------
   testdata/gpt2/tiny-a/{config.json,model.safetensors,golden.safetensors,golden.json}
   testdata/gpt2/tiny-b/{...same...}
+  testdata/gpt2/tiny-c/{...same...}
 tiny-a keys carry the `transformer.` prefix and include the HF
 `transformer.h.N.attn.bias` causal-mask buffers (loaders must ignore them);
 tiny-b keys have no prefix and no buffers.  golden.json lists the inputs,
@@ -84,7 +87,30 @@ MODELS = [
         p0=[259, 192, 341, 126, 125, 83, 287], p1=[350, 2, 141, 76, 33],
         c=[250, 14, 93, 301, 57, 180], k_pos2=147,
     ),
+    # Hugging Face options that change the numbers: an output layer of its own
+    # (tie_word_embeddings false) and scale_attn_by_inverse_layer_idx (layer i's scores
+    # also divided by i+1), as Stanford CRFM's GPT-2 models have them. Seed 43: the largest
+    # greedy top-2 margin (0.027) among seeds 33 to 60.
+    dict(
+        name="tiny-c", seed=43, n_layer=3, n_head=2, n_embd=16, n_positions=24,
+        vocab_size=256, layer_norm_epsilon=1e-5, eos_token_id=255, bos_token_id=255,
+        prefix=True, mask_buffers=False, untied=True, inverse_layer=True,
+        p0=[17, 201, 44, 90, 130, 7, 66], p1=[250, 3, 180, 42, 99],
+        c=[11, 140, 77, 205, 9, 130], k_pos2=31,
+    ),
 ]
+
+
+def attn_scale(cfg, layer):
+    """What layer's attention scores are divided by (HF GPT2Attention): sqrt(head_dim),
+    times layer+1 with scale_attn_by_inverse_layer_idx."""
+    s = math.sqrt(cfg["n_embd"] // cfg["n_head"])
+    return s * (layer + 1) if cfg.get("inverse_layer") else s
+
+
+def unembedding(w, cfg):
+    """lm_head's [V,E] weight: wte when tied (GPT-2's default), lm_head.weight when not."""
+    return w["lm_head.weight"] if cfg.get("untied") else w["wte.weight"]
 
 ANS_A, ANS_B = 5, 7
 N_NEW = 10
@@ -155,6 +181,8 @@ def make_params(cfg):
         p[h + "mlp.c_proj.bias"] = randn(E, std=0.05)
     p["ln_f.weight"] = 1.0 + randn(E, std=0.1)
     p["ln_f.bias"] = randn(E, std=0.05)
+    if cfg.get("untied"):  # drawn last: the tied models' weights are unchanged
+        p["lm_head.weight"] = randn(V, E, std=0.1)
     return p
 
 
@@ -229,7 +257,7 @@ class GPT2Ref:
                 return t.view(1, T, H, D).permute(0, 2, 1, 3)
 
             q, k, v = heads(q), heads(k), heads(v)
-            scores = (q @ k.transpose(-1, -2)) / math.sqrt(D)
+            scores = (q @ k.transpose(-1, -2)) / attn_scale(self.cfg, i)
             scores = torch.where(causal, scores, torch.tensor(torch.finfo(scores.dtype).min, dtype=scores.dtype))
             probs = hk(pfx + ".attn.attn_weights", torch.softmax(scores, dim=-1))
             ph = (probs @ v)  # [1,H,T,D]
@@ -249,7 +277,7 @@ class GPT2Ref:
             f = hk(pfx + ".mlp", f)
             x = hk(pfx, resid + f)
         x = hk("transformer.ln_f", layer_norm(x, w["ln_f.weight"], w["ln_f.bias"], self.eps))
-        logits = hk("lm_head", x @ w["wte.weight"].t())
+        logits = hk("lm_head", x @ unembedding(w, self.cfg).t())
         return logits
 
 
@@ -267,14 +295,14 @@ def crosscheck_logits(model, ids):
         a = Fn.layer_norm(x, (E,), w[h + "ln_1.weight"], w[h + "ln_1.bias"], model.eps)
         q, k, v = Fn.linear(a, w[h + "attn.c_attn.weight"].t(), w[h + "attn.c_attn.bias"]).chunk(3, dim=-1)
         q, k, v = (t.reshape(T, H, D).transpose(0, 1) for t in (q, k, v))
-        att = torch.softmax(torch.einsum("htd,hsd->hts", q, k) / D ** 0.5 + neg, dim=-1)
+        att = torch.softmax(torch.einsum("htd,hsd->hts", q, k) / attn_scale(model.cfg, i) + neg, dim=-1)
         o = torch.einsum("hts,hsd->thd", att, v).reshape(T, E)
         x = x + Fn.linear(o, w[h + "attn.c_proj.weight"].t(), w[h + "attn.c_proj.bias"])
         m = Fn.layer_norm(x, (E,), w[h + "ln_2.weight"], w[h + "ln_2.bias"], model.eps)
         m = Fn.gelu(Fn.linear(m, w[h + "mlp.c_fc.weight"].t(), w[h + "mlp.c_fc.bias"]), approximate="tanh")
         x = x + Fn.linear(m, w[h + "mlp.c_proj.weight"].t(), w[h + "mlp.c_proj.bias"])
     x = Fn.layer_norm(x, (E,), w["ln_f.weight"], w["ln_f.bias"], model.eps)
-    return (x @ w["wte.weight"].t()).unsqueeze(0)
+    return Fn.linear(x, unembedding(w, model.cfg)).unsqueeze(0)
 
 
 # --------------------------------------------------------------------------
@@ -327,7 +355,7 @@ def tl_forward(model, ids, z_hook=None):
         k = torch.einsum("bpe,hed->bphd", n1, Wk) + bk
         v = torch.einsum("bpe,hed->bphd", n1, Wv) + bv
         out[b + "attn.hook_q"], out[b + "attn.hook_k"], out[b + "attn.hook_v"] = q, k, v
-        scores = torch.einsum("bqhd,bkhd->bhqk", q, k) / math.sqrt(D)
+        scores = torch.einsum("bqhd,bkhd->bhqk", q, k) / attn_scale(model.cfg, l)
         scores = torch.where(keep, scores, torch.tensor(float("-inf"), dtype=F64))
         out[b + "attn.hook_attn_scores"] = scores
         pattern = torch.softmax(scores, dim=-1)
@@ -355,7 +383,7 @@ def tl_forward(model, ids, z_hook=None):
         out[b + "hook_resid_post"] = resid
     nf = ln(resid, "ln_f")
     out["ln_final.hook_normalized"] = nf
-    return out, nf @ w["wte.weight"].t()
+    return out, nf @ unembedding(w, model.cfg).t()
 
 
 TL_LAYOUT = {
@@ -390,6 +418,8 @@ def describe_path(path, cfg):
     if path == "transformer.ln_f":
         return "final LayerNorm output [1,T,E]"
     if path == "lm_head":
+        if cfg.get("untied"):
+            return "logits = ln_f @ lm_head.weight^T [1,T,V]"
         return "logits = ln_f @ wte^T [1,T,V]"
     parts = path.split(".")
     n = parts[2]
@@ -481,17 +511,20 @@ def build(cfg):
         "n_positions": P,
         "resid_pdrop": 0.0,
         "scale_attn_weights": True,
-        "tie_word_embeddings": True,
+        "tie_word_embeddings": not cfg.get("untied", False),
         "torch_dtype": "float32",
         "vocab_size": V,
     }
+    if cfg.get("inverse_layer"):
+        config["scale_attn_by_inverse_layer_idx"] = True
+        config["reorder_and_upcast_attn"] = True  # as Stanford CRFM's: float32 anyway
     write_json(os.path.join(out_dir, "config.json"), config)
 
     # ---- model.safetensors
     st = {}
     pre = "transformer." if cfg["prefix"] else ""
     for k, v in params.items():
-        st[pre + k] = v
+        st[k if k.startswith("lm_head.") else pre + k] = v  # HF: lm_head sits beside transformer
     if cfg["mask_buffers"]:
         for i in range(L):
             st[pre + "h.%d.attn.bias" % i] = torch.tril(torch.ones(P, P, dtype=torch.float32)).view(1, 1, P, P)
