@@ -25,6 +25,7 @@ import torch.nn.functional as F
 
 ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
 ap.add_argument("--vocab", type=int, default=64, help="segments are drawn uniformly from this many ids")
+ap.add_argument("--table", type=int, default=0, help="the model's vocabulary (embedding and output rows; 0: --vocab): a real model has many more ids than the segments use")
 ap.add_argument("--untied", action="store_true", help="an output layer of its own instead of the token embedding")
 ap.add_argument("--emb-std", type=float, default=0.02, help="initial spread of the token and position embeddings (GPT-2: 0.02)")
 ap.add_argument("--std", type=float, default=0.02, help="initial spread of every other matrix (GPT-2: 0.02)")
@@ -42,6 +43,7 @@ torch.manual_seed(a.seed)
 if a.threads:
     torch.set_num_threads(a.threads)
 V, D, T = a.vocab, a.embd, a.ctx
+N = a.table or V  # rows of the embedding and the output layer
 
 
 class Block(nn.Module):
@@ -62,10 +64,10 @@ class Block(nn.Module):
 class Model(nn.Module):
     def __init__(self):
         super().__init__()
-        self.tok, self.pos = nn.Embedding(V, D), nn.Embedding(T, D)
+        self.tok, self.pos = nn.Embedding(N, D), nn.Embedding(T, D)
         self.blocks = nn.ModuleList(Block() for _ in range(a.layers))
         self.ln_f = nn.LayerNorm(D)
-        self.head = None if not a.untied else nn.Linear(D, V, bias=False)
+        self.head = None if not a.untied else nn.Linear(D, N, bias=False)
         for name, w in self.named_parameters():
             if name.startswith(("tok.", "pos.")):
                 nn.init.normal_(w, 0, a.emb_std)
@@ -103,7 +105,7 @@ for step in range(1, a.steps + 1):
     for g in opt.param_groups:
         g["lr"] = a.lr * min(1.0, step / 100)
     ids = rows(gen, a.batch)
-    loss = F.cross_entropy(model(ids[:, :-1]).reshape(-1, V), ids[:, 1:].reshape(-1))
+    loss = F.cross_entropy(model(ids[:, :-1]).reshape(-1, N), ids[:, 1:].reshape(-1))
     opt.zero_grad()
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -112,8 +114,8 @@ for step in range(1, a.steps + 1):
     if step % 100 == 0:
         curve.append(f"{sum(recent) / len(recent):.2f}")
 with torch.no_grad():
-    per = F.cross_entropy(model(test[:, :-1]).reshape(-1, V), test[:, 1:].reshape(-1), reduction="none").view(64, -1)
-options = f"vocab {V}, {'untied' if a.untied else 'tied'}, embeddings N(0, {a.emb_std}), matrices N(0, {a.std}), {a.layers} layers, ctx {T}"
+    per = F.cross_entropy(model(test[:, :-1]).reshape(-1, N), test[:, 1:].reshape(-1), reduction="none").view(64, -1)
+options = f"vocab {V}{f' of {N} ids' if N != V else ''}, {'untied' if a.untied else 'tied'}, embeddings N(0, {a.emb_std}), matrices N(0, {a.std}), {a.layers} layers, ctx {T}"
 print(f"{options}: training loss every 100 steps {' '.join(curve)}; "
       f"second copy {per[:, half:].mean().item():.2f} (first {per[:, :half - 1].mean().item():.2f}, ln vocab {math.log(V):.2f}); "
       f"{a.steps} steps in {time.time() - start:.0f} s", flush=True)
