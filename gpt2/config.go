@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"slices"
+	"strings"
 
 	"github.com/gonnsight/gonnsight/internal/fsx"
+	"github.com/gonnsight/gonnsight/module"
 )
 
 // Config holds the fields of Hugging Face's GPT2Config that the forward uses.
@@ -122,6 +125,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("vocab_size=%d is too large (at most %d)", c.VocabSize, maxVocab)
 	case c.NEmbd%c.NHead != 0:
 		return fmt.Errorf("n_embd %d is not divisible by n_head %d", c.NEmbd, c.NHead)
+	case c.Activation != "" && !slices.Contains(module.KnownActivations, c.Activation):
+		return fmt.Errorf("activation_function %q is not one gonnsight computes (known: %s)", c.Activation, strings.Join(module.KnownActivations, ", "))
 	case c.NumParams() > maxParams:
 		return fmt.Errorf("the config implies %.3g parameters, too large (at most %d)", c.NumParams(), int64(maxParams))
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
@@ -185,19 +186,34 @@ func (d *Dropout) Describe() string {
 }
 func (d *Dropout) Forward(c *Ctx, in ...*Node) []*Node { return in }
 
-// Activation applies an elementwise function by name: gelu_new, gelu, relu, tanh, sigmoid, identity.
+// Activation applies an elementwise function by the name Hugging Face's configs give it
+// (activation_function): one of KnownActivations.
 type Activation struct{ Kind string }
+
+// KnownActivations are the activation_function values Activation computes ("" is identity).
+var KnownActivations = []string{"gelu_new", "gelu_pytorch_tanh", "gelu_fast", "gelu", "quick_gelu",
+	"relu", "silu", "swish", "tanh", "sigmoid", "linear", "identity"}
 
 func (a *Activation) TypeName() string {
 	switch a.Kind {
 	case "gelu_new":
 		return "NewGELUActivation"
+	case "gelu_pytorch_tanh":
+		return "PytorchGELUTanh"
+	case "gelu_fast":
+		return "FastGELUActivation"
 	case "gelu":
 		return "GELUActivation"
+	case "quick_gelu":
+		return "QuickGELUActivation"
 	case "relu":
 		return "ReLU"
+	case "silu", "swish":
+		return "SiLU"
 	case "tanh":
 		return "Tanh"
+	case "linear":
+		return "LinearActivation"
 	}
 	return "Activation"
 }
@@ -205,7 +221,7 @@ func (a *Activation) Forward(c *Ctx, in ...*Node) []*Node {
 	x := in[0]
 	var y *Node
 	switch a.Kind {
-	case "gelu_new", "gelu_pytorch_tanh":
+	case "gelu_new", "gelu_pytorch_tanh", "gelu_fast": // the same tanh approximation
 		// 0.5*x*(1+tanh(sqrt(2/pi)*(x+0.044715*x^3)))
 		decomposed := func() *Node {
 			inner := g.MulScalar(g.Add(x, g.MulScalar(g.Mul(x, g.Square(x)), 0.044715)), math.Sqrt(2/math.Pi))
@@ -224,10 +240,14 @@ func (a *Activation) Forward(c *Ctx, in ...*Node) []*Node {
 		y = g.Tanh(x)
 	case "sigmoid":
 		y = g.Logistic(x)
-	case "identity", "":
+	case "quick_gelu": // x * sigmoid(1.702 x)
+		y = g.Mul(x, g.Logistic(g.MulScalar(x, 1.702)))
+	case "silu", "swish": // x * sigmoid(x)
+		y = g.Mul(x, g.Logistic(x))
+	case "identity", "linear", "":
 		y = x
 	default:
-		Errorf("unknown activation %q (known: gelu_new, gelu, relu, tanh, sigmoid, identity)", a.Kind)
+		Errorf("unknown activation %q (known: %s)", a.Kind, strings.Join(KnownActivations, ", "))
 	}
 	return []*Node{y}
 }
