@@ -2,8 +2,6 @@ package gpt2_test
 
 import (
 	"math"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -58,19 +56,7 @@ func TestActivationFunctions(t *testing.T) {
 
 // withActivation is a copy of the model in src with activation_function name.
 func withActivation(t *testing.T, src, name string) string {
-	t.Helper()
-	dir := t.TempDir()
-	for _, f := range []string{"config.json", "model.safetensors", "vocab.json", "merges.txt"} {
-		data, err := os.ReadFile(filepath.Join(src, f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if f == "config.json" {
-			data = []byte(strings.Replace(string(data), `"activation_function": "gelu_new"`, `"activation_function": "`+name+`"`, 1))
-		}
-		if err := os.WriteFile(filepath.Join(dir, f), data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
+	return copyModel(t, src, func(c string) string {
+		return strings.Replace(c, `"activation_function": "gelu_new"`, `"activation_function": "`+name+`"`, 1)
+	}, nil)
 }

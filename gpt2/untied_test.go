@@ -15,22 +15,19 @@ import (
 	"github.com/gonnsight/gonnsight/safetensors"
 )
 
-// untiedCopy writes a copy of the tiny model in dir with tie_word_embeddings false and
-// lm_head.weight = scale × wte.weight (no lm_head.weight when scale is 0).
-func untiedCopy(t *testing.T, src, dir string, scale float32) {
+// copyModel copies the model in src to a new folder: config.json through editConfig (nil:
+// as is), the tokenizer files as they are, and every tensor through editTensor, which gets a
+// writable copy of its data and returns the tensors to write in its place (nil: as is).
+func copyModel(t *testing.T, src string, editConfig func(string) string, editTensor func(name string, shape []int, data []float32) []safetensors.Tensor) string {
 	t.Helper()
-	cfg, err := os.ReadFile(filepath.Join(src, "config.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg = []byte(strings.Replace(string(cfg), "{", "{\n  \"tie_word_embeddings\": false,", 1))
-	if err := os.WriteFile(filepath.Join(dir, "config.json"), cfg, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range []string{"vocab.json", "merges.txt"} {
+	dir := t.TempDir()
+	for _, f := range []string{"config.json", "vocab.json", "merges.txt"} {
 		data, err := os.ReadFile(filepath.Join(src, f))
 		if err != nil {
 			t.Fatal(err)
+		}
+		if f == "config.json" && editConfig != nil {
+			data = []byte(editConfig(string(data)))
 		}
 		if err := os.WriteFile(filepath.Join(dir, f), data, 0o644); err != nil {
 			t.Fatal(err)
@@ -43,34 +40,53 @@ func untiedCopy(t *testing.T, src, dir string, scale float32) {
 	defer f.Close()
 	var out []safetensors.Tensor
 	for _, name := range f.Names() {
-		data, err := f.Float32(name)
+		view, err := f.Float32(name)
 		if err != nil {
 			t.Fatal(err)
 		}
+		data := slices.Clone(view) // the file's bytes are mapped read-only
 		info, _ := f.Info(name)
-		out = append(out, safetensors.F32(name, info.Shape, data))
-		if name == "wte.weight" && scale != 0 {
-			head := make([]float32, len(data))
-			for i, v := range data {
-				head[i] = scale * v
-			}
-			out = append(out, safetensors.F32("lm_head.weight", info.Shape, head))
+		var edited []safetensors.Tensor
+		if editTensor != nil {
+			edited = editTensor(name, info.Shape, data)
 		}
+		if edited == nil {
+			edited = []safetensors.Tensor{safetensors.F32(name, info.Shape, data)}
+		}
+		out = append(out, edited...)
 	}
 	if err := safetensors.Write(filepath.Join(dir, "model.safetensors"), out, map[string]string{"format": "pt"}); err != nil {
 		t.Fatal(err)
 	}
+	return dir
+}
+
+// untiedCopy is a copy of the tiny model in src with tie_word_embeddings false and
+// lm_head.weight = scale × wte.weight (no lm_head.weight when scale is 0).
+func untiedCopy(t *testing.T, src string, scale float32) string {
+	return copyModel(t, src, func(cfg string) string {
+		return strings.Replace(cfg, "{", "{\n  \"tie_word_embeddings\": false,", 1)
+	}, func(name string, shape []int, data []float32) []safetensors.Tensor {
+		if name != "wte.weight" || scale == 0 {
+			return nil
+		}
+		head := make([]float32, len(data))
+		for i, v := range data {
+			head[i] = scale * v
+		}
+		return []safetensors.Tensor{safetensors.F32(name, shape, data), safetensors.F32("lm_head.weight", shape, head)}
+	})
 }
 
 // A checkpoint with tie_word_embeddings false multiplies by its own lm_head.weight (as
 // Hugging Face's GPT2LMHeadModel does), in the forward, the logit lens and the parameter
 // count; before, lm_head.weight was ignored and the logits silently came from wte.
 func TestUntiedLMHead(t *testing.T) {
-	tied, untied := t.TempDir(), t.TempDir()
+	tied := t.TempDir()
 	if err := gpt2.MakeTiny(tied, smallTinyOptions); err != nil {
 		t.Fatal(err)
 	}
-	untiedCopy(t, tied, untied, 2) // logits are linear in the unembedding: twice the tied ones
+	untied := untiedCopy(t, tied, 2) // logits are linear in the unembedding: twice the tied ones
 	prompt := nnsight.Tokens{IDs: [][]int{{464, 3290, 318, 287, 262, 1748}}}
 	logits := func(dir string, opts ...nnsight.Option) ([]float32, []float32) {
 		m := nnsight.LanguageModel(dir, opts...)
@@ -131,9 +147,7 @@ func TestUntiedLMHead(t *testing.T) {
 	}
 
 	// Untied but no lm_head.weight: an error naming it, not the embedding in its place.
-	missing := t.TempDir()
-	untiedCopy(t, tied, missing, 0)
-	_, err = gpt2.LoadDir(missing, nil)
+	_, err = gpt2.LoadDir(untiedCopy(t, tied, 0), nil)
 	if err == nil || !strings.Contains(err.Error(), "lm_head.weight") {
 		t.Errorf("untied config without lm_head.weight: err %v, want one naming lm_head.weight", err)
 	}
@@ -153,7 +167,7 @@ var smallTinyOptions = gpt2.TinyOptions{Layers: 2, Heads: 2, Embd: 16, Positions
 // sqrt(head_dim). (scale_attn_by_inverse_layer_idx is checked against the PyTorch reference:
 // testdata/gpt2/tiny-c.)
 func TestScaleAttnWeightsFalse(t *testing.T) {
-	base, unscaled, queries := t.TempDir(), t.TempDir(), t.TempDir()
+	base := t.TempDir()
 	if err := gpt2.MakeTiny(base, smallTinyOptions); err != nil {
 		t.Fatal(err)
 	}
@@ -161,50 +175,25 @@ func TestScaleAttnWeightsFalse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	unscaled := copyModel(t, base, func(c string) string {
+		return strings.Replace(c, "{", "{\n  \"scale_attn_weights\": false,", 1)
+	}, nil)
 	root := float32(math.Sqrt(float64(cfg.HeadDim())))
-	rewrite := func(dir string, scaleAttn bool, queryFactor float32) {
-		c := cfg
-		if !scaleAttn {
-			off := false
-			c.ScaleAttnWeights = &off
-		}
-		if err := gpt2.WriteConfig(filepath.Join(dir, "config.json"), c); err != nil {
-			t.Fatal(err)
-		}
-		for _, f := range []string{"vocab.json", "merges.txt"} {
-			data, _ := os.ReadFile(filepath.Join(base, f))
-			os.WriteFile(filepath.Join(dir, f), data, 0o644)
-		}
-		f, err := safetensors.Open(filepath.Join(base, "model.safetensors"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
-		var out []safetensors.Tensor
-		for _, name := range f.Names() {
-			view, _ := f.Float32(name)
-			data := slices.Clone(view) // the file's bytes are mapped read-only
-			info, _ := f.Info(name)
-			if strings.HasSuffix(name, "attn.c_attn.weight") { // [in, 3·embd]: q is the first third of each row
-				for r := 0; r < info.Shape[0]; r++ {
-					for j := 0; j < cfg.NEmbd; j++ {
-						data[r*info.Shape[1]+j] *= queryFactor
-					}
-				}
-			}
-			if strings.HasSuffix(name, "attn.c_attn.bias") {
+	queries := copyModel(t, base, nil, func(name string, shape []int, data []float32) []safetensors.Tensor {
+		switch {
+		case strings.HasSuffix(name, "attn.c_attn.weight"): // [in, 3·embd]: q is the first third of each row
+			for r := 0; r < shape[0]; r++ {
 				for j := 0; j < cfg.NEmbd; j++ {
-					data[j] *= queryFactor
+					data[r*shape[1]+j] *= root
 				}
 			}
-			out = append(out, safetensors.F32(name, info.Shape, data))
+		case strings.HasSuffix(name, "attn.c_attn.bias"):
+			for j := 0; j < cfg.NEmbd; j++ {
+				data[j] *= root
+			}
 		}
-		if err := safetensors.Write(filepath.Join(dir, "model.safetensors"), out, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
-	rewrite(unscaled, false, 1)
-	rewrite(queries, true, root)
+		return nil
+	})
 	prompt := nnsight.Tokens{IDs: [][]int{{464, 3290, 318, 287, 262, 1748}}}
 	logits := func(dir string) []float32 {
 		res, err := nnsight.LanguageModel(dir).Trace(prompt, nil)
@@ -226,8 +215,13 @@ func TestScaleAttnWeightsFalse(t *testing.T) {
 	if worst > 1e-6 || moved < 1e-5 { // the tiny model attends nearly evenly, so the change is small but far above float noise
 		t.Errorf("scale_attn_weights false: off by %g from the default model with sqrt(head_dim)-scaled queries (and %g from the default model itself, which should differ)", worst, moved)
 	}
-	written, _ := os.ReadFile(filepath.Join(unscaled, "config.json"))
-	if !strings.Contains(string(written), `"scale_attn_weights": false`) {
-		t.Errorf("WriteConfig dropped scale_attn_weights false:\n%s", written)
+	off := false
+	cfg.ScaleAttnWeights = &off
+	written := filepath.Join(t.TempDir(), "config.json")
+	if err := gpt2.WriteConfig(written, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if back, err := gpt2.ReadConfig(written); err != nil || back.AttentionScale(0) != 1 {
+		t.Errorf("WriteConfig then ReadConfig of scale_attn_weights false: scale %v, err %v", back.AttentionScale(0), err)
 	}
 }
