@@ -137,11 +137,15 @@ func Card(r *Report) string {
 	p("- Tokenizer: byte-level BPE learnt on the training documents with gonnsight's `tokenizer.Train` (GPT-2's pre-tokenizer and byte alphabet, `<|endoftext|>` the last id %d). Why not GPT-2's 50257 tokens: with n_embd %d their embedding alone would be %.1f M parameters (%.0f %% of the model) and the output softmax would cost %d× this one's per token on 2 cores; %d tokens cover the training documents with %.2f tokens per word (%d tokens for %d words, punctuation attached). The cost: token ids differ from GPT-2's, so prompts and token-level results do not transfer to `openai-community/gpt2`, and rare words split into more pieces.\n",
 		o.Vocab-1, o.Embd, float64(50257*o.Embd)/1e6, 100*float64(50257*o.Embd)/(float64(r.Params)-float64(o.Vocab*o.Embd)+float64(50257*o.Embd)), 50257/o.Vocab, o.Vocab, float64(r.TrainTokens)/float64(max(1, r.TrainWords)), r.TrainTokens, r.TrainWords)
 	posInit := "Hugging Face's initialisation"
-	if o.PosInit == "sinusoid" {
-		posInit = "Hugging Face's initialisation except the positions, which start as the original Transformer's sines and cosines (scaled to the same spread)"
-	}
+	var except []string
 	if o.EmbStd > 0 {
-		posInit += fmt.Sprintf(" except the token and position embeddings, which start with spread %g", o.EmbStd)
+		except = append(except, fmt.Sprintf("the token and position embeddings start with spread %g", o.EmbStd))
+	}
+	if o.PosInit == "sinusoid" {
+		except = append(except, "the positions start as the original Transformer's sines and cosines (scaled to the same spread)")
+	}
+	if len(except) > 0 {
+		posInit += " except that " + strings.Join(except, " and ")
 	}
 	if o.Untied {
 		p("- Model: GPT-2's architecture (pre-norm blocks, gelu_new, learned positions) with an output layer of its own (`lm_head.weight`, `tie_word_embeddings: false` in config.json: Hugging Face's GPT2LMHeadModel loads it as such; docs/induction.md says why), %s, no dropout.\n", posInit)
@@ -167,13 +171,12 @@ func Card(r *Report) string {
 	case o.RandomVocab > 0:
 		what = fmt.Sprintf("random tokens from the ids below %d or a span of the corpus, half each", o.RandomVocab)
 	}
-	what = strings.ReplaceAll(what, "%", "%%")
-	how := "a segment (%d to %d tokens: " + what + ") repeated until the row is full"
+	how := fmt.Sprintf("a segment (%d to %d tokens: %s) repeated until the row is full", o.SegMin, o.SegMax, what)
 	if o.Once {
-		how = "text holding a segment (%d to %d tokens: " + what + ") followed by its copy"
+		how = fmt.Sprintf("text holding a segment (%d to %d tokens: %s) followed by its copy", o.SegMin, o.SegMax, what)
 	}
-	p("- Induction: during the first %d steps every row, then %.0f %% of the rows, are "+how+", so that copying what followed an earlier occurrence pays off early; induction heads would otherwise need far more text than this budget.",
-		o.InductionSteps, 100*o.Repeat, o.SegMin, o.SegMax)
+	p("- Induction: during the first %d steps every row, then %.0f %% of the rows, are %s, so that copying what followed an earlier occurrence pays off early; induction heads would otherwise need far more text than this budget.",
+		o.InductionSteps, 100*o.Repeat, how)
 	if len(r.History) > 0 && slices.ContainsFunc(r.History, func(p Point) bool { return p.Copy > 0 }) {
 		p(" `training.json` records, every %d steps, the loss on the second copy of 16 repeated random segments (the green squares of the picture): it falls when an induction head forms.", o.EvalEvery)
 	}
@@ -191,14 +194,14 @@ func Card(r *Report) string {
 	p("\n")
 	p("The induction rows are %d segments of %d tokens drawn uniformly from the vocabulary (seed %d), each followed by itself; on the first copy nothing can be predicted (ln %d = %.2f), on the second every token can be copied. The numbers come from the run above (`training.json`); `GOEXPERIMENT=simd go test ./gpt2 -run TestDefaultModel` recomputes the held-out loss on `heldout.txt` and the induction losses with nnsight and checks them against thresholds.\n\n",
 		m.InductionRows, m.InductionSeg, o.Seed+1000, o.Vocab, math.Log(float64(o.Vocab)))
-	copies := m.InductionLoss[1] < m.InductionLoss[0]/2
+	vocabulary := m.InductionLoss[1] < m.InductionLoss[0]/2
 	alphabet := m.AlphabetLoss != nil && m.AlphabetLoss[1] < m.AlphabetLoss[0]/2
+	copies := vocabulary || alphabet
 	switch {
-	case copies:
+	case vocabulary:
 		p("The second copy is far easier than the first: the model copies, with induction heads.\n\n")
 	case alphabet:
 		p("The model copies random tokens of the alphabet its repeated rows used (the second copy far easier than the first), with induction heads; random tokens from the whole vocabulary it hardly copies: their output rows were learnt from text alone (docs/induction.md).\n\n")
-		copies = true
 	default:
 		p("**No induction head formed** within this budget: the second copy is hardly easier than the first, although the repeated segments were there to encourage one (see Training). Why, measured in a controlled experiment (GPT-2's tied output layer and the size of the vocabulary keep a small model on the plateau before induction far longer than this budget): `docs/induction.md` in the gonnsight repository.\n\n")
 	}

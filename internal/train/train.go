@@ -161,13 +161,15 @@ func (o Options) shortBatch() int {
 // then every row repeated until InductionSteps, so that copying is learnt before the text
 // takes over, then Repeat of them.
 func (o Options) mixAt(t int) Mix {
+	m := Mix{Batch: o.Batch, Ctx: o.Ctx, Repeat: o.Repeat, SegMin: o.SegMin, SegMax: o.SegMax, Once: o.Once,
+		RandomVocab: o.RandomVocab, RandomOnly: o.RandomOnly}
 	switch {
 	case t <= o.ShortSteps:
-		return Mix{Batch: o.shortBatch(), Ctx: o.ShortCtx, Repeat: 1, SegMin: 3, SegMax: o.ShortCtx / 2, RandomVocab: o.RandomVocab, RandomOnly: o.RandomOnly}
+		m.Batch, m.Ctx, m.Repeat, m.SegMin, m.SegMax, m.Once = o.shortBatch(), o.ShortCtx, 1, 3, o.ShortCtx/2, false
 	case t <= o.InductionSteps:
-		return Mix{Batch: o.Batch, Ctx: o.Ctx, Repeat: 1, SegMin: o.SegMin, SegMax: o.SegMax, Once: o.Once, RandomVocab: o.RandomVocab, RandomOnly: o.RandomOnly}
+		m.Repeat = 1
 	}
-	return Mix{Batch: o.Batch, Ctx: o.Ctx, Repeat: o.Repeat, SegMin: o.SegMin, SegMax: o.SegMax, Once: o.Once, RandomVocab: o.RandomVocab, RandomOnly: o.RandomOnly}
+	return m
 }
 
 // lr is the learning rate of step t (1-based): linear warm-up, then cosine decay to MinLR.
@@ -373,13 +375,13 @@ func initState(cfg gpt2.Config, params []Param, seed int64, o Options) *state {
 			panic("train: parameter order changed: " + t.Name + " vs " + params[i].Name)
 		}
 		w := f32(t.Data)
-		if (t.Name == "wte.weight" || t.Name == "wpe.weight") && embStd != cfg.InitializerRange {
+		switch {
+		case t.Name == "wpe.weight" && o.PosInit == "sinusoid":
+			w = sinusoids(t.Shape[0], t.Shape[1], embStd)
+		case (t.Name == "wte.weight" || t.Name == "wpe.weight") && embStd != cfg.InitializerRange:
 			for j := range w { // the same draws, spread wider
 				w[j] *= float32(embStd / cfg.InitializerRange)
 			}
-		}
-		if t.Name == "wpe.weight" && o.PosInit == "sinusoid" {
-			w = sinusoids(t.Shape[0], t.Shape[1], embStd)
 		}
 		st.W = append(st.W, tensors.FromFlatDataAndDimensions(w, t.Shape...))
 		st.M = append(st.M, tensors.FromShape(st.W[i].Shape()))
